@@ -1,0 +1,209 @@
+"""Derived tables: ranking, per-choice comparisons, early stopping, parameter statistics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import FINISHED, GROUPS, param_columns
+
+#: Status → coarse outcome used for the Optuna-style counts.
+OUTCOME: dict[str, str] = {
+    "completed": "complete", "early_stopped": "complete", "complete": "complete",
+    "pruned": "pruned",
+    "failed": "failed", "fail": "failed", "diverged": "failed", "interrupted": "failed",
+    "incomplete": "incomplete", "running": "incomplete", "waiting": "incomplete",
+}
+OUTCOME_ORDER: tuple[str, ...] = ("complete", "pruned", "failed", "incomplete")
+STAT_PREFIXES: tuple[str, ...] = ("param_", "feat_")
+
+
+def finished(trials: pd.DataFrame) -> pd.DataFrame:
+    """Trials that ran to their normal end and have an objective value."""
+    return trials[trials["status"].isin(FINISHED) & trials["best_val_acc"].notna()]
+
+
+def ranked(trials: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """Trials sorted by best_val_acc (finished ones; all valued ones if none finished)."""
+    pool = finished(trials)
+    if pool.empty:
+        pool = trials[trials["best_val_acc"].notna()]
+    out = pool.sort_values(["best_val_acc", "wall_time_s"], ascending=[False, True], kind="stable")
+    return out if top is None else out.head(top)
+
+
+def best_index(trials: pd.DataFrame) -> Any | None:
+    """Index label of the best trial, or None when no trial has a value."""
+    top = ranked(trials, 1)
+    return None if top.empty else top.index[0]
+
+
+def outcome_counts(trials: pd.DataFrame) -> dict[str, int]:
+    """Counts of complete/pruned/failed/incomplete trials (unknown statuses → failed)."""
+    outcomes = trials["status"].map(lambda s: OUTCOME.get(str(s), "failed"))
+    return {k: int((outcomes == k).sum()) for k in OUTCOME_ORDER}
+
+
+def varied_columns(trials: pd.DataFrame) -> list[str]:
+    """Parameter columns taking at least two distinct values."""
+    return [c for c in param_columns(trials) if trials[c].dropna().nunique() >= 2]
+
+
+def constant_params(trials: pd.DataFrame) -> dict[str, Any]:
+    """Parameter columns with exactly one value across all trials that set them."""
+    out = {}
+    for col in param_columns(trials):
+        values = trials[col].dropna().unique()
+        if len(values) == 1:
+            out[col] = values[0]
+    return out
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    values = series.dropna()
+    return bool(len(values)) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        for v in values
+    )
+
+
+def comparable_columns(trials: pd.DataFrame, max_levels: int = 12) -> list[str]:
+    """Columns worth a per-choice comparison: varied groups and other discrete parameters.
+
+    Known groups (optimizer, regularizer, …) and non-numeric parameters qualify with 2 to
+    ``max_levels`` distinct values; numeric ones only when values repeat (grid-like), so a
+    continuous Optuna learning rate is not split into one "group" per trial.
+    """
+    out = []
+    for col in varied_columns(trials):
+        values = trials[col].dropna()
+        levels = values.nunique()
+        if levels > max_levels:
+            continue
+        if col in GROUPS or not _is_numeric(values) or levels <= len(values) / 2:
+            out.append(col)
+    return out
+
+
+def compare_by(trials: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per-choice table over finished trials, best mean first.
+
+    Columns: ``n`` (finished trials), ``mean_best_val_acc``, ``max_best_val_acc``,
+    ``mean_best_epoch``, ``mean_epochs_run``, ``mean_final_gap`` and ``n_other`` (trials with
+    that choice that were pruned/failed/diverged/incomplete).
+    """
+    ok = finished(trials)
+    table = ok.groupby(column, sort=False, dropna=True).agg(
+        n=("best_val_acc", "size"),
+        mean_best_val_acc=("best_val_acc", "mean"),
+        max_best_val_acc=("best_val_acc", "max"),
+        mean_best_epoch=("best_epoch", lambda s: s.astype(float).mean()),
+        mean_epochs_run=("epochs_run", lambda s: s.astype(float).mean()),
+        mean_final_gap=("final_gap", "mean"),
+    )
+    rest = trials.loc[~trials.index.isin(ok.index)]
+    other = rest.groupby(column, sort=False, dropna=True).size()
+    table = table.reindex(table.index.union(other.index, sort=False))
+    table["n"] = table["n"].fillna(0).astype(int)
+    table["n_other"] = other.reindex(table.index).fillna(0).astype(int)
+    table.index.name = column
+    return table.sort_values("mean_best_val_acc", ascending=False, na_position="last")
+
+
+def early_stopping_summary(trials: pd.DataFrame) -> dict[str, Any]:
+    """Epochs run vs budget and, when both kinds exist, stopped-early vs full-length runs."""
+    ran = trials[trials["epochs_run"].notna()]
+    out: dict[str, Any] = {"n": len(ran)}
+    if ran.empty:
+        return out
+    budgets = sorted(int(b) for b in ran["max_epochs"].dropna().unique())
+    out["budgets"] = budgets
+    out["mean_epochs_run"] = float(ran["epochs_run"].astype(float).mean())
+    with_budget = ran[ran["max_epochs"].notna() & (ran["max_epochs"] > 0)]
+    if not with_budget.empty:
+        frac = with_budget["epochs_run"].astype(float) / with_budget["max_epochs"].astype(float)
+        out["mean_budget_fraction"] = float(frac.mean())
+    stopped = trials["stopped_early"].fillna(False).astype(bool)
+    out["n_stopped_early"] = int(stopped.sum())
+    ok = finished(trials)
+    flag = ok["stopped_early"].fillna(False).astype(bool)
+    if flag.any() and (~flag).any():
+        table = ok.assign(stopped_early=flag).groupby("stopped_early").agg(
+            n=("best_val_acc", "size"),
+            mean_best_val_acc=("best_val_acc", "mean"),
+            mean_epochs_run=("epochs_run", lambda s: s.astype(float).mean()),
+            mean_wall_time_s=("wall_time_s", "mean"),
+        )
+        out["table"] = table
+        out["acc_delta"] = float(
+            table.loc[True, "mean_best_val_acc"] - table.loc[False, "mean_best_val_acc"]
+        )
+    return out
+
+
+def lr_varying_keys(epochs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(sweep_dir, job) of runs whose learning rate changes between epochs."""
+    if epochs.empty or "lr" not in epochs.columns:
+        return []
+    lr = epochs[np.isfinite(epochs["lr"].astype(float))]
+    counts = lr.groupby(["sweep_dir", "job"], sort=False)["lr"].nunique()
+    return [key for key, n in counts.items() if n >= 2]
+
+
+def run_epochs(epochs: pd.DataFrame, sweep_dir: Any, job: Any) -> pd.DataFrame:
+    """The metrics rows of one run, sorted by epoch."""
+    if epochs.empty:
+        return epochs
+    mask = (epochs["sweep_dir"] == sweep_dir) & (epochs["job"] == job)
+    return epochs[mask].sort_values("epoch")
+
+
+def stats_summary(run: pd.DataFrame) -> pd.DataFrame:
+    """First/last epoch values of the ``param_*``/``feat_*`` columns of one run."""
+    cols = [c for c in run.columns if c.startswith(STAT_PREFIXES)]
+    rows = []
+    for col in cols:
+        values = run[["epoch", col]].dropna()
+        if values.empty:
+            continue
+        first, last = float(values[col].iloc[0]), float(values[col].iloc[-1])
+        rows.append({
+            "stat": col,
+            "first_epoch": int(values["epoch"].iloc[0]),
+            "first": first,
+            "last_epoch": int(values["epoch"].iloc[-1]),
+            "last": last,
+            "change": last - first if math.isfinite(last - first) else float("nan"),
+        })
+    return pd.DataFrame(rows, columns=["stat", "first_epoch", "first", "last_epoch", "last",
+                                       "change"])
+
+
+def approx_importances(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """Fallback importances (no importances.csv): share of objective variance explained.
+
+    For each parameter the correlation ratio (eta²) of best_val_acc over its values —
+    categorical values as groups, numeric ones in up to 5 quantile bins — normalised to sum 1.
+    """
+    ok = finished(trials)
+    y = ok["best_val_acc"].astype(float)
+    total = float(((y - y.mean()) ** 2).sum())
+    scores: dict[str, float] = {}
+    for col in params:
+        x = ok[col]
+        mask = x.notna()
+        if mask.sum() < 3 or x[mask].nunique() < 2 or total <= 0:
+            continue
+        groups = x[mask]
+        if _is_numeric(groups) and groups.nunique() > 5:
+            groups = pd.qcut(groups.astype(float).rank(method="first"), 5, labels=False)
+        yy = y[mask]
+        between = float((yy.groupby(groups).transform("mean") - yy.mean()).pow(2).sum())
+        scores[col] = between / total
+    s = sum(scores.values())
+    rows = [{"param": k, "importance": v / s if s > 0 else 0.0} for k, v in scores.items()]
+    df = pd.DataFrame(rows, columns=["param", "importance"])
+    return df.sort_values("importance", ascending=False, ignore_index=True)

@@ -1,0 +1,62 @@
+"""Config checks that run before any data is read: one clear line per mistake."""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; the message names the key and the bad value."""
+
+
+def _get(cfg: DictConfig, key: str):
+    return OmegaConf.select(cfg, key, default=None)
+
+
+def _check(cfg: DictConfig, key: str, ok, expect: str) -> None:
+    value = _get(cfg, key)
+    if value is None:
+        return
+    try:
+        good = ok(value)
+    except TypeError:
+        good = False
+    if not good:
+        raise ConfigError(f"{key} must be {expect}, got {value!r}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda if available else cpu; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"trainer.device must be auto, cpu or cuda[:N], got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name!r} but no CUDA GPU is available")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"trainer.device must be auto, cpu or cuda[:N], got {name!r}")
+    return device
+
+
+def validate(cfg: DictConfig) -> torch.device:
+    """Raise ``ConfigError`` on the first bad value; return the resolved device."""
+    positive_int = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
+    non_negative = lambda v: v >= 0  # noqa: E731
+    _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0")
+    _check(cfg, "optimizer.momentum", non_negative, ">= 0")
+    _check(cfg, "trainer.epochs", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+    _check(cfg, "data.batch_size", positive_int, "an integer >= 1")
+    _check(cfg, "data.val_batch_size", positive_int, "an integer >= 1")
+    _check(cfg, "data.train_size", positive_int, "an integer >= 1 (or null for all)")
+    _check(cfg, "data.val_size", positive_int, "an integer >= 1 (or null for all)")
+    _check(cfg, "regularizer.coef", non_negative, ">= 0")
+    _check(cfg, "regularizer.p", lambda v: 0 <= v < 1, "in [0, 1)")
+    _check(cfg, "early_stopping.patience", lambda v: isinstance(v, int) and v >= 0, ">= 0")
+    _check(cfg, "early_stopping.min_delta", non_negative, ">= 0")
+    _check(cfg, "scheduler.patience", lambda v: isinstance(v, int) and v >= 0, ">= 0")
+    _check(cfg, "scheduler.factor", lambda v: 0 < v < 1, "in (0, 1)")
+    _check(cfg, "scheduler.min_lr", non_negative, ">= 0")
+    return resolve_device(str(_get(cfg, "trainer.device") or "auto"))

@@ -1,0 +1,53 @@
+"""Train LeNet-5 on FashionMNIST and return the best validation accuracy.
+
+    python train.py                                  # the lab sheet's baseline
+    python train.py experiment=ex5_dropout           # an exercise preset
+    python train.py -m hparams_search=phase1         # an Optuna search
+    python train.py --help                           # groups, keys and examples
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+log = logging.getLogger("train")
+
+
+def metric_value(summary: dict, name: str) -> float:
+    """The optimized metric from a run summary, with a clear error for a wrong name."""
+    if name not in summary or not isinstance(summary[name], (int, float)):
+        numeric = sorted(k for k, v in summary.items() if isinstance(v, (int, float)))
+        raise KeyError(f"optimized_metric={name!r} is not a numeric summary key: {numeric}")
+    return float(summary[name])
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    from lenet_lab.data import DataError
+    from lenet_lab.run import objective, train
+    from lenet_lab.validation import ConfigError
+    from sweeper.reporting import epoch_reporter
+
+    hc = HydraConfig.get()
+    try:
+        summary = train(cfg, Path(hc.runtime.output_dir), on_epoch=epoch_reporter(cfg))
+    except (ConfigError, DataError) as e:
+        if hc.mode == RunMode.MULTIRUN:
+            raise  # a failed trial, recorded by the sweeper with its overrides
+        log.error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    if summary["status"] == "diverged":
+        return objective(summary)
+    return metric_value(summary, cfg.optimized_metric)
+
+
+if __name__ == "__main__":
+    main()
