@@ -1,0 +1,43 @@
+# The two commands of the README: `make train` and `make test`.
+# Both create .venv on first use and install the project into it (editable, with dev extras).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+N ?= 2
+
+.PHONY: help install train test test-all lint bench workers clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,postgres]' --config-settings editable_mode=compat
+	touch $@
+
+install: $(BIN)/.installed  ## create .venv and install the project
+
+train: install  ## train the sheet's baseline (ARGS="experiment=ex4_early_stopping" etc.)
+	$(BIN)/python train.py $(ARGS)
+
+test: install  ## the default test run (CPU, well under 10 minutes)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-all: install  ## also the slow tests
+	$(BIN)/python -m pytest -q --run-slow $(ARGS)
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+
+bench: install  ## epoch-speed benchmark against the sheet's pipeline (CPU)
+	$(BIN)/python benchmarks/epoch_speed.py $(ARGS)
+
+workers: install  ## N workers on one study: make workers N=4 ARGS="hparams_search=phase1"
+	@for i in $$(seq 1 $(N)); do \
+	  $(BIN)/python train.py -m $(ARGS) hydra.sweeper.worker_id=$$i > multirun/worker_$$i.log 2>&1 & \
+	done; echo "started $(N) workers (logs: multirun/worker_*.log)"; wait
+
+clean:  ## remove outputs (keeps multirun/README.md)
+	rm -rf outputs .pytest_cache

@@ -1,0 +1,257 @@
+"""PNG plots drawn with matplotlib's Agg canvas (no pyplot state, no optuna.visualization)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis.compare import finished, run_epochs
+
+_MAX_LINES = 30  # individual runs drawn per choice before only the mean is shown
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def _finite(series: pd.Series) -> pd.Series:
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    return values.where(np.isfinite(values))
+
+
+def _label(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def best_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
+    """Loss and accuracy (train and val) per epoch of one run."""
+    if run.empty:
+        return None
+    fig = _figure(10, 3.8)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
+        for split in ("train", "val"):
+            col = f"{split}_{metric}"
+            if col in run.columns:
+                ax.plot(run["epoch"], _finite(run[col]), marker="o", ms=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def group_curves(
+    trials: pd.DataFrame, epochs: pd.DataFrame, column: str, path: Path
+) -> Path | None:
+    """Val-loss and val-acc curves overlaid per choice of ``column`` (thin: runs, bold: mean)."""
+    if epochs.empty or not {"val_loss", "val_acc"} & set(epochs.columns):
+        return None
+    keyed = trials[trials[column].notna() & trials["job"].notna()]
+    merged = epochs.merge(keyed[["sweep_dir", "job", column]], on=["sweep_dir", "job"])
+    if merged.empty:
+        return None
+    fig = _figure(11, 4)
+    axes = fig.subplots(1, 2)
+    colors = _colors(merged[column].unique())
+    for ax, metric in zip(axes, ("val_loss", "val_acc"), strict=True):
+        if metric not in merged.columns:
+            continue
+        for choice, sub in merged.groupby(column, sort=False):
+            color = colors[choice]
+            runs = list(sub.groupby(["sweep_dir", "job"], sort=False))
+            if len(runs) <= _MAX_LINES:
+                for _, run in runs:
+                    run = run.sort_values("epoch")
+                    ax.plot(run["epoch"], _finite(run[metric]), color=color, alpha=0.25, lw=1)
+            mean = sub.assign(v=_finite(sub[metric])).groupby("epoch")["v"].mean()
+            ax.plot(mean.index, mean.values, color=color, lw=2.2,
+                    label=f"{_label(choice)} (n={len(runs)})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"validation curves by {column}")
+    return _save(fig, path)
+
+
+def _colors(values: Iterable[Any]) -> dict[Any, Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {v: cmap(i % 10) for i, v in enumerate(values)}
+
+
+def lr_trace(
+    epochs: pd.DataFrame, runs: list[tuple[Any, Any, str]], path: Path
+) -> Path | None:
+    """Val loss with the learning rate on a log secondary axis, one panel per run.
+
+    ``runs`` holds ``(sweep_dir, job, title)``.
+    """
+    panels = [(run_epochs(epochs, s, j), title) for s, j, title in runs]
+    panels = [(r, t) for r, t in panels if not r.empty and "lr" in r.columns]
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = _figure(4.6 * cols, 3.4 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (run, title) in zip(axes, panels, strict=False):
+        if "val_loss" in run.columns:
+            ax.plot(run["epoch"], _finite(run["val_loss"]), color="tab:blue", label="val_loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("val_loss", color="tab:blue")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        lr = _finite(run["lr"])
+        ax2 = ax.twinx()
+        ax2.plot(run["epoch"], lr.where(lr > 0), color="tab:red", ls="--", label="lr")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("learning rate (log)", color="tab:red")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def history(trials: pd.DataFrame, path: Path) -> Path | None:
+    """Objective per trial and best-so-far (max) vs trial number, one colour per study."""
+    data = trials[trials["trial"].notna()]
+    if data.empty:
+        return None
+    fig = _figure(8, 4.2)
+    ax = fig.subplots()
+    colors = _colors(data["study"].unique())
+    for study, sub in data.groupby("study", sort=False):
+        sub = sub.sort_values("trial")
+        ok = finished(sub)
+        x = ok["trial"].astype(float)
+        ax.scatter(x, ok["best_val_acc"], s=18, color=colors[study], alpha=0.6)
+        others = sub[~sub.index.isin(ok.index) & sub["best_val_acc"].notna()]
+        if not others.empty:
+            ax.scatter(others["trial"].astype(float), others["best_val_acc"], s=18,
+                       marker="x", color="grey", alpha=0.7)
+        best = ok["best_val_acc"].cummax()
+        ax.step(x, best, where="post", color=colors[study], lw=2, label=f"{study} best so far")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("best_val_acc")
+    ax.set_title("optimisation history (x: not complete)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def importances(tables: dict[str, pd.DataFrame], path: Path) -> Path | None:
+    """Horizontal bars of parameter importance, one panel per study."""
+    tables = {k: v for k, v in tables.items() if not v.empty}
+    if not tables:
+        return None
+    height = max(2.5, 0.4 * max(len(t) for t in tables.values()) + 1.2)
+    fig = _figure(5 * len(tables), height)
+    axes = np.atleast_1d(fig.subplots(1, len(tables), squeeze=False)).ravel()
+    for ax, (study, table) in zip(axes, tables.items(), strict=True):
+        table = table.iloc[::-1]
+        ax.barh(table["param"].astype(str), table["importance"].astype(float), color="tab:blue")
+        ax.set_xlabel("importance")
+        ax.set_title(str(study))
+        ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
+
+
+def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
+    """Objective vs value per parameter (finished trials, colour = trial number)."""
+    ok = finished(trials)
+    params = [p for p in params if ok[p].notna().any()]
+    if not params:
+        return None
+    cols = min(3, len(params))
+    rows = math.ceil(len(params) / cols)
+    fig = _figure(4.3 * cols, 3.3 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    rng = np.random.default_rng(0)
+    for ax, param in zip(axes, params, strict=False):
+        sub = ok[ok[param].notna()]
+        values = sub[param]
+        color = sub["trial"].astype(float).fillna(0)
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().all() and not values.map(lambda v: isinstance(v, bool)).any():
+            x = numeric.astype(float)
+            ax.scatter(x, sub["best_val_acc"], c=color, cmap="viridis", s=20)
+            if (x > 0).all() and x.max() / x.min() >= 100:
+                ax.set_xscale("log")
+        else:
+            cats = [str(v) for v in values]
+            names = list(dict.fromkeys(cats))
+            pos = np.array([names.index(c) for c in cats], dtype=float)
+            ax.scatter(pos + rng.uniform(-0.15, 0.15, len(pos)), sub["best_val_acc"],
+                       c=color, cmap="viridis", s=20)
+            ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+        ax.set_xlabel(param)
+        ax.set_ylabel("best_val_acc")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(params):]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def epochs_vs_budget(trials: pd.DataFrame, path: Path) -> Path | None:
+    """Epochs run vs best_val_acc, stopped-early runs highlighted, budget as a dashed line."""
+    data = trials[trials["epochs_run"].notna() & trials["best_val_acc"].notna()]
+    if data.empty:
+        return None
+    fig = _figure(6.5, 4)
+    ax = fig.subplots()
+    flag = data["stopped_early"].fillna(False).astype(bool)
+    for mask, label, color in ((flag, "stopped early", "tab:orange"),
+                               (~flag, "full budget / other", "tab:blue")):
+        sub = data[mask]
+        if not sub.empty:
+            ax.scatter(sub["epochs_run"].astype(float), sub["best_val_acc"], label=label,
+                       color=color, s=22, alpha=0.8)
+    for budget in data["max_epochs"].dropna().unique():
+        ax.axvline(float(budget), color="grey", ls="--", lw=1)
+    ax.set_xlabel("epochs run (dashed: max_epochs budget)")
+    ax.set_ylabel("best_val_acc")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def stats_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
+    """Mean ± std over epochs of the parameter and feature statistics of one run."""
+    groups = [g for g in ("param", "feat_in", "feat_out") if f"{g}_mean" in run.columns]
+    if run.empty or not groups:
+        return None
+    fig = _figure(4.2 * len(groups), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(groups), squeeze=False)).ravel()
+    for ax, group in zip(axes, groups, strict=True):
+        mean = _finite(run[f"{group}_mean"])
+        ax.plot(run["epoch"], mean, label="mean")
+        if f"{group}_std" in run.columns:
+            std = _finite(run[f"{group}_std"])
+            ax.fill_between(run["epoch"], mean - std, mean + std, alpha=0.25, label="± std")
+        for bound in ("min", "max"):
+            if f"{group}_{bound}" in run.columns:
+                ax.plot(run["epoch"], _finite(run[f"{group}_{bound}"]), ls=":", label=bound)
+        ax.set_title(group)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)
