@@ -33,11 +33,12 @@ def main(cfg: DictConfig) -> float:
     from lenet_lab.data import DataError
     from lenet_lab.run import objective, train
     from lenet_lab.validation import ConfigError
-    from sweeper.reporting import epoch_reporter
+    from sweeper.reporting import trial_hook
 
     hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
     try:
-        summary = train(cfg, Path(hc.runtime.output_dir), on_epoch=epoch_reporter(cfg))
+        summary = train(cfg, out_dir, on_epoch=trial_hook(cfg, out_dir))
     except (ConfigError, DataError) as e:
         if hc.mode == RunMode.MULTIRUN:
             raise  # a failed trial, recorded by the sweeper with its overrides

@@ -1,29 +1,49 @@
-"""The job side of pruning: report each epoch's val accuracy to the Optuna trial."""
+"""The job side of a trial: record who it is, report each epoch's val accuracy to Optuna."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
 
-def epoch_reporter(cfg: DictConfig) -> Callable[[int, dict], None] | None:
-    """A hook for ``lenet_lab.run.train`` when this job is a pruned Optuna trial, else None.
+def trial_params() -> dict[str, str]:
+    """This job's overrides as ``key: value`` (the trial's params), sweeper keys left out."""
+    from hydra.core.hydra_config import HydraConfig
 
-    The trial is found in the study storage by its number (works for in-process and
-    out-of-process launchers alike); the pruner is the sweeper's, built from the job's
-    ``hydra.sweeper.pruner`` config.
+    params = {}
+    for override in HydraConfig.get().overrides.task:
+        key, _, value = override.partition("=")
+        if not key.startswith(("optuna_trial.", "hydra.")):
+            params[key.lstrip("+~")] = yaml.safe_load(value) if value else value
+    return params
+
+
+def trial_hook(cfg: DictConfig, out_dir: Path) -> Callable[[int, dict], None] | None:
+    """For an Optuna trial: write ``trial.json`` and return the per-epoch reporter.
+
+    The trial is looked up in the study storage by its number (works for in-process and
+    out-of-process launchers alike); the pruner is the sweeper's, rebuilt from this job's
+    ``hydra.sweeper.pruner``. Returns None outside an Optuna sweep.
     """
     info = cfg.get("optuna_trial")
-    if not info or info.number is None or not info.storage or not info.pruning:
+    if not info or info.number is None:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"number": int(info.number), "study": info.study, "params": trial_params()}
+    (out_dir / "trial.json").write_text(json.dumps(record, indent=2))
+    if not info.storage:
         return None
     import optuna
 
-    from .storage import make_storage
     from .pruners import pruner_from_hydra
+    from .storage import make_storage
 
     study = optuna.load_study(
         study_name=info.study, storage=make_storage(info.storage), pruner=pruner_from_hydra()

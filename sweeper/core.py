@@ -1,0 +1,298 @@
+"""``LabSweeperImpl``: hydra-optuna-sweeper's sweeper with the gaps filled.
+
+On top of the plugin's ``OptunaSweeperImpl`` (search space parsing, ``custom_search_space``,
+trial configuration are reused as they are), the sweep loop adds:
+
+- pinning: ``pin_from`` names a study whose best params become fixed overrides (phase 2);
+  what the user passes on the command line and what this phase searches win over pins;
+- trial identity: each job gets ``optuna_trial.number/study/storage`` overrides, so its dir
+  is ``trial_<number>`` (re-runs and parallel workers never collide) and it can report
+  each epoch to Optuna for pruning;
+- outcomes: a pruned job is told PRUNED, a diverged or crashed one FAIL with its reason in
+  the ``fail_reason`` user attribute (NaN is never told); only crashes count towards
+  ``max_failure_rate``, and a sweep whose trials all fail stops with a clear message;
+- fault tolerance: heartbeats while a trial runs; at start, trials of a killed worker are
+  marked FAIL ("stale") and optionally re-queued with the same params; Ctrl-C marks the
+  running trials and says how to resume;
+- outputs: ``optimization_results.yaml`` (as the plugin), ``importances.csv``,
+  ``study_trials.csv`` and ``pinned.yaml`` in the sweep dir after every invocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from hydra_plugins.hydra_optuna_sweeper._impl import (
+    OptunaSweeperImpl,
+    create_params_from_overrides,
+)
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from .importance import save_importances
+from .pinning import PinError, best_params
+from .storage import make_storage, redact
+
+log = logging.getLogger(__name__)
+
+STALE_REASON = "stale: its worker stopped sending heartbeats (killed?)"
+
+
+class LabSweeperImpl(OptunaSweeperImpl):
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        storage: str | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        search_space: Any = None,
+        custom_search_space: str | None = None,
+        params: Any = None,
+        pruner: Any = None,
+        pin_from: str | None = None,
+        heartbeat_interval: int | None = 10,
+        grace_period: int | None = 30,
+        requeue_stale: bool = True,
+        max_total_trials: int | None = None,
+        min_trials_for_failure_rate: int = 3,
+    ) -> None:
+        super().__init__(
+            sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
+            search_space, custom_search_space, params,
+        )  # fmt: skip
+        self.pruner = pruner or optuna.pruners.NopPruner()
+        self.pin_from = pin_from
+        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
+        self.requeue_stale = requeue_stale
+        self.max_total_trials = max_total_trials
+        self.min_trials_for_failure_rate = min_trials_for_failure_rate
+
+    # ------------------------------------------------------------------ the sweep
+    def sweep(self, arguments: list[str]) -> None:
+        self._process_searchspace_config()
+        searched = self._parse_sweeper_params_config()
+        pinned = self._pins(searched, arguments)
+        overrides_conf = [f"{k}={v}" for k, v in pinned.items()] + searched + list(arguments)
+        space, fixed = create_params_from_overrides(overrides_conf)
+        if self.search_space_distributions:
+            space = {**self.search_space_distributions, **space}
+        for key in fixed:
+            space.pop(key, None)
+
+        storage = make_storage(self.storage, self.heartbeat_interval, self.grace_period)
+        study = optuna.create_study(
+            study_name=self.study_name, storage=storage, sampler=self.sampler,
+            pruner=self.pruner, directions=self._get_directions(), load_if_exists=True,
+        )  # fmt: skip
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if pinned:
+            OmegaConf.save(OmegaConf.create(pinned), sweep_dir / "pinned.yaml")
+        self._recover_stale(study)
+        log.info("study %r in %s: %d trials so far; sampler %s, pruner %s", study.study_name,
+                 redact(self.storage), len(study.trials), type(self.sampler).__name__,
+                 type(self.pruner).__name__)  # fmt: skip
+        log.info("search space: %s", ", ".join(f"{k}={v}" for k, v in space.items()) or "-")
+
+        tally = {"complete": 0, "pruned": 0, "failed": 0, "crashed": 0}
+        first_error: str | None = None
+        to_go = self.n_trials
+        try:
+            while to_go > 0:
+                batch = min(self.n_jobs, to_go, self._room_left(study))
+                if batch <= 0:
+                    log.info("the study reached max_total_trials=%s", self.max_total_trials)
+                    break
+                trials = [study.ask() for _ in range(batch)]
+                overrides = [
+                    tuple(ov) + self._identity(t)
+                    for t, ov in zip(trials, self._configure_trials(trials, space, fixed))
+                ]  # fmt: skip
+                with self._heartbeat(storage, trials):
+                    try:
+                        returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+                    except KeyboardInterrupt:
+                        self._interrupted(study, trials)
+                        raise
+                self.job_idx += len(returns)
+                for trial, ret in zip(trials, returns):
+                    outcome, reason = self._tell(study, trial, ret)
+                    tally[outcome] += 1
+                    if outcome == "crashed":
+                        tally["failed"] += 1
+                        first_error = first_error or reason
+                to_go -= batch
+                self._check_failures(tally, first_error)
+        finally:
+            self._write_outputs(study, sweep_dir)
+        log.info("this invocation: %(complete)d complete, %(pruned)d pruned, %(failed)d failed",
+                 tally)  # fmt: skip
+        if tally["complete"] == 0 and tally["failed"] > 0:
+            raise SystemExit(
+                f"error: all {tally['failed']} trials of this sweep failed "
+                f"(first: {first_error or 'diverged'}); see {sweep_dir}/trial_*/summary.json"
+            )
+
+    # ------------------------------------------------------------------ pieces
+    def _pins(self, searched: list[str], arguments: list[str]) -> dict[str, Any]:
+        """Phase 1's best params, minus what this phase searches or the user set."""
+        if not self.pin_from:
+            return {}
+        try:
+            params, value, number = best_params(self.storage, self.pin_from)
+        except PinError as e:
+            log.error("%s", e)
+            raise SystemExit(f"error: {e}") from None
+        taken = {_key(o) for o in searched + list(arguments)}
+        pinned = {k: v for k, v in params.items() if k not in taken}
+        log.info("pinned from study %r (best trial %d, value %.4f): %s", self.pin_from, number,
+                 value, ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-")  # fmt: skip
+        return pinned
+
+    def _identity(self, trial: optuna.Trial) -> tuple[str, ...]:
+        """Overrides that tell the job which trial it is (dir name, pruning reports)."""
+        ids = [f"optuna_trial.number={trial.number}", f"optuna_trial.study={self.study_name}"]
+        if self.storage:
+            ids.append(f"optuna_trial.storage='{self.storage}'")
+        return tuple(ids)
+
+    def _room_left(self, study: optuna.Study) -> int:
+        if not self.max_total_trials:
+            return self.n_jobs
+        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        return self.max_total_trials - len(study.get_trials(deepcopy=False, states=counted))
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> tuple[str, str]:
+        """Record one job's outcome; return (complete|pruned|failed|crashed, reason)."""
+        summary = _read_summary(ret)
+        overrides = " ".join(ret.overrides or [])
+        if ret.status == JobStatus.FAILED:
+            exc = ret._return_value
+            reason = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, optuna.TrialPruned):
+                study.tell(trial, state=TrialState.PRUNED)
+                log.info("trial %d pruned: %s", trial.number, exc)
+                return "pruned", reason
+            trial.set_user_attr("fail_reason", reason[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            log.error("trial %d failed: %s\n  overrides: %s", trial.number, reason, overrides)
+            return "crashed", reason
+        value = _as_float(ret._return_value)
+        if summary.get("status") == "diverged" or value is None or not math.isfinite(value):
+            reason = summary.get("reason") or f"non-finite objective {ret._return_value!r}"
+            trial.set_user_attr("fail_reason", f"diverged: {reason}"[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            log.warning("trial %d diverged (%s); the sweep goes on", trial.number, reason)
+            return "failed", reason
+        study.tell(trial, values=[value])
+        return "complete", ""
+
+    def _check_failures(self, tally: dict[str, int], first_error: str | None) -> None:
+        done = sum(tally[k] for k in ("complete", "pruned", "failed"))
+        if done < self.min_trials_for_failure_rate or tally["crashed"] == 0:
+            return
+        if tally["crashed"] / done > self.max_failure_rate:
+            raise SystemExit(
+                f"error: {tally['crashed']} of {done} trials crashed (max_failure_rate="
+                f"{self.max_failure_rate}); first error: {first_error}"
+            )
+
+    def _recover_stale(self, study: optuna.Study) -> None:
+        """Fail the RUNNING trials of dead workers; re-queue their params if configured."""
+        if not study._storage.is_heartbeat_enabled():
+            return
+        storage = study._storage
+        backend = getattr(storage, "_backend", storage)
+        for trial_id in backend._get_stale_trial_ids(study._study_id):
+            storage.set_trial_user_attr(trial_id, "fail_reason", STALE_REASON)
+            if not storage.set_trial_state(trial_id, TrialState.FAIL):
+                continue  # another worker got there first
+            frozen = storage.get_trial(trial_id)
+            log.warning("trial %d was left running by a killed worker: marked FAIL (stale)%s",
+                        frozen.number, ", re-queued" if self.requeue_stale else "")  # fmt: skip
+            if self.requeue_stale and frozen.params:
+                study.enqueue_trial(frozen.params)
+
+    @contextlib.contextmanager
+    def _heartbeat(self, storage, trials: list[optuna.Trial]):
+        """Record heartbeats for ``trials`` from a thread while the jobs run."""
+        if storage is None or not storage.is_heartbeat_enabled():
+            yield
+            return
+        stop = threading.Event()
+
+        def beat() -> None:
+            while True:
+                for t in trials:
+                    with contextlib.suppress(Exception):
+                        storage.record_heartbeat(t._trial_id)
+                if stop.wait(self.heartbeat_interval):
+                    return
+
+        thread = threading.Thread(target=beat, name="optuna-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _interrupted(self, study: optuna.Study, trials: list[optuna.Trial]) -> None:
+        for t in trials:
+            with contextlib.suppress(Exception):
+                t.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
+                study.tell(t, state=TrialState.FAIL)
+        log.warning(
+            "interrupted: trial(s) %s marked FAIL; finished trials are saved in %s (study %r). "
+            "Resume with the same command: new trials are added to the study.",
+            [t.number for t in trials], redact(self.storage), self.study_name,
+        )  # fmt: skip
+
+    def _write_outputs(self, study: optuna.Study, sweep_dir: Path) -> None:
+        """optimization_results.yaml, importances.csv and study_trials.csv for the study."""
+        try:
+            trials = study.trials_dataframe(multi_index=False)
+            trials.to_csv(sweep_dir / "study_trials.csv", index=False)
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if not complete:
+                return
+            best = study.best_trial
+            results = {"name": "optuna", "best_params": best.params, "best_value": best.value,
+                       "best_trial": best.number, "study_name": study.study_name,
+                       "storage": redact(self.storage)}  # fmt: skip
+            OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
+            log.info("best trial %d: value %.4f, params %s", best.number, best.value, best.params)
+            save_importances(study, sweep_dir / "importances.csv")
+        except Exception as e:  # reporting must never lose the sweep's exit status
+            log.warning("could not write the study outputs: %s", e)
+
+
+def _key(override: str) -> str:
+    return OverridesParser.create().parse_override(override).get_key_element().lstrip("+~")
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_summary(ret: JobReturn) -> dict[str, Any]:
+    path = Path(ret.working_dir or "") / "summary.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
