@@ -185,7 +185,7 @@ def stats_summary(run: pd.DataFrame) -> pd.DataFrame:
 def approx_importances(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     """Fallback importances (no importances.csv): share of objective variance explained.
 
-    For each parameter the correlation ratio (eta²) of best_val_acc over its values —
+    For each parameter the correlation ratio (eta2) of best_val_acc over its values —
     categorical values as groups, numeric ones in up to 5 quantile bins — normalised to sum 1.
     """
     ok = finished(trials)

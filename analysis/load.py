@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from analysis.errors import AnalysisError
-from analysis.overrides import parse_overrides, parse_value
+from analysis.overrides import parse_overrides
 
 PathLike = str | os.PathLike[str]
 
@@ -38,6 +38,7 @@ GROUPS: tuple[str, ...] = (
 #: Statuses of trials that ran to their normal end (used for ranking and comparisons).
 FINISHED: frozenset[str] = frozenset({"completed", "early_stopped", "complete"})
 JOB_MARKERS: tuple[str, ...] = (".hydra", "summary.json", "metrics.csv")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT_COLUMNS = ("trial", "best_epoch", "epochs_run", "max_epochs")
 _FLOAT_COLUMNS = ("best_val_acc", "wall_time_s", "final_gap")
 
@@ -56,14 +57,12 @@ class SweepInfo:
     pinned: dict[str, Any] | None = None
     study_trials: pd.DataFrame | None = None
     is_optuna: bool = False
+    study_name: str | None = None
 
     @property
     def study(self) -> str:
         """Study name (Optuna) or the sweep label (plain grid)."""
-        if self.results and self.results.get("name"):
-            return str(self.results["name"])
-        name = self.sweeper_config.get("study_name")
-        return str(name) if name else self.label
+        return self.study_name or self.label
 
 
 @dataclass
@@ -176,8 +175,14 @@ def read_sweep_info(sweep_dir: Path, label: str | None = None) -> SweepInfo:
         info.task_overrides = [str(t) for t in task]
     results = _read_yaml(sweep_dir / "optimization_results.yaml")
     info.results = results if isinstance(results, dict) else None
+    results = info.results or {}
+    for name in (results.get("study_name"), info.sweeper_config.get("study_name"),
+                 results.get("name")):
+        if _real_name(name) and name != "optuna":  # the plugin always writes name: optuna
+            info.study_name = str(name)
+            break
     imp = _read_csv(sweep_dir / "importances.csv")
-    if imp is not None and {"param", "importance"} <= set(imp.columns):
+    if imp is not None and not imp.empty and {"param", "importance"} <= set(imp.columns):
         imp = imp[["param", "importance"]].copy()
         imp["importance"] = pd.to_numeric(imp["importance"], errors="coerce")
         info.importances = imp.sort_values("importance", ascending=False, ignore_index=True)
@@ -191,6 +196,13 @@ def read_sweep_info(sweep_dir: Path, label: str | None = None) -> SweepInfo:
         or "optuna" in (info.sweeper or "").lower()
     )
     return info
+
+
+def _real_name(value: Any) -> bool:
+    """True for a usable name (not empty/None/null or an unresolved ``${…}``)."""
+    return value is not None and str(value) not in ("", "None", "null") and "${" not in str(
+        value
+    )
 
 
 def _study_states(info: SweepInfo) -> dict[int, str]:
@@ -227,8 +239,11 @@ def _trial_number(job: Path, internal: dict[str, Any], trial_json: Any, summary:
         n = _num(value)
         if n is not None:
             return int(n)
-    digits = re.findall(r"\d+", job.name)
-    return int(digits[-1]) if digits else None
+    match = re.fullmatch(r"(?:trial_)?(\d+)", job.name)
+    if match:
+        return int(match.group(1))
+    n = _num(_dig(_read_yaml(job / ".hydra" / "hydra.yaml"), "hydra.job.num"))
+    return int(n) if n is not None else None
 
 
 def _study_name(internal: dict[str, Any], trial_json: Any, summary: Any) -> str | None:
@@ -237,7 +252,7 @@ def _study_name(internal: dict[str, Any], trial_json: Any, summary: Any) -> str 
         trial_json.get("study") if isinstance(trial_json, dict) else None,
         _dig(summary, "trial.study"),
     ):
-        if value not in (None, ""):
+        if _real_name(value):
             return str(value)
     return None
 
@@ -257,8 +272,10 @@ def _from_metrics(metrics: pd.DataFrame) -> dict[str, Any]:
     if "seconds" in metrics.columns and metrics["seconds"].notna().any():
         out["wall_time_s"] = float(metrics["seconds"].sum())
     if {"train_acc", "val_acc"} <= set(metrics.columns):
-        last = metrics.iloc[-1]
-        out["final_gap"] = _num(last["train_acc"] - last["val_acc"])
+        # last row with both accuracies (a half-written final line has NaNs)
+        both = metrics[["train_acc", "val_acc"]].dropna()
+        if not both.empty:
+            out["final_gap"] = _num(both["train_acc"].iloc[-1] - both["val_acc"].iloc[-1])
     return out
 
 
@@ -280,9 +297,10 @@ def load_job(
         if group not in params:
             value = _group_value(config, group)
             if value is not None:
-                params[group] = parse_value(str(value)) if not isinstance(value, str) else value
-    if not overrides and isinstance(trial_json, dict) and isinstance(trial_json.get("params"), dict):
-        for key, value in trial_json["params"].items():
+                params[group] = value
+    trial_params = trial_json.get("params") if isinstance(trial_json, dict) else None
+    if not overrides and isinstance(trial_params, dict):
+        for key, value in trial_params.items():
             params.setdefault(str(key), value if _is_scalar(value) else str(value))
 
     metrics = read_metrics(job / "metrics.csv")
@@ -377,10 +395,14 @@ def _study_only_rows(
 
 
 def _labels(paths: Sequence[Path]) -> list[str]:
-    names = [p.name or str(p) for p in paths]
+    """Short sweep labels: dir name, ``date/time`` for Hydra's dated dirs, unique."""
+    names = [
+        f"{p.parent.name}/{p.name}" if _DATE_RE.match(p.parent.name) else (p.name or str(p))
+        for p in (q.resolve() for q in paths)
+    ]
     counts = Counter(names)
     return [
-        f"{p.parent.name}/{p.name}" if counts[n] > 1 and p.parent.name else n
+        f"{p.resolve().parent.name}/{n}" if counts[n] > 1 else n
         for p, n in zip(paths, names, strict=True)
     ]
 
@@ -464,7 +486,9 @@ def load_sweeps(dirs: PathLike | Iterable[PathLike]) -> Runs:
             if not metrics.empty:
                 key = pd.DataFrame({k: [row[k]] * len(metrics) for k in KEY_COLUMNS})
                 epoch_frames.append(pd.concat([key, metrics], axis=1))
-        study = studies.most_common(1)[0][0] if studies else sweep.study
+        if studies:
+            sweep.study_name = studies.most_common(1)[0][0]
+        study = sweep.study
         if sweep.is_optuna:
             for row, p, d in _study_only_rows(sweep, seen, study):
                 rows.append(row)
@@ -474,7 +498,7 @@ def load_sweeps(dirs: PathLike | Iterable[PathLike]) -> Runs:
     epochs = (
         pd.concat(epoch_frames, ignore_index=True)
         if epoch_frames
-        else pd.DataFrame(columns=KEY_COLUMNS + ["epoch"])
+        else pd.DataFrame(columns=[*KEY_COLUMNS, "epoch"])
     )
     epochs["trial"] = pd.to_numeric(epochs["trial"], errors="coerce").astype("Int64")
     return Runs(trials=trials, epochs=epochs, sweeps=sweeps, details=pd.DataFrame(details))

@@ -12,7 +12,7 @@ import pandas as pd
 def fmt(value: Any, column: str = "") -> str:
     """Format one cell: accuracies with 4 decimals, other floats with 4 significant digits."""
     if value is None or value is pd.NA:
-        return "–"
+        return "-"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
@@ -20,7 +20,7 @@ def fmt(value: Any, column: str = "") -> str:
     if isinstance(value, (float, np.floating)):
         value = float(value)
         if math.isnan(value):
-            return "–"
+            return "-"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
         if "acc" in column or "gap" in column or "importance" in column:

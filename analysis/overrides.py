@@ -75,6 +75,8 @@ def parse_overrides(overrides: Iterable[str]) -> tuple[dict[str, Any], dict[str,
 
 def format_value(value: Any) -> str:
     """Render a Python value as a Hydra override value."""
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

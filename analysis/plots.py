@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from analysis.compare import finished, run_epochs
 
@@ -27,6 +28,11 @@ def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
+
+
+def _epoch_axis(ax: Any) -> None:
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _finite(series: pd.Series) -> pd.Series:
@@ -49,7 +55,7 @@ def best_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
             col = f"{split}_{metric}"
             if col in run.columns:
                 ax.plot(run["epoch"], _finite(run[col]), marker="o", ms=3, label=split)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -83,7 +89,7 @@ def group_curves(
             mean = sub.assign(v=_finite(sub[metric])).groupby("epoch")["v"].mean()
             ax.plot(mean.index, mean.values, color=color, lw=2.2,
                     label=f"{_label(choice)} (n={len(runs)})")
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -116,7 +122,7 @@ def lr_trace(
     for ax, (run, title) in zip(axes, panels, strict=False):
         if "val_loss" in run.columns:
             ax.plot(run["epoch"], _finite(run["val_loss"]), color="tab:blue", label="val_loss")
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.set_ylabel("val_loss", color="tab:blue")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
@@ -149,6 +155,7 @@ def history(trials: pd.DataFrame, path: Path) -> Path | None:
                        marker="x", color="grey", alpha=0.7)
         best = ok["best_val_acc"].cummax()
         ax.step(x, best, where="post", color=colors[study], lw=2, label=f"{study} best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial number")
     ax.set_ylabel("best_val_acc")
     ax.set_title("optimisation history (x: not complete)")
@@ -193,7 +200,7 @@ def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
         if numeric.notna().all() and not values.map(lambda v: isinstance(v, bool)).any():
             x = numeric.astype(float)
             ax.scatter(x, sub["best_val_acc"], c=color, cmap="viridis", s=20)
-            if (x > 0).all() and x.max() / x.min() >= 100:
+            if (x > 0).all() and x.max() / x.min() >= 10:
                 ax.set_xscale("log")
         else:
             cats = [str(v) for v in values]
@@ -234,7 +241,7 @@ def epochs_vs_budget(trials: pd.DataFrame, path: Path) -> Path | None:
 
 
 def stats_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
-    """Mean ± std over epochs of the parameter and feature statistics of one run."""
+    """Mean +- std over epochs of the parameter and feature statistics of one run."""
     groups = [g for g in ("param", "feat_in", "feat_out") if f"{g}_mean" in run.columns]
     if run.empty or not groups:
         return None
@@ -245,12 +252,12 @@ def stats_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
         ax.plot(run["epoch"], mean, label="mean")
         if f"{group}_std" in run.columns:
             std = _finite(run[f"{group}_std"])
-            ax.fill_between(run["epoch"], mean - std, mean + std, alpha=0.25, label="± std")
+            ax.fill_between(run["epoch"], mean - std, mean + std, alpha=0.25, label="+- std")
         for bound in ("min", "max"):
             if f"{group}_{bound}" in run.columns:
                 ax.plot(run["epoch"], _finite(run[f"{group}_{bound}"]), ls=":", label=bound)
         ax.set_title(group)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title)
