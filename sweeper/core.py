@@ -291,7 +291,11 @@ def _as_float(value: Any) -> float | None:
 
 
 def _read_summary(ret: JobReturn) -> dict[str, Any]:
-    path = Path(ret.working_dir or "") / "summary.json"
+    """The job's summary.json (its output dir; ``working_dir`` is the cwd without chdir)."""
+    try:
+        path = Path(ret.hydra_cfg.hydra.runtime.output_dir) / "summary.json"
+    except AttributeError:
+        return {}
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

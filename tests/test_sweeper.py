@@ -1,0 +1,293 @@
+"""Real Optuna sweeps through ``train.py -m`` on tiny data: two phases, resume, failures,
+pruning, kill-and-resume, parallel workers (SQLite here, PostgreSQL in test_postgres.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from conftest import ENV_ROOT, REPO_ROOT
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+FAST = ("trainer.epochs=2", "trainer.save_checkpoint=true", "hydra.sweeper.sampler.n_startup_trials=3")
+
+
+def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> list[str]:
+    return [
+        sys.executable, str(REPO_ROOT / "train.py"), "-m", f"hparams_search={search}",
+        f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.storage={storage}", *FAST, *overrides,
+    ]  # fmt: skip
+
+
+def env_for(data_root: Path) -> dict[str, str]:
+    env = os.environ.copy()
+    env[ENV_ROOT] = str(data_root)
+    return env
+
+
+def run_sweep(search, sweep_dir, storage, data_root, *overrides, timeout=300):
+    proc = subprocess.run(
+        sweep_cmd(search, sweep_dir, storage, *overrides), cwd=REPO_ROOT,
+        env=env_for(data_root), capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    return proc
+
+
+def study(storage: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'optuna.db'}"
+
+
+@pytest.fixture(scope="module")
+def two_phases(tmp_path_factory, tiny_data_factory):
+    """Phase 1 (3 trials) then phase 2 (4 trials) in one storage, shared by several tests."""
+    tmp = tmp_path_factory.mktemp("phases")
+    url = f"sqlite:///{tmp / 'optuna.db'}"
+    data = tiny_data_factory()
+    p1 = run_sweep("phase1", tmp / "phase1", url, data, "hydra.sweeper.n_trials=3")
+    assert p1.returncode == 0, p1.stderr[-3000:]
+    p2 = run_sweep("phase2", tmp / "phase2", url, data, "hydra.sweeper.n_trials=4")
+    assert p2.returncode == 0, p2.stderr[-3000:]
+    return tmp, url, data, p2
+
+
+def test_phase1_records_trials_and_artifacts(two_phases):
+    tmp, url, _, _ = two_phases
+    trials = study(url, "phase1").trials
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:
+        job = tmp / "phase1" / f"trial_{t.number}"
+        for name in ("metrics.csv", "summary.json", "curves.png", "best.pt", "trial.json"):
+            assert (job / name).is_file(), job / name
+        record = json.loads((job / "trial.json").read_text())
+        assert record["number"] == t.number and record["study"] == "phase1"
+        assert record["params"]["optimizer"] == t.params["optimizer"]
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["best_val_acc"] == pytest.approx(t.value)
+        assert set(t.params) == {"optimizer", "optimizer.lr", "data.batch_size", "scheduler"}
+    results = yaml.safe_load((tmp / "phase1" / "optimization_results.yaml").read_text())
+    assert results["best_value"] == pytest.approx(study(url, "phase1").best_value)
+    importances = (tmp / "phase1" / "importances.csv").read_text().splitlines()
+    assert importances[0] == "param,importance" and len(importances) == 5
+
+
+def test_phase2_pins_phase1_best(two_phases):
+    tmp, url, _, _ = two_phases
+    best = study(url, "phase1").best_trial.params
+    p2 = study(url, "phase2")
+    assert len(p2.trials) == 4
+    for t in p2.trials:
+        assert not set(best) & set(t.params), "pinned keys must not be searched"
+        for key, value in best.items():
+            assert str(t.user_attrs[key]) == str(value)
+        cfg = yaml.safe_load((tmp / "phase2" / f"trial_{t.number}" / ".hydra" / "config.yaml")
+                             .read_text())  # fmt: skip
+        assert cfg["optimizer"]["name"] == best["optimizer"]
+        assert cfg["optimizer"]["lr"] == pytest.approx(best["optimizer.lr"])
+        assert cfg["data"]["batch_size"] == best["data.batch_size"]
+    pinned = yaml.safe_load((tmp / "phase2" / "pinned.yaml").read_text())
+    assert pinned == best
+
+
+def test_phase2_conditional_parameters(two_phases):
+    _, url, _, _ = two_phases
+    for t in study(url, "phase2").trials:
+        reg = t.params["regularizer"]
+        assert ("regularizer.coef" in t.params) == (reg in ("l1", "l2"))
+        assert ("regularizer.p" in t.params) == (reg == "dropout")
+        plateau = study(url, "phase1").best_trial.params["scheduler"] == "plateau"
+        assert ("scheduler.factor" in t.params) == plateau
+
+
+def test_command_line_wins_over_pins(two_phases, tmp_path):
+    _, url, data, _ = two_phases
+    proc = run_sweep("phase2", tmp_path / "p2b", url, data, "hydra.sweeper.n_trials=1",
+                     "hydra.sweeper.study_name=phase2_cli", "optimizer.lr=0.0123")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (t,) = study(url, "phase2_cli").trials
+    assert float(t.user_attrs["optimizer.lr"]) == pytest.approx(0.0123)
+    assert "optimizer.lr" not in yaml.safe_load((tmp_path / "p2b" / "pinned.yaml").read_text())
+
+
+def test_phase2_without_phase1_stops_clearly(tmp_path, sqlite_url, tiny_data_root):
+    proc = run_sweep("phase2", tmp_path / "p2", sqlite_url, tiny_data_root)
+    assert proc.returncode != 0
+    assert "phase1" in proc.stderr and "hparams_search=phase1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "p2").glob("trial_*"))
+
+
+def test_rerun_continues_study_without_replays_or_overwrites(two_phases):
+    tmp, url, data, _ = two_phases
+    first = tmp / "phase1" / "trial_0" / "summary.json"
+    before = (first.stat().st_mtime_ns, first.read_text())
+    old = [t.params for t in study(url, "phase1").trials]
+    proc = run_sweep("phase1", tmp / "phase1", url, data, "hydra.sweeper.n_trials=2",
+                     "hydra.sweeper.study_name=phase1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = study(url, "phase1").trials
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert all(t.params not in old for t in trials[3:]), "resumed TPE replayed old points"
+    assert (first.stat().st_mtime_ns, first.read_text()) == before
+    assert sorted(p.name for p in (tmp / "phase1").glob("trial_*")) == [
+        f"trial_{i}" for i in range(5)
+    ]
+
+
+def test_diverging_trials_fail_but_sweep_goes_on(tmp_path, sqlite_url, tiny_data_root):
+    proc = run_sweep("phase1", tmp_path / "div", sqlite_url, tiny_data_root,
+                     "hydra.sweeper.n_trials=6", "optimizer=sgd", "data.batch_size=64",
+                     "optimizer.lr=choice(0.01,1000000.0)", "scheduler=none")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = study(sqlite_url, "phase1").trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert failed and complete and len(trials) == 6
+    assert all(t.params["optimizer.lr"] == 1e6 for t in failed)
+    assert all("diverged" in t.user_attrs["fail_reason"] for t in failed)
+    summary = json.loads((tmp_path / "div" / f"trial_{failed[0].number}" / "summary.json")
+                         .read_text())  # fmt: skip
+    assert summary["status"] == "diverged"
+
+
+def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_data_root):
+    proc = run_sweep("phase1", tmp_path / "bad", sqlite_url, tiny_data_root,
+                     "hydra.sweeper.n_trials=5", "regularizer=dropout",
+                     "regularizer.p=1.5")  # fmt: skip
+    assert proc.returncode != 0
+    assert "crashed" in proc.stderr and "regularizer.p must be in [0, 1)" in proc.stderr
+    trials = study(sqlite_url, "phase1").trials
+    assert len(trials) == 3  # stopped once the failure rate was measured (3 trials)
+    assert all(t.state == TrialState.FAIL for t in trials)
+    assert "regularizer.p=1.5" in proc.stdout + proc.stderr  # the failing trial's overrides are logged
+
+
+def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
+    proc = run_sweep("phase1", tmp_path / "prune", sqlite_url, tiny_data_root,
+                     "hydra.sweeper.n_trials=8", "optimizer=adam", "scheduler=none",
+                     "early_stopping=none", "data.batch_size=32",
+                     "optimizer.lr=choice(0.000001,0.003)",  # hopeless vs good
+                     "trainer.epochs=5", "hydra.sweeper.pruner.n_startup_trials=2",
+                     "hydra.sweeper.pruner.n_warmup_steps=2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = study(sqlite_url, "phase1").trials
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, [(t.params, t.state) for t in trials]
+    assert all(t.params["optimizer.lr"] == 1e-6 for t in pruned)
+    assert all(len(t.intermediate_values) < 5 for t in pruned)
+    summary = json.loads((tmp_path / "prune" / f"trial_{pruned[0].number}" / "summary.json")
+                         .read_text())  # fmt: skip
+    assert summary["status"] == "pruned"
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _states(url: str, name: str) -> list[TrialState]:
+    try:
+        return [t.state for t in study(url, name).trials]
+    except KeyError:
+        return []
+
+
+def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_factory):
+    data = tiny_data_factory(n_train=4096, n_test=256)
+    slow = ("trainer.epochs=30", "early_stopping=none", "hydra.sweeper.heartbeat_interval=1",
+            "hydra.sweeper.grace_period=2", "hydra/sweeper/pruner=none")  # fmt: skip
+    cmd = sweep_cmd("phase1", tmp_path / "kill", sqlite_url, "hydra.sweeper.n_trials=5", *slow)
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        _wait_for(lambda: TrialState.COMPLETE in _states(sqlite_url, "phase1")
+                  and _states(sqlite_url, "phase1")[-1] == TrialState.RUNNING, 240,
+                  "one complete trial and one running")  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    before = study(sqlite_url, "phase1").trials
+    done = [t for t in before if t.state == TrialState.COMPLETE]
+    killed = before[-1]
+    assert killed.state == TrialState.RUNNING
+    time.sleep(3.5)  # longer than the grace period
+    resumed = run_sweep("phase1", tmp_path / "kill", sqlite_url, data,
+                        "hydra.sweeper.n_trials=1", *slow, "trainer.epochs=1")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = {t.number: t for t in study(sqlite_url, "phase1").trials}
+    for t in done:  # finished work intact
+        assert after[t.number].state == TrialState.COMPLETE
+        assert after[t.number].value == t.value
+        assert (tmp_path / "kill" / f"trial_{t.number}" / "summary.json").is_file()
+    stale = after[killed.number]
+    assert stale.state == TrialState.FAIL and "stale" in stale.user_attrs["fail_reason"]
+    assert "stale" in resumed.stdout + resumed.stderr
+    requeued = after[max(after)]
+    assert requeued.number > killed.number and requeued.params == killed.params
+
+
+def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_data_factory):
+    data = tiny_data_factory(n_train=4096, n_test=256)
+    cmd = sweep_cmd("phase1", tmp_path / "int", sqlite_url, "hydra.sweeper.n_trials=3",
+                    "trainer.epochs=50", "early_stopping=none", "hydra/sweeper/pruner=none")  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        metrics = tmp_path / "int" / "trial_0" / "metrics.csv"
+        _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
+                  120, "the first epoch of trial 0")  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert "Resume with the same command" in out
+    (t,) = study(sqlite_url, "phase1").trials
+    assert t.state == TrialState.FAIL and "interrupted" in t.user_attrs["fail_reason"]
+    summary = json.loads((tmp_path / "int" / "trial_0" / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+
+
+def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root):
+    cmds = [sweep_cmd("phase1", tmp_path / "w", sqlite_url, "hydra.sweeper.n_trials=3")
+            for _ in range(2)]  # fmt: skip
+    procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env_for(tiny_data_root),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for c in cmds]  # fmt: skip
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs[0][-2000:] + errs[1][-2000:]
+    trials = study(sqlite_url, "phase1").trials
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert sorted(p.name for p in (tmp_path / "w").glob("trial_*")) == sorted(
+        f"trial_{i}" for i in range(6)
+    )
+
+
+@pytest.mark.integration
+def test_phase1_two_trials_on_real_subset(tmp_path, sqlite_url, real_data_root):
+    proc = run_sweep("phase1", tmp_path / "real", sqlite_url, real_data_root,
+                     "hydra.sweeper.n_trials=2", "data=fashion_mnist_subset",
+                     "trainer.epochs=2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = study(sqlite_url, "phase1")
+    assert len(s.trials) == 2 and s.best_value > 0.6
