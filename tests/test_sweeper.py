@@ -14,12 +14,11 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from conftest import ENV_ROOT, REPO_ROOT
 from optuna.trial import TrialState
 
-from conftest import ENV_ROOT, REPO_ROOT
-
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-FAST = ("trainer.epochs=2", "trainer.save_checkpoint=true", "hydra.sweeper.sampler.n_startup_trials=3")
+FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3")
 
 
 def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> list[str]:
@@ -174,7 +173,8 @@ def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_
     trials = study(sqlite_url, "phase1").trials
     assert len(trials) == 3  # stopped once the failure rate was measured (3 trials)
     assert all(t.state == TrialState.FAIL for t in trials)
-    assert "regularizer.p=1.5" in proc.stdout + proc.stderr  # the failing trial's overrides are logged
+    # the failing trial's overrides are logged
+    assert "regularizer.p=1.5" in proc.stdout + proc.stderr
 
 
 def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
@@ -248,7 +248,8 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
 def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_data_factory):
     data = tiny_data_factory(n_train=4096, n_test=256)
     cmd = sweep_cmd("phase1", tmp_path / "int", sqlite_url, "hydra.sweeper.n_trials=3",
-                    "trainer.epochs=50", "early_stopping=none", "hydra/sweeper/pruner=none")  # fmt: skip
+                    "trainer.epochs=50", "early_stopping=none",
+                    "hydra/sweeper/pruner=none")  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
