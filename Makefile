@@ -36,7 +36,7 @@ bench: install  ## epoch-speed benchmark against the sheet's pipeline (CPU)
 
 workers: install  ## N workers on one study: make workers N=4 ARGS="hparams_search=phase1"
 	@for i in $$(seq 1 $(N)); do \
-	  $(BIN)/python train.py -m $(ARGS) hydra.sweeper.worker_id=$$i > multirun/worker_$$i.log 2>&1 & \
+	  $(BIN)/python train.py -m $(ARGS) > multirun/worker_$$i.log 2>&1 & \
 	done; echo "started $(N) workers (logs: multirun/worker_*.log)"; wait
 
 clean:  ## remove outputs (keeps multirun/README.md)
