@@ -292,3 +292,15 @@ def test_phase1_two_trials_on_real_subset(tmp_path, sqlite_url, real_data_root):
     assert proc.returncode == 0, proc.stderr[-3000:]
     s = study(sqlite_url, "phase1")
     assert len(s.trials) == 2 and s.best_value > 0.6
+
+
+def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
+    """No storage given: multirun/optuna.db and multirun/phase1/ relative to the launch dir."""
+    cmd = [sys.executable, str(REPO_ROOT / "train.py"), "-m", "hparams_search=phase1",
+           "hydra.sweeper.n_trials=1", *FAST]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env_for(tiny_data_root), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    url = f"sqlite:///{tmp_path / 'multirun' / 'optuna.db'}"
+    assert len(study(url, "phase1").trials) == 1
+    assert (tmp_path / "multirun" / "phase1" / "trial_0" / "summary.json").is_file()
