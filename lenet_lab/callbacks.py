@@ -11,7 +11,8 @@ from torch import nn
 class EarlyStopping:
     """Stop when ``value`` has not improved by at least ``min_delta`` for ``patience`` epochs.
 
-    Lower is better (val loss). ``step`` returns True when training should stop.
+    Lower is better (val loss). ``step`` returns True when training should stop: after
+    ``patience`` consecutive epochs without improvement (``patience=0``: at the first one).
     """
 
     def __init__(self, patience: int = 5, min_delta: float = 0.005):
@@ -22,8 +23,8 @@ class EarlyStopping:
     def step(self, value: float) -> bool:
         if value < self.best - self.min_delta:
             self.best, self.bad_epochs = value, 0
-        else:
-            self.bad_epochs += 1
+            return False  # an improvement never stops training (even with patience 0)
+        self.bad_epochs += 1
         return self.bad_epochs >= self.patience
 
 

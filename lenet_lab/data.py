@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,20 +111,23 @@ def _read_raw(source: DataSource, train: bool) -> tuple[torch.Tensor, torch.Tens
         return _RAW_CACHE[key]
     from torchvision.datasets import FashionMNIST
 
-    have_files = all((source.raw_dir / f).exists() for f in FILES[train])
+    # torchvision's FashionMNIST wants the files of both splits, whichever it loads
+    missing = [f for f in FILES[True] + FILES[False] if not (source.raw_dir / f).exists()]
+    have_files = not missing
     if not have_files and not source.download:
         hint = f"${ENV_ROOT}" if source.from_env else f"data.root (or set ${ENV_ROOT})"
         raise DataError(
-            f"FashionMNIST not found in {source.raw_dir} and download is off: "
-            f"point {hint} at a folder holding FashionMNIST/raw/"
+            f"FashionMNIST not found in {source.raw_dir} (missing {', '.join(missing)}) and "
+            f"download is off: point {hint} at a folder holding FashionMNIST/raw/"
         )
     if not have_files:
         try:
             FashionMNIST(str(source.root), train=train, download=True)
         except Exception as e:  # network errors come in many types
+            reason = " ".join(str(e).split())  # torchvision's message spans several lines
             raise DataError(
                 f"could not download FashionMNIST into {source.raw_dir} ({type(e).__name__}: "
-                f"{e}); set ${ENV_ROOT} to a folder holding FashionMNIST/raw/"
+                f"{reason}); set ${ENV_ROOT} to a folder holding FashionMNIST/raw/"
             ) from None
     _check_split(source.raw_dir, train)
     ds = FashionMNIST(str(source.root), train=train, download=False)
@@ -188,7 +192,7 @@ def save_samples(split: Split, path: Path) -> Path:
         idx = (split.y == cls).nonzero()
         ax.axis("off")
         if len(idx):
-            ax.imshow(split.x[int(idx[0])].squeeze(0).cpu(), cmap="gray")
+            ax.imshow(split.x[int(idx[0])].squeeze(0).cpu().numpy(), cmap="gray")
         ax.set_title(f"{cls}: {CLASSES[cls]}", fontsize=9)
     fig.suptitle("FashionMNIST: one image per class")
     fig.tight_layout()
@@ -203,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Print FashionMNIST facts (classes, label format, shape, pixel stats) and "
         "write samples.png, without training.",
     )
-    parser.add_argument("--root", default=None, help=f"dataset root (default: ${ENV_ROOT} or data/)")
+    parser.add_argument(
+        "--root", default=None, help=f"dataset root (default: ${ENV_ROOT} or data/)"
+    )
     parser.add_argument("--out", default=".", help="folder for samples.png (default: .)")
     parser.add_argument("--no-download", action="store_true", help="never download")
     args = parser.parse_args(argv)
@@ -211,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         source = resolve_source(args.root, download=not args.no_download)
         train, val = load_split(source, True), load_split(source, False)
     except DataError as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
     for line in describe(train):
         print(line)

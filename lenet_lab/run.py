@@ -64,11 +64,13 @@ def load_data(cfg: DictConfig, device: torch.device) -> tuple[data.Split, data.S
 def _warn_patience_conflict(cfg: DictConfig) -> None:
     if cfg.scheduler.name == "none" or cfg.early_stopping.name == "none":
         return
-    if cfg.scheduler.patience >= cfg.early_stopping.patience:
+    # ReduceLROnPlateau lowers the lr on the (patience + 1)-th epoch without improvement,
+    # early stopping ends the run on its patience-th: the lowered lr must get an epoch.
+    if cfg.scheduler.patience + 1 >= cfg.early_stopping.patience:
         log.warning(
-            "scheduler.patience=%d >= early_stopping.patience=%d: early stopping will end the "
-            "run before ReduceLROnPlateau ever lowers the learning rate",
-            cfg.scheduler.patience, cfg.early_stopping.patience,
+            "scheduler.patience=%d >= early_stopping.patience-1=%d: early stopping will end "
+            "the run before training with a learning rate ReduceLROnPlateau lowered",
+            cfg.scheduler.patience, cfg.early_stopping.patience - 1,
         )  # fmt: skip
 
 
@@ -129,12 +131,13 @@ def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> 
             lr = optim.current_lr(optimizer)
             row = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
                    "val_loss": va.loss, "val_acc": va.acc, "lr": lr,
-                   "seconds": time.perf_counter() - t0,
-                   **callbacks.parameter_stats(model), **callbacks.feature_stats(model, probe)}  # fmt: skip
+                   "seconds": time.perf_counter() - t0, **callbacks.parameter_stats(model),
+                   **callbacks.feature_stats(model, probe)}  # fmt: skip
             writer.write(row)
             summary["epochs_run"] = epoch
-            log.info("epoch %3d/%d  loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | lr %.3g | %.1fs",
-                     epoch, epochs, tr.loss, tr.acc, va.loss, va.acc, lr, row["seconds"])  # fmt: skip
+            log.info("epoch %3d/%d  loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | lr %.3g"
+                     " | %.1fs", epoch, epochs, tr.loss, tr.acc, va.loss, va.acc, lr,
+                     row["seconds"])  # fmt: skip
             if va.acc > summary["best_val_acc"]:
                 summary.update(best_val_acc=va.acc, best_epoch=epoch)
                 if cfg.trainer.save_checkpoint:

@@ -41,22 +41,35 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# The ``name`` of each technique group the code knows (a typo would silently mean "none").
+CHOICES = {
+    "optimizer.name": ("sgd", "adam", "adamw"),
+    "regularizer.name": ("none", "l2", "l1", "dropout"),
+    "normalization.name": ("none", "batchnorm"),
+    "scheduler.name": ("none", "plateau"),
+    "early_stopping.name": ("none", "val_loss"),
+}
+
+
 def validate(cfg: DictConfig) -> torch.device:
     """Raise ``ConfigError`` on the first bad value; return the resolved device."""
     positive_int = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
     non_negative = lambda v: v >= 0  # noqa: E731
+    non_negative_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
+    for key, names in CHOICES.items():
+        _check(cfg, key, lambda v, names=names: v in names, "one of " + ", ".join(names))
     _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0")
     _check(cfg, "optimizer.momentum", non_negative, ">= 0")
-    _check(cfg, "trainer.epochs", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+    _check(cfg, "trainer.epochs", non_negative_int, "an integer >= 0")
     _check(cfg, "data.batch_size", positive_int, "an integer >= 1")
     _check(cfg, "data.val_batch_size", positive_int, "an integer >= 1")
     _check(cfg, "data.train_size", positive_int, "an integer >= 1 (or null for all)")
     _check(cfg, "data.val_size", positive_int, "an integer >= 1 (or null for all)")
     _check(cfg, "regularizer.coef", non_negative, ">= 0")
     _check(cfg, "regularizer.p", lambda v: 0 <= v < 1, "in [0, 1)")
-    _check(cfg, "early_stopping.patience", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+    _check(cfg, "early_stopping.patience", non_negative_int, "an integer >= 0")
     _check(cfg, "early_stopping.min_delta", non_negative, ">= 0")
-    _check(cfg, "scheduler.patience", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+    _check(cfg, "scheduler.patience", non_negative_int, "an integer >= 0")
     _check(cfg, "scheduler.factor", lambda v: 0 < v < 1, "in (0, 1)")
     _check(cfg, "scheduler.min_lr", non_negative, ">= 0")
     return resolve_device(str(_get(cfg, "trainer.device") or "auto"))
