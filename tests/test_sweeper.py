@@ -212,15 +212,15 @@ def _states(url: str, name: str) -> list[TrialState]:
 
 
 def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_factory):
-    data = tiny_data_factory(n_train=4096, n_test=256)
-    slow = ("trainer.epochs=30", "early_stopping=none", "hydra.sweeper.heartbeat_interval=1",
+    data = tiny_data_factory(n_train=2048, n_test=256)
+    slow = ("trainer.epochs=12", "early_stopping=none", "hydra.sweeper.heartbeat_interval=1",
             "hydra.sweeper.grace_period=2", "hydra/sweeper/pruner=none")  # fmt: skip
     cmd = sweep_cmd("phase1", tmp_path / "kill", sqlite_url, "hydra.sweeper.n_trials=5", *slow)
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         _wait_for(lambda: TrialState.COMPLETE in _states(sqlite_url, "phase1")
-                  and _states(sqlite_url, "phase1")[-1] == TrialState.RUNNING, 240,
+                  and _states(sqlite_url, "phase1")[-1] == TrialState.RUNNING, 480,
                   "one complete trial and one running")  # fmt: skip
     finally:
         proc.send_signal(signal.SIGKILL)
