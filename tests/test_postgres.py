@@ -14,8 +14,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO_ROOT
 from optuna.trial import TrialState
+
+from conftest import REPO_ROOT
 from test_sweeper import env_for, sweep_cmd
 
 pytestmark = pytest.mark.postgres
