@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 
 import optuna
@@ -28,13 +30,28 @@ def make_storage(
             engine_kwargs = {"connect_args": {"timeout": 60}}
         elif url.startswith("postgresql"):
             engine_kwargs = {"pool_pre_ping": True}
-        _CACHE[key] = RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-        )
+        _CACHE[key] = _connect(url, engine_kwargs, heartbeat_interval, grace_period)
     return _CACHE[key]
+
+
+def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period) -> RDBStorage:
+    """``RDBStorage``, retried: workers starting together on a new database race to create
+    its tables ("table studies already exists"); the loser just connects again."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(5):
+        try:
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+            )
+        except SQLAlchemyError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
 
 
 def redact(url: str | None) -> str:

@@ -5,19 +5,15 @@ from __future__ import annotations
 import glob
 import os
 import pwd
-import re
 import shutil
 import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
-import optuna
 import pytest
-from optuna.trial import TrialState
 
-from conftest import REPO_ROOT
-from test_sweeper import env_for, sweep_cmd
+from test_sweeper import check_two_workers
 
 pytestmark = pytest.mark.postgres
 
@@ -71,17 +67,4 @@ def _has_user(name: str) -> bool:
 
 
 def test_two_workers_share_one_postgres_study(tmp_path, postgres_url, tiny_data_root):
-    cmds = [sweep_cmd("phase1", tmp_path / "w", postgres_url, "hydra.sweeper.n_trials=3")
-            for _ in range(2)]  # fmt: skip
-    procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env_for(tiny_data_root),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for c in cmds]  # fmt: skip
-    outs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
-    ran = [set(re.findall(r"optuna_trial.number=(\d+)", out)) for out in outs]
-    assert len(ran[0]) == len(ran[1]) == 3 and not ran[0] & ran[1]  # each its own trials
-    trials = optuna.load_study(study_name="phase1", storage=postgres_url).trials
-    assert sorted(t.number for t in trials) == list(range(6))  # total = sum of both workers
-    assert all(t.state == TrialState.COMPLETE for t in trials)
-    dirs = sorted(p.name for p in (tmp_path / "w").glob("trial_*"))
-    assert dirs == sorted(f"trial_{i}" for i in range(6))  # no job dir shared or overwritten
+    check_two_workers(postgres_url, tmp_path / "w", tiny_data_root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,8 +15,9 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from conftest import ENV_ROOT, REPO_ROOT
 from optuna.trial import TrialState
+
+from conftest import ENV_ROOT, REPO_ROOT
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3")
@@ -268,20 +270,25 @@ def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_da
     assert summary["status"] == "interrupted"
 
 
-def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root):
-    cmds = [sweep_cmd("phase1", tmp_path / "w", sqlite_url, "hydra.sweeper.n_trials=3")
-            for _ in range(2)]  # fmt: skip
-    procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env_for(tiny_data_root),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def check_two_workers(storage: str, sweep_dir: Path, data_root: Path) -> None:
+    """Two concurrent workers, 3 trials each, one study: 6 distinct trials and job dirs."""
+    cmds = [sweep_cmd("phase1", sweep_dir, storage, "hydra.sweeper.n_trials=3") for _ in range(2)]
+    procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env_for(data_root),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for c in cmds]  # fmt: skip
-    errs = [p.communicate(timeout=300)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], errs[0][-2000:] + errs[1][-2000:]
-    trials = study(sqlite_url, "phase1").trials
-    assert sorted(t.number for t in trials) == list(range(6))
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+    ran = [set(re.findall(r"optuna_trial.number=(\d+)", out)) for out in outs]
+    assert len(ran[0]) == len(ran[1]) == 3 and not ran[0] & ran[1]  # each its own trials
+    trials = study(storage, "phase1").trials
+    assert sorted(t.number for t in trials) == list(range(6))  # total = sum of both workers
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    assert sorted(p.name for p in (tmp_path / "w").glob("trial_*")) == sorted(
-        f"trial_{i}" for i in range(6)
-    )
+    dirs = sorted(p.name for p in sweep_dir.glob("trial_*"))
+    assert dirs == sorted(f"trial_{i}" for i in range(6))  # no job dir shared or overwritten
+
+
+def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root):
+    check_two_workers(sqlite_url, tmp_path / "w", tiny_data_root)
 
 
 @pytest.mark.integration
