@@ -311,3 +311,22 @@ def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
     url = f"sqlite:///{tmp_path / 'multirun' / 'optuna.db'}"
     assert len(study(url, "phase1").trials) == 1
     assert (tmp_path / "multirun" / "phase1" / "trial_0" / "summary.json").is_file()
+
+
+def test_max_total_trials_caps_the_study(tmp_path, sqlite_url, tiny_data_root):
+    proc = run_sweep("phase1", tmp_path / "cap", sqlite_url, tiny_data_root,
+                     "hydra.sweeper.n_trials=5", "hydra.sweeper.max_total_trials=2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(study(sqlite_url, "phase1").trials) == 2
+    assert "max_total_trials=2" in proc.stdout + proc.stderr
+
+
+def test_slurm_launcher_composes_with_postgres_storage(compose_cfg):
+    cfg = compose_cfg("hparams_search=phase1", "hydra/launcher=slurm",
+                      "hydra.sweeper.storage=postgresql://u:p@db/optuna", "hydra.sweeper.n_jobs=8",
+                      return_hydra_config=True)  # fmt: skip
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.gpus_per_node == 1 and launcher.timeout_min == 60
+    assert cfg.hydra.sweeper.storage.startswith("postgresql://")
+    assert cfg.hydra.sweeper._target_.endswith("LabOptunaSweeper")
