@@ -95,7 +95,8 @@ def command_line(
 ) -> str:
     """Build a shell command reproducing a job from its overrides.
 
-    Sweeper-internal keys are dropped; ``extra`` (e.g. phase-2 pinned values) is appended for
+    Sweeper-internal keys are dropped (a search preset stays, with ``hydra.mode=RUN``);
+    ``extra`` (e.g. phase-2 pinned values) is appended for
     keys not already overridden. Every argument is shell-quoted as needed.
     """
     kept: list[str] = []
@@ -109,6 +110,9 @@ def command_line(
     for key, value in (extra or {}).items():
         if key not in keys and not is_internal(key):
             kept.append(f"{key}={format_value(value)}")
+    if "hparams_search" in keys:
+        # keep the preset's settings (epochs, early stopping) but run one job, not a sweep
+        kept.append("hydra.mode=RUN")
     return " ".join([script, *(shlex.quote(arg) for arg in kept)])
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR, compose_config
 from omegaconf import OmegaConf
 
+from conftest import CONF_DIR, compose_config
 from lenet_lab import optim, regularizers
 from lenet_lab.model import LeNet5, count_parameters
 from lenet_lab.run import build_model, train

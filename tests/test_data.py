@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from conftest import (
     ENV_ROOT,
     IDX_NAMES,
@@ -20,7 +21,6 @@ from conftest import (
     write_idx,
     write_tiny_dataset,
 )
-
 from lenet_lab import data
 from lenet_lab.data import DataError, DataSource, load_split, resolve_source
 

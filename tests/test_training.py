@@ -9,9 +9,9 @@ import math
 
 import pytest
 import torch
-from conftest import CONF_DIR, compose_config
 from omegaconf import OmegaConf
 
+from conftest import CONF_DIR, compose_config
 from lenet_lab import engine, optim, regularizers
 from lenet_lab.artifacts import METRIC_COLUMNS
 from lenet_lab.callbacks import EarlyStopping
