@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 N ?= 2
+THREADS ?= 1
 
 .PHONY: help install train test test-all lint bench workers clean
 
@@ -35,8 +36,8 @@ bench: install  ## epoch-speed benchmark against the sheet's pipeline (CPU)
 	$(BIN)/python benchmarks/epoch_speed.py $(ARGS)
 
 workers: install  ## N workers on one study: make workers N=4 ARGS="hparams_search=phase1"
-	@for i in $$(seq 1 $(N)); do \
-	  $(BIN)/python train.py -m $(ARGS) > multirun/worker_$$i.log 2>&1 & \
+	@mkdir -p multirun; for i in $$(seq 1 $(N)); do \
+	  $(BIN)/python train.py -m $(ARGS) trainer.num_threads=$(THREADS) > multirun/worker_$$i.log 2>&1 & \
 	done; echo "started $(N) workers (logs: multirun/worker_*.log)"; wait
 
 clean:  ## remove outputs (keeps multirun/README.md)

@@ -82,6 +82,8 @@ def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> 
     """
     device = validate(cfg)  # before any data is read
     started = time.perf_counter()
+    if cfg.trainer.get("num_threads"):
+        torch.set_num_threads(int(cfg.trainer.num_threads))
     out_dir.mkdir(parents=True, exist_ok=True)
     generator = seed_everything(int(cfg.seed))
     train_set, val_set = load_data(cfg, device)

@@ -62,6 +62,7 @@ def validate(cfg: DictConfig) -> torch.device:
     _check(cfg, "optimizer.momentum", non_negative, ">= 0")
     _check(cfg, "trainer.epochs", non_negative_int, "an integer >= 0")
     _check(cfg, "data.batch_size", positive_int, "an integer >= 1")
+    _check(cfg, "trainer.num_threads", positive_int, "an integer >= 1 (or null)")
     _check(cfg, "data.val_batch_size", positive_int, "an integer >= 1")
     _check(cfg, "data.train_size", positive_int, "an integer >= 1 (or null for all)")
     _check(cfg, "data.val_size", positive_int, "an integer >= 1 (or null for all)")
