@@ -185,7 +185,8 @@ def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
                      "early_stopping=none", "data.batch_size=32",
                      "optimizer.lr=choice(0.000001,0.003)",  # hopeless vs good
                      "trainer.epochs=5", "hydra.sweeper.pruner.n_startup_trials=2",
-                     "hydra.sweeper.pruner.n_warmup_steps=2")  # fmt: skip
+                     "hydra.sweeper.pruner.n_warmup_steps=2",
+                     "hydra.sweeper.pruner.n_min_trials=1")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = study(sqlite_url, "phase1").trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
