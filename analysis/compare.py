@@ -70,6 +70,10 @@ def _is_numeric(series: pd.Series) -> bool:
     )
 
 
+# Presets that bundle many settings: the `study` column already tells the phases apart.
+NOT_COMPARED = {"hparams_search"}
+
+
 def comparable_columns(trials: pd.DataFrame, max_levels: int = 12) -> list[str]:
     """Columns worth a per-choice comparison: varied groups and other discrete parameters.
 
@@ -79,6 +83,8 @@ def comparable_columns(trials: pd.DataFrame, max_levels: int = 12) -> list[str]:
     """
     out = []
     for col in varied_columns(trials):
+        if col in NOT_COMPARED:
+            continue
         values = trials[col].dropna()
         levels = values.nunique()
         if levels > max_levels:
