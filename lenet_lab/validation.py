@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+# summary.json keys a sweep can maximize (``optimized_metric``)
+OBJECTIVES = {"best_val_acc", "final_val_acc", "final_train_acc"}
+
 
 class ConfigError(ValueError):
     """A config value is out of range; the message names the key and the bad value."""
@@ -58,6 +61,7 @@ def validate(cfg: DictConfig) -> torch.device:
     non_negative_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
     for key, names in CHOICES.items():
         _check(cfg, key, lambda v, names=names: v in names, "one of " + ", ".join(names))
+    _check(cfg, "optimized_metric", lambda v: v in OBJECTIVES, f"one of {sorted(OBJECTIVES)}")
     _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0")
     _check(cfg, "optimizer.momentum", non_negative, ">= 0")
     _check(cfg, "trainer.epochs", non_negative_int, "an integer >= 0")

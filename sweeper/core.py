@@ -116,6 +116,9 @@ class LabSweeperImpl(OptunaSweeperImpl):
                     log.info("the study reached max_total_trials=%s", self.max_total_trials)
                     break
                 trials = [study.ask() for _ in range(batch)]
+                if storage is not None and storage.is_heartbeat_enabled():
+                    for t in trials:  # a worker killed before its first beat still goes stale
+                        storage.record_heartbeat(t._trial_id)
                 overrides = [
                     tuple(ov) + self._identity(t)
                     for t, ov in zip(trials, self._configure_trials(trials, space, fixed))
@@ -139,7 +142,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
             self._write_outputs(study, sweep_dir)
         log.info("this invocation: %(complete)d complete, %(pruned)d pruned, %(failed)d failed",
                  tally)  # fmt: skip
-        if tally["complete"] == 0 and tally["failed"] > 0:
+        if tally["complete"] == 0 and tally["pruned"] == 0 and tally["failed"] > 0:
             raise SystemExit(
                 f"error: all {tally['failed']} trials of this sweep failed "
                 f"(first: {first_error or 'diverged'}); see {sweep_dir}/trial_*/summary.json"
@@ -216,9 +219,12 @@ class LabSweeperImpl(OptunaSweeperImpl):
         storage = study._storage
         backend = getattr(storage, "_backend", storage)
         for trial_id in backend._get_stale_trial_ids(study._study_id):
-            storage.set_trial_user_attr(trial_id, "fail_reason", STALE_REASON)
-            if not storage.set_trial_state(trial_id, TrialState.FAIL):
-                continue  # another worker got there first
+            try:
+                storage.set_trial_user_attr(trial_id, "fail_reason", STALE_REASON)
+                if not storage.set_trial_state(trial_id, TrialState.FAIL):
+                    continue
+            except RuntimeError:  # already finished: another worker got there first
+                continue
             frozen = storage.get_trial(trial_id)
             log.warning("trial %d was left running by a killed worker: marked FAIL (stale)%s",
                         frozen.number, ", re-queued" if self.requeue_stale else "")  # fmt: skip

@@ -273,7 +273,8 @@ def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_da
 
 def check_two_workers(storage: str, sweep_dir: Path, data_root: Path) -> None:
     """Two concurrent workers, 3 trials each, one study: 6 distinct trials and job dirs."""
-    cmds = [sweep_cmd("phase1", sweep_dir, storage, "hydra.sweeper.n_trials=3") for _ in range(2)]
+    cmds = [sweep_cmd("phase1", sweep_dir, storage, "hydra.sweeper.n_trials=3",
+                      "hydra/sweeper/pruner=none") for _ in range(2)]  # fmt: skip
     procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env_for(data_root),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for c in cmds]  # fmt: skip

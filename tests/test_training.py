@@ -287,9 +287,10 @@ def test_optimized_metric_picks_the_summary_key(tmp_path, tiny_env, hydra_inproc
                           run_dir=tmp_path)  # fmt: skip
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert ret.return_value == summary["final_val_acc"]
-    with pytest.raises(KeyError, match=r"optimized_metric='nope' is not a numeric summary key"):
-        _ = hydra_inprocess("trainer.epochs=1", "optimized_metric=nope", *QUIET,
-                            run_dir=tmp_path / "b").return_value  # fmt: skip
+    with pytest.raises(SystemExit) as exc:  # rejected before any training
+        hydra_inprocess("trainer.epochs=1", "optimized_metric=nope", *QUIET, run_dir=tmp_path / "b")
+    assert exc.value.code == 2
+    assert not (tmp_path / "b" / "summary.json").exists()
 
 
 def test_zero_epochs_scores_the_untrained_model(tmp_path, tiny_env):
