@@ -104,6 +104,14 @@ def _colors(values: Iterable[Any]) -> dict[Any, Any]:
     return {v: cmap(i % 10) for i, v in enumerate(values)}
 
 
+def _grid(n: int, width: float, height: float):
+    """A figure with ``n`` panels, up to 3 per row; returns (figure, flat array of axes)."""
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig = _figure(width * cols, height * rows)
+    return fig, np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+
+
 def lr_trace(
     epochs: pd.DataFrame, runs: list[tuple[Any, Any, str]], path: Path
 ) -> Path | None:
@@ -115,10 +123,7 @@ def lr_trace(
     panels = [(r, t) for r, t in panels if not r.empty and "lr" in r.columns]
     if not panels:
         return None
-    cols = min(3, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig = _figure(4.6 * cols, 3.4 * rows)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig, axes = _grid(len(panels), 4.6, 3.4)
     for ax, (run, title) in zip(axes, panels, strict=False):
         if "val_loss" in run.columns:
             ax.plot(run["epoch"], _finite(run["val_loss"]), color="tab:blue", label="val_loss")
@@ -187,10 +192,7 @@ def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
     params = [p for p in params if ok[p].notna().any()]
     if not params:
         return None
-    cols = min(3, len(params))
-    rows = math.ceil(len(params) / cols)
-    fig = _figure(4.3 * cols, 3.3 * rows)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig, axes = _grid(len(params), 4.3, 3.3)
     rng = np.random.default_rng(0)
     for ax, param in zip(axes, params, strict=False):
         sub = ok[ok[param].notna()]
