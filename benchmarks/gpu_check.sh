@@ -28,7 +28,7 @@ echo "FASHION_MNIST_ROOT=${FASHION_MNIST_ROOT:-<unset>}" >"$OUT/env.txt"
 nvidia-smi >>"$OUT/env.txt" 2>&1
 "$PY" -c "import torch, sys; print(sys.version); print(torch.__version__, torch.version.cuda, \
 torch.cuda.is_available() and torch.cuda.get_device_name())" >>"$OUT/env.txt" 2>&1
-timeout 300 "$PY" -m pytest -m cuda tests/test_cuda.py -v -rs -p no:cacheprovider \
+timeout 300 "$PY" -m pytest -m cuda tests/ -v -rs -p no:cacheprovider \
   >"$OUT/pytest_cuda.log" 2>&1
 echo "pytest exit status: $?" >>"$OUT/pytest_cuda.log"
 timeout 420 "$PY" benchmarks/epoch_speed.py --device cuda --epochs 5 \
