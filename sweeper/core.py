@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,14 @@ class LabSweeperImpl(OptunaSweeperImpl):
                     tuple(ov) + self._identity(t)
                     for t, ov in zip(trials, self._configure_trials(trials, space, fixed))
                 ]  # fmt: skip
-                with self._heartbeat(storage, trials):
+                with self._heartbeat(storage, trials), _sigint_flag() as sigint:
                     try:
                         returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
                     except KeyboardInterrupt:
+                        sigint.set()
+                    if sigint.is_set():  # also when a library turned the Ctrl-C into an error
                         self._interrupted(study, trials)
-                        raise
+                        raise KeyboardInterrupt
                 self.job_idx += len(returns)
                 for trial, ret in zip(trials, returns):
                     outcome, reason = self._tell(study, trial, ret)
@@ -259,6 +262,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
         for t in trials:
             with contextlib.suppress(Exception):
                 t.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
+            with contextlib.suppress(Exception):
                 study.tell(t, state=TrialState.FAIL)
         log.warning(
             "interrupted: trial(s) %s marked FAIL; finished trials are saved in %s (study %r). "
@@ -283,6 +287,26 @@ class LabSweeperImpl(OptunaSweeperImpl):
             save_importances(study, sweep_dir / "importances.csv")
         except Exception as e:  # reporting must never lose the sweep's exit status
             log.warning("could not write the study outputs: %s", e)
+
+
+@contextlib.contextmanager
+def _sigint_flag():
+    """Record a Ctrl-C (then raise KeyboardInterrupt as usual) while the jobs run."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_sigint(signum, frame):
+        flag.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        if previous is not None:  # None: the old handler was not installed from Python
+            signal.signal(signal.SIGINT, previous)
 
 
 def _key(override: str) -> str:

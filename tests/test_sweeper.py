@@ -260,7 +260,7 @@ def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_da
         _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
                   120, "the first epoch of trial 0")  # fmt: skip
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode != 0
