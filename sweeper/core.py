@@ -12,8 +12,9 @@ trial configuration are reused as they are), the sweep loop adds:
   the ``fail_reason`` user attribute (NaN is never told); only crashes count towards
   ``max_failure_rate``, and a sweep whose trials all fail stops with a clear message;
 - fault tolerance: heartbeats while a trial runs; at start, trials of a killed worker are
-  marked FAIL ("stale") and optionally re-queued with the same params; Ctrl-C marks the
-  running trials and says how to resume;
+  marked FAIL ("stale") and optionally re-queued with the same params; Ctrl-C keeps the
+  trials of the batch whose jobs had finished (read back from their ``summary.json``),
+  marks the others FAIL ("interrupted") and says how to resume;
 - outputs: ``optimization_results.yaml`` (as the plugin), ``importances.csv``,
   ``study_trials.csv`` and ``pinned.yaml`` in the sweep dir after every invocation.
 """
@@ -26,6 +27,7 @@ import logging
 import math
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +126,14 @@ class LabSweeperImpl(OptunaSweeperImpl):
                     tuple(ov) + self._identity(t)
                     for t, ov in zip(trials, self._configure_trials(trials, space, fixed))
                 ]  # fmt: skip
+                launched = time.time()
                 with self._heartbeat(storage, trials), _sigint_flag() as sigint:
                     try:
                         returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
                     except KeyboardInterrupt:
                         sigint.set()
                     if sigint.is_set():  # also when a library turned the Ctrl-C into an error
-                        self._interrupted(study, trials)
+                        self._interrupted(study, trials, sweep_dir, launched)
                         raise KeyboardInterrupt
                 self.job_idx += len(returns)
                 for trial, ret in zip(trials, returns):
@@ -258,17 +261,53 @@ class LabSweeperImpl(OptunaSweeperImpl):
             stop.set()
             thread.join()
 
-    def _interrupted(self, study: optuna.Study, trials: list[optuna.Trial]) -> None:
+    def _interrupted(
+        self, study: optuna.Study, trials: list[optuna.Trial], sweep_dir: Path, since: float
+    ) -> None:
+        """Tell the batch's finished jobs as usual; mark the rest FAIL ("interrupted").
+
+        With ``n_jobs`` > 1 some jobs of the batch may have finished before the Ctrl-C; the
+        launcher returns nothing then, so their outcome is read from their own
+        ``summary.json`` (found through ``trial.json``; written after the batch started).
+        """
+        summaries = _summaries_by_trial(sweep_dir, self.study_name, since)
+        kept, lost = [], []
         for t in trials:
+            summary = summaries.get(t.number, {})
+            try:
+                if summary.get("status") in _FINISHED:
+                    self._tell_summary(study, t, summary)
+                    kept.append(t.number)
+                    continue
+            except Exception as e:  # an unreadable summary must not hide the Ctrl-C
+                log.warning("trial %d: could not record its finished job: %s", t.number, e)
+            lost.append(t.number)
             with contextlib.suppress(Exception):
                 t.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
             with contextlib.suppress(Exception):
                 study.tell(t, state=TrialState.FAIL)
+        if kept:
+            log.info("interrupted: trial(s) %s had finished and are recorded as usual", kept)
         log.warning(
             "interrupted: trial(s) %s marked FAIL; finished trials are saved in %s (study %r). "
             "Resume with the same command: new trials are added to the study.",
-            [t.number for t in trials], redact(self.storage), self.study_name,
+            lost, redact(self.storage), self.study_name,
         )  # fmt: skip
+
+    def _tell_summary(self, study: optuna.Study, trial: optuna.Trial, summary: dict) -> None:
+        """Tell a finished job's outcome from its summary.json (as ``_tell`` would)."""
+        status = summary["status"]
+        if status == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+            return
+        if status == "diverged":
+            trial.set_user_attr("fail_reason", f"diverged: {summary.get('reason')}"[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            return
+        value = _as_float(summary.get(summary["config"]["optimized_metric"]))
+        if value is None or not math.isfinite(value):
+            raise ValueError(f"no finite objective in its summary.json: {value!r}")
+        study.tell(trial, values=[value])
 
     def _write_outputs(self, study: optuna.Study, sweep_dir: Path) -> None:
         """optimization_results.yaml, importances.csv and study_trials.csv for the study."""
@@ -318,6 +357,26 @@ def _as_float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+_FINISHED = ("completed", "early_stopped", "pruned", "diverged")  # summary.json statuses
+
+
+def _summaries_by_trial(sweep_dir: Path, study_name: str | None, since: float) -> dict[int, dict]:
+    """{trial number: summary.json} of this study's jobs under ``sweep_dir`` written after
+    ``since`` (older files belong to an earlier study of the same name)."""
+    found: dict[int, dict] = {}
+    for record_path in sweep_dir.rglob("trial.json"):
+        summary_path = record_path.with_name("summary.json")
+        try:
+            if summary_path.stat().st_mtime < since - 1.0:  # 1 s: coarse file clocks
+                continue
+            record = json.loads(record_path.read_text())
+            if record.get("study") == study_name:
+                found[int(record["number"])] = json.loads(summary_path.read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def _read_summary(ret: JobReturn) -> dict[str, Any]:

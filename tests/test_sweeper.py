@@ -271,6 +271,38 @@ def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_da
     assert summary["status"] == "interrupted"
 
 
+def test_sigint_keeps_the_finished_jobs_of_a_batch(tmp_path, sqlite_url, tiny_data_factory):
+    """n_jobs=2: trial 0 (1 epoch) has finished when Ctrl-C stops trial 1 (60 epochs) of the
+    same batch; trial 0 keeps its result, trial 1 is marked interrupted."""
+    data = tiny_data_factory(n_train=4096, n_test=256)
+    seeded = optuna.create_study(study_name="phase1", storage=sqlite_url, direction="maximize")
+    seeded.enqueue_trial({"trainer.epochs": 1})
+    seeded.enqueue_trial({"trainer.epochs": 60})
+    cmd = sweep_cmd("phase1", tmp_path / "batch", sqlite_url, "hydra.sweeper.n_trials=2",
+                    "hydra.sweeper.n_jobs=2", "trainer.epochs=choice(1,60)",
+                    "early_stopping=none", "hydra/sweeper/pruner=none")  # fmt: skip
+    cmd.remove("trainer.epochs=2")  # a fixed value would win over the searched one
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        metrics = tmp_path / "batch" / "trial_1" / "metrics.csv"
+        _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
+                  120, "the first epoch of trial 1")  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    finished, stopped = study(sqlite_url, "phase1").trials
+    summary = json.loads((tmp_path / "batch" / "trial_0" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_run"] == 1
+    assert finished.state == TrialState.COMPLETE, out[-3000:]
+    assert finished.value == summary["best_val_acc"]
+    assert stopped.state == TrialState.FAIL
+    assert "interrupted" in stopped.user_attrs["fail_reason"]
+    assert "[0] had finished" in out and "Resume with the same command" in out
+
+
 def check_two_workers(storage: str, sweep_dir: Path, data_root: Path) -> None:
     """Two concurrent workers, 3 trials each, one study: 6 distinct trials and job dirs."""
     cmds = [sweep_cmd("phase1", sweep_dir, storage, "hydra.sweeper.n_trials=3",
