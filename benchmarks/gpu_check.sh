@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # One-shot check on a CUDA machine: the CUDA tests, then the CUDA epoch benchmark.
 #
-#   OUT=/path/to/out FASHION_MNIST_ROOT=/path/to/data bash benchmarks/gpu_check.sh
+#   bash benchmarks/gpu_prepare.sh                  # first, where pip works: .whl/ and data/
+#   OUT=/path/to/out FASHION_MNIST_ROOT=$PWD/data bash benchmarks/gpu_check.sh
 #
 # FASHION_MNIST_ROOT  folder holding FashionMNIST/raw/ (the four uncompressed IDX files),
 #                     provided by the caller; the benchmark needs it (nothing is downloaded),
 #                     the tests do not (they write their own tiny dataset).
 # OUT                 where the logs and epoch_speed_cuda.json go (default: ./gpu_check_out).
 # .whl/               optional: wheels of the Python packages the machine lacks (hydra-core,
-#                     omegaconf, ...), installed with --no-deps into /tmp/site.
+#                     omegaconf, ...; gpu_prepare.sh builds them), installed with --no-deps
+#                     into /tmp/site. Checked on a CPU copy of the GPU image's package set:
+#                     with them, the whole test suite passes (but the SLURM launcher test).
 # PYTHON              interpreter to use (default: python3; torch must already be there).
 #
 # Fail-safe: every step runs even if an earlier one failed; the exit status is the
