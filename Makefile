@@ -40,5 +40,5 @@ workers: install  ## N workers on one study: make workers N=4 ARGS="hparams_sear
 	  $(BIN)/python train.py -m $(ARGS) trainer.num_threads=$(THREADS) > multirun/worker_$$i.log 2>&1 & \
 	done; echo "started $(N) workers (logs: multirun/worker_*.log)"; wait
 
-clean:  ## remove outputs (keeps multirun/README.md)
+clean:  ## remove outputs/ and test caches (sweeps and studies in multirun/ are kept)
 	rm -rf outputs .pytest_cache

@@ -28,6 +28,14 @@ def metric_value(summary: dict, name: str) -> float:
     return float(summary[name])
 
 
+def _log_to_files(message: str) -> None:
+    """Record an error in the run's log file only (the console gets it once, on stderr)."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     from lenet_lab.data import DataError
@@ -42,8 +50,8 @@ def main(cfg: DictConfig) -> float:
     except (ConfigError, DataError) as e:
         if hc.mode == RunMode.MULTIRUN:
             raise  # a failed trial, recorded by the sweeper with its overrides
-        log.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
+        _log_to_files(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)  # the console's one line
         sys.exit(2)
     if summary["status"] == "diverged":
         return objective(summary)

@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--root", default=None, help=f"dataset root (default: ${ENV_ROOT} or data/)"
     )
-    parser.add_argument("--out", default=".", help="folder for samples.png (default: .)")
+    parser.add_argument(
+        "--out", default="outputs", help="folder for samples.png (default: outputs/)"
+    )
     parser.add_argument("--no-download", action="store_true", help="never download")
     args = parser.parse_args(argv)
     try:

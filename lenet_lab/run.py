@@ -7,6 +7,7 @@ artifacts. It returns the summary; ``train.py`` hands ``best_val_acc`` to the sw
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -122,6 +123,8 @@ def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> 
     epochs = int(cfg.trainer.epochs)
     check_every = 1 if device.type == "cpu" else 100
     bar = _progress_bar(cfg, epochs * math.ceil(len(train_set) / batch_size))
+    console = _logs_above(bar)
+    console.__enter__()
     try:
         if epochs == 0:  # inspect-only: score the untrained model
             summary["final_val_acc"] = summary["best_val_acc"] = engine.evaluate(
@@ -153,10 +156,14 @@ def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> 
             if stopper is not None and stopper.step(va.loss):
                 summary.update(stopped_early=True, stop_epoch=epoch)
                 log.info("early stopping at epoch %d: val_loss has not improved by %g for %d "
-                         "epochs", epoch, stopper.min_delta, stopper.patience)  # fmt: skip
+                         "epoch(s) (patience %d)", epoch, stopper.min_delta, stopper.bad_epochs,
+                         stopper.patience)  # fmt: skip
                 break
         summary["status"] = "early_stopped" if summary["stopped_early"] else "completed"
-        if summary["best_val_acc"] <= 1.1 / int(cfg.model.num_classes):
+        if epochs == 0:
+            log.info("trainer.epochs=0: no training; val_acc of the untrained model %.4f",
+                     summary["best_val_acc"])  # fmt: skip
+        elif summary["best_val_acc"] <= 1.1 / int(cfg.model.num_classes):
             log.warning("accuracy stayed at chance level (%.3f): the model did not learn",
                         summary["best_val_acc"])  # fmt: skip
     except engine.DivergedError as e:
@@ -172,6 +179,7 @@ def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> 
     finally:
         if bar is not None:
             bar.close()
+        console.__exit__(None, None, None)
         writer.close()
         rows = writer.rows
         summary.update(
@@ -218,8 +226,17 @@ def _techniques(cfg: DictConfig) -> str:
 
 
 def _progress_bar(cfg: DictConfig, total: int):
-    if not cfg.trainer.progress_bar:
+    if not cfg.trainer.progress_bar or total == 0:
         return None
     from tqdm import tqdm
 
     return tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
+
+
+def _logs_above(bar) -> contextlib.AbstractContextManager:
+    """While the bar shows, console log lines are printed above it (not into it)."""
+    if bar is None:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()

@@ -54,6 +54,34 @@ CHOICES = {
 }
 
 
+# The keys the code reads for each option. Any other key in the group can only come from a
+# `+group.key=value` override (e.g. what Hydra suggests for `regularizer.coef=0.1` while
+# regularizer=none), which the chosen option would silently ignore.
+OPTION_KEYS = {
+    "optimizer": {"sgd": ("lr", "momentum", "nesterov"), "adam": ("lr", "betas", "eps"),
+                  "adamw": ("lr", "betas", "eps")},
+    "regularizer": {"none": (), "l2": ("coef",), "l1": ("coef",), "dropout": ("p",)},
+    "normalization": {"none": (), "batchnorm": ()},
+    "scheduler": {"none": (), "plateau": ("factor", "patience", "threshold", "min_lr")},
+    "early_stopping": {"none": (), "val_loss": ("patience", "min_delta")},
+}  # fmt: skip
+
+
+def _check_option_keys(cfg: DictConfig) -> None:
+    for group, options in OPTION_KEYS.items():
+        node = _get(cfg, group)
+        if node is None or node.get("name") not in options:
+            continue
+        name = node.name
+        for key in node:
+            if key != "name" and key not in options[name]:
+                owners = [o for o, keys in options.items() if key in keys]
+                fix = f"choose an option that uses it (e.g. {group}={owners[0]}) or drop it"
+                raise ConfigError(
+                    f"{group}.{key} is not used by {group}={name}: {fix if owners else 'drop it'}"
+                )
+
+
 def validate(cfg: DictConfig) -> torch.device:
     """Raise ``ConfigError`` on the first bad value; return the resolved device."""
     positive_int = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
@@ -61,6 +89,7 @@ def validate(cfg: DictConfig) -> torch.device:
     non_negative_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
     for key, names in CHOICES.items():
         _check(cfg, key, lambda v, names=names: v in names, "one of " + ", ".join(names))
+    _check_option_keys(cfg)
     _check(cfg, "optimized_metric", lambda v: v in OBJECTIVES, f"one of {sorted(OBJECTIVES)}")
     _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0")
     _check(cfg, "optimizer.momentum", non_negative, ">= 0")

@@ -43,6 +43,7 @@ from optuna.trial import TrialState
 
 from .importance import save_importances
 from .pinning import PinError, best_params
+from .reporting import route_optuna_logging
 from .storage import make_storage, redact
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
 
     # ------------------------------------------------------------------ the sweep
     def sweep(self, arguments: list[str]) -> None:
+        route_optuna_logging()
         self._process_searchspace_config()
         searched = self._parse_sweeper_params_config()
         pinned = self._pins(searched, arguments)
@@ -162,8 +164,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
         try:
             params, value, number = best_params(self.storage, self.pin_from)
         except PinError as e:
-            log.error("%s", e)
-            raise SystemExit(f"error: {e}") from None
+            raise SystemExit(f"error: {e}") from None  # Hydra prints it once, on stderr
         taken = {_key(o) for o in searched + list(arguments)}
         pinned = {k: v for k, v in params.items() if k not in taken}
         log.info("pinned from study %r (best trial %d, value %.4f): %s", self.pin_from, number,

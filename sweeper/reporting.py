@@ -13,6 +13,15 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 
+def route_optuna_logging() -> None:
+    """Optuna's messages through Python logging (Hydra's format, console and log file)
+    instead of its own colour handler, whose escape codes end up in captured logs."""
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+
+
 def trial_params() -> dict[str, str]:
     """This job's overrides as ``key: value`` (the trial's params), sweeper keys left out."""
     from hydra.core.hydra_config import HydraConfig
@@ -42,6 +51,7 @@ def trial_hook(cfg: DictConfig, out_dir: Path) -> Callable[[int, dict], None] | 
         return None
     import optuna
 
+    route_optuna_logging()
     from .pruners import pruner_from_hydra
     from .storage import make_storage
 

@@ -191,6 +191,11 @@ def test_bad_config_fails_before_reading_data(monkeypatch, tmp_path):
     [
         ("optimizer.lr=-1", "error: optimizer.lr must be > 0, got -1"),
         ("trainer.device=tpu", "error: trainer.device must be auto, cpu or cuda[:N], got 'tpu'"),
+        (
+            "+regularizer.coef=0.1",  # what Hydra suggests for regularizer.coef=0.1 alone
+            "error: regularizer.coef is not used by regularizer=none: choose an option that "
+            "uses it (e.g. regularizer=l2) or drop it",
+        ),
     ],
 )
 def test_train_py_rejects_bad_values(run_train, tmp_path, override, message):
@@ -199,6 +204,8 @@ def test_train_py_rejects_bad_values(run_train, tmp_path, override, message):
     assert proc.returncode == 2, proc.stderr
     error_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert error_lines == [message], proc.stderr
+    assert (proc.stdout + proc.stderr).count(message.removeprefix("error: ")) == 1  # once
+    assert message in (proc.out_dir / "train.log").read_text()  # and in the run's log
     assert "Traceback" not in proc.stderr
     assert not (proc.out_dir / "metrics.csv").exists()
     assert not Path(tmp_path / "nowhere").exists()
