@@ -105,6 +105,15 @@ def test_phase2_pins_phase1_best(two_phases):
     assert pinned == best
 
 
+def test_sweep_output_is_plain_text(two_phases):
+    """Optuna's messages go through Hydra's logging: no colour escape codes in logs."""
+    tmp, _, _, p2 = two_phases
+    console = p2.stdout + p2.stderr
+    assert "study" in console and "\x1b[" not in console
+    for log_file in (tmp / "phase2").rglob("*.log"):
+        assert "\x1b[" not in log_file.read_text(), log_file
+
+
 def test_phase2_conditional_parameters(two_phases):
     _, url, _, _ = two_phases
     for t in study(url, "phase2").trials:
@@ -130,6 +139,7 @@ def test_phase2_without_phase1_stops_clearly(tmp_path, sqlite_url, tiny_data_roo
     assert proc.returncode != 0
     assert "phase1" in proc.stderr and "hparams_search=phase1" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert (proc.stdout + proc.stderr).count("run `python train.py -m hparams_search") == 1
     assert not list((tmp_path / "p2").glob("trial_*"))
 
 
