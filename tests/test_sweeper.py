@@ -258,22 +258,28 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
     assert requeued.number > killed.number and requeued.params == killed.params
 
 
+def _ctrl_c_after_first_epoch(cmd: list[str], data: Path, job_dir: Path) -> tuple[int, str]:
+    """Run the sweep ``cmd``; send SIGINT once ``job_dir`` has logged an epoch."""
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        metrics = job_dir / "metrics.csv"
+        _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
+                  120, f"the first epoch of {job_dir.name}")  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    return proc.returncode, out
+
+
 def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_data_factory):
     data = tiny_data_factory(n_train=4096, n_test=256)
     cmd = sweep_cmd("phase1", tmp_path / "int", sqlite_url, "hydra.sweeper.n_trials=3",
                     "trainer.epochs=50", "early_stopping=none",
                     "hydra/sweeper/pruner=none")  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        metrics = tmp_path / "int" / "trial_0" / "metrics.csv"
-        _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
-                  120, "the first epoch of trial 0")  # fmt: skip
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode != 0
+    returncode, out = _ctrl_c_after_first_epoch(cmd, data, tmp_path / "int" / "trial_0")
+    assert returncode != 0
     assert "Resume with the same command" in out
     (t,) = study(sqlite_url, "phase1").trials
     assert t.state == TrialState.FAIL and "interrupted" in t.user_attrs["fail_reason"]
@@ -292,17 +298,8 @@ def test_sigint_keeps_the_finished_jobs_of_a_batch(tmp_path, sqlite_url, tiny_da
                     "hydra.sweeper.n_jobs=2", "trainer.epochs=choice(1,60)",
                     "early_stopping=none", "hydra/sweeper/pruner=none")  # fmt: skip
     cmd.remove("trainer.epochs=2")  # a fixed value would win over the searched one
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        metrics = tmp_path / "batch" / "trial_1" / "metrics.csv"
-        _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
-                  120, "the first epoch of trial 1")  # fmt: skip
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode != 0
+    returncode, out = _ctrl_c_after_first_epoch(cmd, data, tmp_path / "batch" / "trial_1")
+    assert returncode != 0
     finished, stopped = study(sqlite_url, "phase1").trials
     summary = json.loads((tmp_path / "batch" / "trial_0" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 1
