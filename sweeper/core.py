@@ -373,7 +373,7 @@ def _summaries_by_trial(sweep_dir: Path, study_name: str | None, since: float) -
             if summary_path.stat().st_mtime < since - 1.0:  # 1 s: coarse file clocks
                 continue
             record = json.loads(record_path.read_text())
-            if record.get("study") == study_name:
+            if str(record.get("study")) == str(study_name):  # "None" when unnamed
                 found[int(record["number"])] = json.loads(summary_path.read_text())
         except (OSError, ValueError, KeyError, TypeError):
             continue
