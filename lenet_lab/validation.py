@@ -54,9 +54,11 @@ CHOICES = {
 }
 
 
-# The keys the code reads for each option. Any other key in the group can only come from a
-# `+group.key=value` override (e.g. what Hydra suggests for `regularizer.coef=0.1` while
-# regularizer=none), which the chosen option would silently ignore.
+# The keys the code reads for each option. A key the chosen option does not read is ignored
+# silently when it comes from a preset (`experiment=ex5_l2 regularizer=dropout` keeps the
+# preset's `regularizer.coef`), but is an error when it was given on the command line: e.g.
+# `+regularizer.coef=0.1` (what Hydra suggests for `regularizer.coef=0.1`) with
+# regularizer=none would otherwise do nothing.
 OPTION_KEYS = {
     "optimizer": {"sgd": ("lr", "momentum", "nesterov"), "adam": ("lr", "betas", "eps"),
                   "adamw": ("lr", "betas", "eps")},
@@ -67,19 +69,30 @@ OPTION_KEYS = {
 }  # fmt: skip
 
 
+def _command_line_keys() -> set[str]:
+    """Keys set by this run's overrides (empty outside a Hydra run, e.g. the compose API)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return set()
+    return {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+
+
 def _check_option_keys(cfg: DictConfig) -> None:
+    given = _command_line_keys()
     for group, options in OPTION_KEYS.items():
         node = _get(cfg, group)
         if node is None or node.get("name") not in options:
             continue
         name = node.name
         for key in node:
-            if key != "name" and key not in options[name]:
-                owners = [o for o, keys in options.items() if key in keys]
-                fix = f"choose an option that uses it (e.g. {group}={owners[0]}) or drop it"
-                raise ConfigError(
-                    f"{group}.{key} is not used by {group}={name}: {fix if owners else 'drop it'}"
-                )
+            if key == "name" or key in options[name] or f"{group}.{key}" not in given:
+                continue
+            owners = [o for o, keys in options.items() if key in keys]
+            fix = f"choose an option that uses it (e.g. {group}={owners[0]}) or drop it"
+            raise ConfigError(
+                f"{group}.{key} is not used by {group}={name}: {fix if owners else 'drop it'}"
+            )
 
 
 def validate(cfg: DictConfig) -> torch.device:

@@ -128,7 +128,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
                     tuple(ov) + self._identity(t)
                     for t, ov in zip(trials, self._configure_trials(trials, space, fixed))
                 ]  # fmt: skip
-                launched = time.time()
+                launched = _file_clock(sweep_dir)
                 with self._heartbeat(storage, trials), _sigint_flag() as sigint:
                     try:
                         returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
@@ -271,7 +271,11 @@ class LabSweeperImpl(OptunaSweeperImpl):
         launcher returns nothing then, so their outcome is read from their own
         ``summary.json`` (found through ``trial.json``; written after the batch started).
         """
-        summaries = _summaries_by_trial(sweep_dir, self.study_name, since)
+        try:
+            summaries = _summaries_by_trial(sweep_dir, self.study_name, since)
+        except Exception as e:  # e.g. a folder removed during the walk: never hide the Ctrl-C
+            log.warning("could not read the batch's summaries: %s", e)
+            summaries = {}
         kept, lost = [], []
         for t in trials:
             summary = summaries.get(t.number, {})
@@ -363,6 +367,17 @@ def _as_float(value: Any) -> float | None:
 _FINISHED = ("completed", "early_stopped", "pruned", "diverged")  # summary.json statuses
 
 
+def _file_clock(sweep_dir: Path) -> float:
+    """Now, by the clock that stamps files in ``sweep_dir`` (a shared filesystem's may differ
+    from this host's): the mtime of a marker file touched for the purpose."""
+    marker = sweep_dir / ".batch_started"
+    try:
+        marker.touch()
+        return marker.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
 def _summaries_by_trial(sweep_dir: Path, study_name: str | None, since: float) -> dict[int, dict]:
     """{trial number: summary.json} of this study's jobs under ``sweep_dir`` written after
     ``since`` (older files belong to an earlier study of the same name)."""
@@ -370,7 +385,7 @@ def _summaries_by_trial(sweep_dir: Path, study_name: str | None, since: float) -
     for record_path in sweep_dir.rglob("trial.json"):
         summary_path = record_path.with_name("summary.json")
         try:
-            if summary_path.stat().st_mtime < since - 1.0:  # 1 s: coarse file clocks
+            if summary_path.stat().st_mtime < since - 1.0:  # 1 s: coarse timestamps
                 continue
             record = json.loads(record_path.read_text())
             if str(record.get("study")) == str(study_name):  # "None" when unnamed

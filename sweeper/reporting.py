@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,8 +67,34 @@ def trial_hook(cfg: DictConfig, out_dir: Path) -> Callable[[int, dict], None] | 
     trial = optuna.trial.Trial(study, trial_id)
 
     def report(epoch: int, row: dict) -> None:
-        trial.report(float(row["val_acc"]), epoch)
-        if trial.should_prune():
+        with _sigint_deferred():  # a Ctrl-C never cuts a storage write in half
+            trial.report(float(row["val_acc"]), epoch)
+            prune = trial.should_prune()
+        if prune:
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (val_acc {row['val_acc']:.4f})")
 
     return report
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold a Ctrl-C until the block has run, then act on it as the previous handler would.
+
+    An interrupt in the middle of a SQLite write can leave its transaction open, and then
+    every later write to the file (the sweeper recording the interrupted trials) waits for
+    the busy timeout.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous != signal.SIG_IGN:
+                raise KeyboardInterrupt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,14 @@ def test_bad_config_fails_before_reading_data(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="optimizer.lr"):
         train(cfg, out)
     assert not out.exists()
+
+
+def test_preset_keys_of_another_option_are_not_errors(run_train):
+    """ex5_l2 sets regularizer.coef; choosing dropout instead just leaves it unused."""
+    proc = run_train("experiment=ex5_l2", "regularizer=dropout", "trainer.epochs=0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((proc.out_dir / "summary.json").read_text())
+    assert summary["config"]["regularizer"] == {"name": "dropout", "p": 0.5, "coef": 0.01}
 
 
 @pytest.mark.parametrize(

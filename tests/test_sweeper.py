@@ -258,6 +258,20 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
     assert requeued.number > killed.number and requeued.params == killed.params
 
 
+def test_ctrl_c_waits_for_the_storage_write_then_interrupts():
+    """A Ctrl-C during a job's report to Optuna is held until the write is done."""
+    from sweeper.reporting import _sigint_deferred
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with _sigint_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal has arrived: no KeyboardInterrupt in here
+            done.append("write")
+    assert done == ["write"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
 def _ctrl_c_after_first_epoch(cmd: list[str], data: Path, job_dir: Path) -> tuple[int, str]:
     """Run the sweep ``cmd``; send SIGINT once ``job_dir`` has logged an epoch."""
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
