@@ -12,6 +12,10 @@ OBJECTIVES = {"best_val_acc", "final_val_acc", "final_train_acc"}
 class ConfigError(ValueError):
     """A config value is out of range; the message names the key and the bad value."""
 
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key  # the offending config key, e.g. "optimizer.lr"
+
 
 def _get(cfg: DictConfig, key: str):
     return OmegaConf.select(cfg, key, default=None)
@@ -26,7 +30,7 @@ def _check(cfg: DictConfig, key: str, ok, expect: str) -> None:
     except TypeError:
         good = False
     if not good:
-        raise ConfigError(f"{key} must be {expect}, got {value!r}")
+        raise ConfigError(f"{key} must be {expect}, got {value!r}", key)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,11 +40,15 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"trainer.device must be auto, cpu or cuda[:N], got {name!r}") from None
+        raise ConfigError(
+            f"trainer.device must be auto, cpu or cuda[:N], got {name!r}", "trainer.device"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name!r} but no CUDA GPU is available")
+        raise ConfigError(f"trainer.device={name!r} but no CUDA GPU is available", "trainer.device")
     if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"trainer.device must be auto, cpu or cuda[:N], got {name!r}")
+        raise ConfigError(
+            f"trainer.device must be auto, cpu or cuda[:N], got {name!r}", "trainer.device"
+        )
     return device
 
 
@@ -91,12 +99,20 @@ def _check_option_keys(cfg: DictConfig) -> None:
             owners = [o for o, keys in options.items() if key in keys]
             fix = f"choose an option that uses it (e.g. {group}={owners[0]}) or drop it"
             raise ConfigError(
-                f"{group}.{key} is not used by {group}={name}: {fix if owners else 'drop it'}"
+                f"{group}.{key} is not used by {group}={name}: {fix if owners else 'drop it'}",
+                f"{group}.{key}",
             )
 
 
 def validate(cfg: DictConfig) -> torch.device:
     """Raise ``ConfigError`` on the first bad value; return the resolved device."""
+    check_values(cfg)
+    return resolve_device(str(_get(cfg, "trainer.device") or "auto"))
+
+
+def check_values(cfg: DictConfig) -> None:
+    """``validate`` without the device: a sweep checks its config with this once, before any
+    trial, on a host that may have no GPU (e.g. a SLURM login node)."""
     positive_int = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
     non_negative = lambda v: v >= 0  # noqa: E731
     non_negative_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
@@ -119,4 +135,3 @@ def validate(cfg: DictConfig) -> torch.device:
     _check(cfg, "scheduler.patience", non_negative_int, "an integer >= 0")
     _check(cfg, "scheduler.factor", lambda v: 0 < v < 1, "in (0, 1)")
     _check(cfg, "scheduler.min_lr", non_negative, ">= 0")
-    return resolve_device(str(_get(cfg, "trainer.device") or "auto"))

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import hydra
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
@@ -71,6 +72,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
         requeue_stale: bool = True,
         max_total_trials: int | None = None,
         min_trials_for_failure_rate: int = 3,
+        check_config: str | None = None,
     ) -> None:
         super().__init__(
             sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
@@ -82,6 +84,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
         self.requeue_stale = requeue_stale
         self.max_total_trials = max_total_trials
         self.min_trials_for_failure_rate = min_trials_for_failure_rate
+        self.check_config = check_config
 
     # ------------------------------------------------------------------ the sweep
     def sweep(self, arguments: list[str]) -> None:
@@ -95,6 +98,7 @@ class LabSweeperImpl(OptunaSweeperImpl):
             space = {**self.search_space_distributions, **space}
         for key in fixed:
             space.pop(key, None)
+        self._check_fixed_config(fixed, space)
 
         storage = make_storage(self.storage, self.heartbeat_interval, self.grace_period)
         study = optuna.create_study(
@@ -170,6 +174,24 @@ class LabSweeperImpl(OptunaSweeperImpl):
         log.info("pinned from study %r (best trial %d, value %.4f): %s", self.pin_from, number,
                  value, ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-")  # fmt: skip
         return pinned
+
+    def _check_fixed_config(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
+        """Run ``check_config`` once on the config every trial shares (the fixed overrides and
+        pins; searched keys at their defaults), so a bad fixed value stops the sweep here, in
+        one line, instead of crashing every trial. Errors about searched keys are left to the
+        trials."""
+        if not self.check_config:
+            return
+        check = hydra.utils.get_method(self.check_config)
+        overrides = [f"{k}={v}" for k, v in fixed.items()]
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        searched = {k.lstrip("+~") for k in space}
+        try:
+            check(cfg)
+        except Exception as e:
+            if getattr(e, "key", None) in searched:
+                return
+            raise SystemExit(f"error: {e}") from None
 
     def _identity(self, trial: optuna.Trial) -> tuple[str, ...]:
         """Overrides that tell the job which trial it is (dir name, pruning reports)."""

@@ -176,17 +176,30 @@ def test_diverging_trials_fail_but_sweep_goes_on(tmp_path, sqlite_url, tiny_data
     assert summary["status"] == "diverged"
 
 
-def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_data_root):
+def test_bad_fixed_value_stops_the_sweep_before_any_trial(tmp_path, sqlite_url, tiny_data_root):
     proc = run_sweep("phase1", tmp_path / "bad", sqlite_url, tiny_data_root,
                      "hydra.sweeper.n_trials=5", "regularizer=dropout",
                      "regularizer.p=1.5")  # fmt: skip
+    assert proc.returncode == 1
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: regularizer.p must be in [0, 1), got 1.5"], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "bad").glob("trial_*"))
+    assert optuna.get_all_study_summaries(sqlite_url) == []  # no study, no FAIL trials
+
+
+def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_data_root):
+    # every searched value is invalid: only the trials can tell
+    proc = run_sweep("phase1", tmp_path / "bad", sqlite_url, tiny_data_root,
+                     "hydra.sweeper.n_trials=5", "regularizer=dropout",
+                     "regularizer.p=choice(1.5,2.0)")  # fmt: skip
     assert proc.returncode != 0
     assert "crashed" in proc.stderr and "regularizer.p must be in [0, 1)" in proc.stderr
     trials = study(sqlite_url, "phase1").trials
     assert len(trials) == 3  # stopped once the failure rate was measured (3 trials)
     assert all(t.state == TrialState.FAIL for t in trials)
     # the failing trial's overrides are logged
-    assert "regularizer.p=1.5" in proc.stdout + proc.stderr
+    assert "regularizer.p=" in proc.stdout + proc.stderr
 
 
 def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
