@@ -3,6 +3,8 @@
 On top of the plugin's ``OptunaSweeperImpl`` (search space parsing, ``custom_search_space``,
 trial configuration are reused as they are), the sweep loop adds:
 
+- a config check: ``check_config`` runs once on the config the trials share (fixed
+  overrides and pins) before any trial, so a bad fixed value is one line, not N crashes;
 - pinning: ``pin_from`` names a study whose best params become fixed overrides (phase 2);
   what the user passes on the command line and what this phase searches win over pins;
 - trial identity: each job gets ``optuna_trial.number/study/storage`` overrides, so its dir
