@@ -8,8 +8,11 @@ batch 64, SGD lr 0.1 momentum 0.9, 938 optimizer steps per epoch on the 60k trai
   ``DataLoader(shuffle=True, batch_size=64, num_workers=0)`` (also ``num_workers=4`` with
   ``--device cuda``), the usual eager loop with ``loss.item()`` per batch.
 * ``project``: what ``train.py`` runs: ``run.load_data`` (``data.load_split``),
-  ``run.build_model``, ``optim.build_optimizer``, ``run._make_step`` (``engine.TrainStep``,
-  or ``engine.GraphedTrainStep`` on CUDA), ``engine.train_epoch`` and ``engine.evaluate``.
+  ``run.build_model``, ``optim.build_optimizer``, ``run._make_step``
+  (``explicit_step.ExplicitBackwardStep`` on the CPU, ``engine.GraphedTrainStep`` on CUDA),
+  ``engine.train_epoch`` and ``engine.evaluate``.
+* ``project_autograd`` (CPU only): the same with ``trainer.explicit_backward=false``
+  (``engine.TrainStep``: autograd), to show what the explicit backward adds.
 
 Each path runs in its own child process (so each reports its own peak RSS and GPU memory);
 the parent runs one warm-up epoch per child (excluded), then alternates the children epoch
@@ -133,7 +136,7 @@ class SheetPath:
 class ProjectPath:
     """What ``train.py`` runs, through the project's own functions."""
 
-    def __init__(self, args: argparse.Namespace, device):
+    def __init__(self, args: argparse.Namespace, device, explicit_backward: bool = True):
         import torch
         from hydra import compose, initialize_config_dir
 
@@ -142,7 +145,8 @@ class ProjectPath:
         self.torch, self.engine, self.device = torch, engine, device
         overrides = [f"trainer.device={device.type}", "trainer.progress_bar=false",
                      f"seed={SEED}", f"data.batch_size={BATCH}", "optimizer=sgd",
-                     f"optimizer.lr={LR}", f"optimizer.momentum={MOMENTUM}"]  # fmt: skip
+                     f"optimizer.lr={LR}", f"optimizer.momentum={MOMENTUM}",
+                     f"trainer.explicit_backward={str(explicit_backward).lower()}"]  # fmt: skip
         if args.train_size:
             overrides.append(f"data.train_size={args.train_size}")
         if args.val_size:
@@ -154,9 +158,10 @@ class ProjectPath:
         self.n_train, self.n_val = len(self.train_set), len(self.val_set)
         self.model = run.build_model(cfg, device)
         self.graphable = device.type == "cuda" and bool(cfg.trainer.cuda_graph)
+        explicit = device.type == "cpu" and bool(cfg.trainer.explicit_backward)  # as run.train
         opt = optim.build_optimizer(self.model, cfg.optimizer, cfg.regularizer, self.graphable)
         self.step = run._make_step(self.model, opt, self.train_set, BATCH, 0.0, None,
-                                   self.graphable)  # fmt: skip
+                                   self.graphable, explicit)  # fmt: skip
         self.step_kind = type(self.step).__name__
         self.check_every = 1 if device.type == "cpu" else 100  # as run.train does
         self.val_batch = int(cfg.data.val_batch_size)
@@ -178,8 +183,8 @@ def child_main(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     t0 = time.perf_counter()
-    if args.child == "project":
-        path: Any = ProjectPath(args, device)
+    if args.child.startswith("project"):
+        path: Any = ProjectPath(args, device, explicit_backward=args.child == "project")
     else:
         path = SheetPath(args, device, workers=int(args.child.removeprefix("sheet_w")))
     _sync(device)
@@ -292,7 +297,8 @@ def parent_main(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA GPU is available", file=sys.stderr)
         return 2
-    names = ["sheet_w0"] + (["sheet_w4"] if args.device == "cuda" else []) + ["project"]
+    names = ["sheet_w0"] + (["sheet_w4"] if args.device == "cuda" else ["project_autograd"])
+    names.append("project")
     load_before = os.getloadavg()
     children = {}
     for name in names:  # setup one at a time: each child's setup is timed alone
@@ -320,6 +326,10 @@ def parent_main(args: argparse.Namespace) -> int:
     if "sheet_w4" in by:
         w4 = by["sheet_w4"]["s_per_epoch"]
         print(f"ratio (sheet, num_workers=4) / project = {w4:.3f} / {proj:.3f} = {w4 / proj:.2f}x")
+    if "project_autograd" in by:
+        ag = by["project_autograd"]["s_per_epoch"]
+        print(f"ratio (sheet, num_workers=0) / project with autograd = {base:.3f} / {ag:.3f} = "
+              f"{base / ag:.2f}x; explicit backward: {ag / proj:.2f}x")  # fmt: skip
     result = {
         "baseline_s_per_epoch": base, "project_s_per_epoch": proj, "ratio": ratio,
         "device": args.device,
@@ -332,6 +342,9 @@ def parent_main(args: argparse.Namespace) -> int:
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "paths": by,
     }  # fmt: skip
+    if "project_autograd" in by:
+        result["project_autograd_s_per_epoch"] = by["project_autograd"]["s_per_epoch"]
+        result["ratio_autograd"] = base / by["project_autograd"]["s_per_epoch"]
     if "sheet_w4" in by:
         result["baseline_w4_s_per_epoch"] = by["sheet_w4"]["s_per_epoch"]
         result["ratio_w4"] = by["sheet_w4"]["s_per_epoch"] / proj

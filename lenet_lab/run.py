@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import artifacts, callbacks, data, engine, optim, regularizers
+from .explicit_step import ExplicitBackwardStep, Unsupported
 from .model import LeNet5, count_parameters
 from .validation import validate
 
@@ -111,7 +112,8 @@ def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> 
     l1 = regularizers.l1_coef(cfg.regularizer)
     l1_params = regularizers.l1_parameters(model) if l1 else None
     batch_size = int(cfg.data.batch_size)
-    step = _make_step(model, optimizer, train_set, batch_size, l1, l1_params, graphable)
+    explicit = device.type == "cpu" and bool(cfg.trainer.get("explicit_backward", True))
+    step = _make_step(model, optimizer, train_set, batch_size, l1, l1_params, graphable, explicit)
     probe = val_set.x[: min(256, len(val_set))]  # fixed batch for the feature statistics
 
     summary: dict[str, Any] = {
@@ -207,7 +209,13 @@ def objective(summary: dict[str, Any]) -> float:
     return float(summary["best_val_acc"])
 
 
-def _make_step(model, optimizer, train_set, batch_size, l1, l1_params, graphable):
+def _make_step(model, optimizer, train_set, batch_size, l1, l1_params, graphable, explicit=False):
+    """The CUDA-graph step, the explicit-backward CPU step, or the autograd step."""
+    if explicit:
+        try:
+            return ExplicitBackwardStep(model, optimizer, l1, l1_params)
+        except Unsupported as e:  # a model it does not implement: autograd does
+            log.info("explicit backward unavailable (%s); using autograd", e)
     if graphable and len(train_set) >= batch_size:
         saved = {k: v.clone() for k, v in model.state_dict().items()}
         try:

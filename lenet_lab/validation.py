@@ -21,6 +21,14 @@ def _get(cfg: DictConfig, key: str):
     return OmegaConf.select(cfg, key, default=None)
 
 
+# Switches: a typo such as `trainer.cuda_graph=flase` must not read as true.
+BOOL_KEYS = (
+    "trainer.cuda_graph", "trainer.explicit_backward", "trainer.progress_bar",
+    "trainer.save_samples", "trainer.save_curves", "trainer.save_checkpoint",
+    "data.normalize", "data.download",
+)  # fmt: skip
+
+
 def _check(cfg: DictConfig, key: str, ok, expect: str) -> None:
     value = _get(cfg, key)
     if value is None:
@@ -125,6 +133,8 @@ def check_values(cfg: DictConfig) -> None:
     _check(cfg, "trainer.epochs", non_negative_int, "an integer >= 0")
     _check(cfg, "data.batch_size", positive_int, "an integer >= 1")
     _check(cfg, "trainer.num_threads", positive_int, "an integer >= 1 (or null)")
+    for flag in BOOL_KEYS:
+        _check(cfg, flag, lambda v: isinstance(v, bool), "true or false")
     _check(cfg, "data.val_batch_size", positive_int, "an integer >= 1")
     _check(cfg, "data.train_size", positive_int, "an integer >= 1 (or null for all)")
     _check(cfg, "data.val_size", positive_int, "an integer >= 1 (or null for all)")

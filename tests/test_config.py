@@ -151,6 +151,8 @@ BAD_VALUES = [
     (["trainer.device=mps"], "trainer.device", "'mps'"),
     (["optimizer.name=rmsprop"], "optimizer.name", "'rmsprop'"),
     (["regularizer.name=l3"], "regularizer.name", "'l3'"),
+    (["trainer.explicit_backward=flase"], "trainer.explicit_backward", "'flase'"),
+    (["trainer.cuda_graph=2"], "trainer.cuda_graph", "2"),
 ]  # fmt: skip
 
 

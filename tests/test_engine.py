@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from lenet_lab import engine, optim, run
 from lenet_lab.data import Split
+from lenet_lab.explicit_step import ExplicitBackwardStep
 from lenet_lab.model import LeNet5
 
 SGD = OmegaConf.create({"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False})
@@ -59,7 +60,8 @@ def project_step(channels_last: bool | None = None) -> tuple[LeNet5, engine.Trai
     """The step as ``run.train`` builds it on the CPU (``graphable`` is False there)."""
     model = fresh_model()
     opt = optim.build_optimizer(model, SGD, NO_REG, graphable=False)
-    step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False)
+    step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=True)
+    assert isinstance(step, ExplicitBackwardStep)  # what run.train builds on the CPU
     if channels_last is not None:
         step.channels_last = channels_last
     return model, step

@@ -1,0 +1,158 @@
+"""LeNet-5's training step with the backward pass written out (the CPU fast path).
+
+At batch 64 on a CPU a LeNet-5 step is ~1.8 ms, and an eighth of it is framework overhead:
+recording the autograd graph, running its engine, wrapping every layer in ``nn.Module``
+calls. ``ExplicitBackwardStep`` runs the same forward with ``torch.nn.functional`` under
+``no_grad`` and then the chain rule by hand, layer by layer, calling the very ATen
+gradient kernels autograd would call (``convolution_backward``, ``max_pool2d_with_indices
+_backward``, ``threshold_backward``, ``native_batch_norm_backward``, the cross-entropy
+pair). The gradients land in ``p.grad`` and ``optimizer.step()`` runs as usual, so every
+optimizer, weight decay (L2) and scheduler works unchanged; L1 adds ``coef * sign(w)``.
+``benchmarks/epoch_speed.py`` measures the result; tests compare it with autograd.
+
+One exact rewrite saves work: ReLU's backward mask is applied to the pooled gradient (a
+quarter of the elements) instead of the conv output's: max-pooling sends each gradient to
+one input, and that input is > 0 exactly when the pooled value is.
+
+It handles ``LeNet5`` with or without BatchNorm (batch statistics in train mode, running
+statistics updated as ``nn.BatchNorm2d`` does) and dropout (same random draws as
+``F.dropout`` on the CPU). Anything else raises ``Unsupported`` and the caller uses the
+autograd step.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .engine import TrainStep
+from .model import LeNet5
+
+aten = torch.ops.aten
+_K2 = [2, 2]  # max-pool kernel and stride
+_ZERO2, _ONE2 = [0, 0], [1, 1]  # padding, dilation (and conv stride)
+
+
+class Unsupported(ValueError):
+    """The model has a part the explicit backward does not implement."""
+
+
+def _dropout(x: torch.Tensor, layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``F.dropout`` as ATen runs it on the CPU (same draws), returning its scaled mask."""
+    if not isinstance(layer, nn.Dropout) or not layer.training or layer.p == 0:
+        return x, None
+    keep = 1.0 - layer.p
+    mask = torch.empty_like(x).bernoulli_(keep).div_(keep)
+    return x * mask, mask
+
+
+class ExplicitBackwardStep(TrainStep):
+    """Forward, hand-written backward, ``optimizer.step()`` for ``LeNet5``.
+
+    Dropout and BatchNorm follow the model's mode, as in ``model(x)``; the parameters'
+    gradients are those autograd computes (the tests check equality after many steps).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        l1_coef: float = 0.0,
+        l1_params: list[torch.Tensor] | None = None,
+        channels_last: bool | None = None,
+    ):
+        if type(model) is not LeNet5:
+            raise Unsupported(f"explicit backward is written for LeNet5, not {type(model)}")
+        norm = model.norm
+        if not isinstance(norm, nn.Identity) and not (
+            isinstance(norm, nn.BatchNorm2d) and norm.affine and norm.track_running_stats
+        ):
+            raise Unsupported(f"unsupported normalization layer {norm}")
+        if model.pool.kernel_size != 2 or model.pool.stride != 2 or model.pool.padding != 0:
+            raise Unsupported("explicit backward assumes 2x2 max-pooling with stride 2")
+        if any(not p.is_contiguous() for p in model.parameters()):
+            # fused optimizers read p.grad in p's memory order: layouts must match
+            raise Unsupported("explicit backward needs contiguous parameters")
+        super().__init__(model, optimizer, l1_coef, l1_params, channels_last)
+        self._l1_ids = {id(p) for p in self.l1_params} if self.l1_coef else set()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.no_grad():
+            grads = self._forward_backward_explicit(x, y)
+            for p, g in grads:
+                if id(p) in self._l1_ids:
+                    g = g.add(p.sign(), alpha=self.l1_coef)  # d/dw coef*|w| (0 at w == 0)
+                # a conv weight's gradient comes out channels-last; the fused optimizers
+                # walk p and p.grad in memory order, so it must have p's (contiguous) layout
+                p.grad = g.contiguous()
+        self.optimizer.step()
+
+    def _forward_backward_explicit(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        m = self.model
+        # ---- forward (as LeNet5.forward, keeping what the backward needs)
+        a1 = F.conv2d(x, m.c1.weight, m.c1.bias).relu_()  # N×6×24×24
+        r1, i1 = F.max_pool2d(a1, 2, 2, return_indices=True)  # N×6×12×12
+        if isinstance(m.norm, nn.BatchNorm2d):  # as nn.BatchNorm2d.forward computes it
+            bn, factor = m.norm, m.norm.momentum
+            if bn.training:
+                bn.num_batches_tracked.add_(1)
+                if factor is None:  # cumulative moving average
+                    factor = 1.0 / int(bn.num_batches_tracked)
+            # train mode: batch statistics, and the running statistics updated in place
+            n1, bn_mean, bn_invstd = aten.native_batch_norm(
+                r1, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training,
+                factor or 0.0, bn.eps,
+            )  # fmt: skip
+        else:
+            n1 = r1
+        d1, mask1 = _dropout(n1, m.drop_conv)
+        a2 = F.conv2d(d1, m.c2.weight, m.c2.bias).relu_()  # N×16×8×8
+        r2, i2 = F.max_pool2d(a2, 2, 2, return_indices=True)  # N×16×4×4
+        h0 = r2.flatten(1)  # N×256, in NCHW order as the model flattens
+        h3 = F.linear(h0, m.f3.weight, m.f3.bias).relu_()
+        d3, mask3 = _dropout(h3, m.drop_fc)
+        h4 = F.linear(d3, m.f4.weight, m.f4.bias).relu_()
+        logits = F.linear(h4, m.f5.weight, m.f5.bias)
+        logp = torch.log_softmax(logits, 1)
+        loss, total_weight = aten.nll_loss_forward(logp, y, None, 1, -100)  # mean reduction
+        self.loss_sum.add_(loss, alpha=y.shape[0])
+        self.correct.add_((logits.argmax(1) == y).sum())
+
+        # ---- backward: the chain rule, output to input, with autograd's own kernels
+        g = aten.nll_loss_backward(torch.ones_like(loss), logp, y, None, 1, -100, total_weight)
+        g = aten._log_softmax_backward_data(g, logp, 1, logp.dtype)  # dL/dlogits
+        grads = [(m.f5.weight, g.t().mm(h4)), (m.f5.bias, g.sum(0))]
+        g = aten.threshold_backward(g.mm(m.f5.weight), h4, 0)
+        grads += [(m.f4.weight, g.t().mm(d3)), (m.f4.bias, g.sum(0))]
+        g = g.mm(m.f4.weight)
+        if mask3 is not None:
+            g = g * mask3
+        g = aten.threshold_backward(g, h3, 0)
+        grads += [(m.f3.weight, g.t().mm(h0)), (m.f3.bias, g.sum(0))]
+        g = aten.threshold_backward(g.mm(m.f3.weight).view(r2.shape), r2, 0)  # ReLU, pooled
+        g = aten.max_pool2d_with_indices_backward(g, a2, _K2, _K2, _ZERO2, _ONE2, False, i2)
+        g, gw2, gb2 = aten.convolution_backward(
+            g, d1, m.c2.weight, [m.c2.out_channels], _ONE2, _ZERO2, _ONE2, False, _ZERO2, 1,
+            [True, True, True],
+        )  # fmt: skip
+        grads += [(m.c2.weight, gw2), (m.c2.bias, gb2)]
+        if mask1 is not None:
+            g = g * mask1
+        if isinstance(m.norm, nn.BatchNorm2d):
+            bn = m.norm
+            g, gamma, beta = aten.native_batch_norm_backward(
+                g, r1, bn.weight, bn.running_mean, bn.running_var, bn_mean, bn_invstd,
+                bn.training, bn.eps, [True, True, True],
+            )  # fmt: skip
+            grads += [(bn.weight, gamma), (bn.bias, beta)]
+        g = aten.threshold_backward(g, r1, 0)  # ReLU, on the pooled gradient
+        g = aten.max_pool2d_with_indices_backward(g, a1, _K2, _K2, _ZERO2, _ONE2, False, i1)
+        _, gw1, gb1 = aten.convolution_backward(
+            g, x, m.c1.weight, [m.c1.out_channels], _ONE2, _ZERO2, _ONE2, False, _ZERO2, 1,
+            [False, True, True],
+        )  # fmt: skip
+        grads += [(m.c1.weight, gw1), (m.c1.bias, gb1)]
+        return grads
