@@ -114,6 +114,7 @@ def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> 
     batch_size = int(cfg.data.batch_size)
     explicit = device.type == "cpu" and bool(cfg.trainer.get("explicit_backward", True))
     step = _make_step(model, optimizer, train_set, batch_size, l1, l1_params, graphable, explicit)
+    log.info("training step: %s", type(step).__name__)
     probe = val_set.x[: min(256, len(val_set))]  # fixed batch for the feature statistics
 
     summary: dict[str, Any] = {
