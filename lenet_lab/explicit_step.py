@@ -71,6 +71,11 @@ class ExplicitBackwardStep(TrainStep):
             raise Unsupported(f"unsupported normalization layer {norm}")
         if model.pool.kernel_size != 2 or model.pool.stride != 2 or model.pool.padding != 0:
             raise Unsupported("explicit backward assumes 2x2 max-pooling with stride 2")
+        for name, mod in model.named_modules():
+            if mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks:
+                raise Unsupported(f"module {name or 'model'} has hooks, which only autograd runs")
+            if nn.utils.parametrize.is_parametrized(mod):
+                raise Unsupported(f"module {name} is parametrized")
         if any(not p.is_contiguous() for p in model.parameters()):
             # fused optimizers read p.grad in p's memory order: layouts must match
             raise Unsupported("explicit backward needs contiguous parameters")
@@ -81,6 +86,8 @@ class ExplicitBackwardStep(TrainStep):
         with torch.no_grad():
             grads = self._forward_backward_explicit(x, y)
             for p, g in grads:
+                if not p.requires_grad:  # frozen: autograd would leave p.grad None
+                    continue
                 if id(p) in self._l1_ids:
                     g = g.add(p.sign(), alpha=self.l1_coef)  # d/dw coef*|w| (0 at w == 0)
                 # a conv weight's gradient comes out channels-last; the fused optimizers

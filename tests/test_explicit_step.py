@@ -135,6 +135,34 @@ class WiderLeNet(LeNet5):
     """A model the explicit backward was not written for."""
 
 
+def test_frozen_parameters_stay_frozen(tiny):
+    """A parameter with ``requires_grad=False`` gets no gradient (as with autograd), so
+    the optimizer leaves it alone; the others still train."""
+    torch.manual_seed(0)
+    model = LeNet5()
+    model.c1.weight.requires_grad_(False)
+    before = model.c1.weight.clone()
+    step = ExplicitBackwardStep(model, torch.optim.SGD(model.parameters(), lr=0.1, fused=True))
+    step.run_batch(tiny, torch.arange(32))
+    assert model.c1.weight.grad is None and torch.equal(model.c1.weight, before)
+    assert model.c1.bias.grad is not None
+
+
+def test_hooks_and_parametrizations_fall_back_to_autograd():
+    """Forward hooks and parametrizations only run under ``model(x)``: such a model gets
+    the autograd step."""
+    hooked = LeNet5()
+    hooked.f3.register_forward_hook(lambda *args: None)
+    parametrized = LeNet5()
+    torch.nn.utils.parametrizations.weight_norm(parametrized.f4)
+    for model, match in ((hooked, "f3 has hooks"), (parametrized, "f4 is parametrized")):
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with pytest.raises(Unsupported, match=match):
+            ExplicitBackwardStep(model, opt)
+        step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=True)
+        assert type(step) is engine.TrainStep
+
+
 def test_make_step_falls_back_to_autograd_for_other_models():
     model = WiderLeNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
