@@ -1,14 +1,15 @@
 """LeNet-5's training step with the backward pass written out (the CPU fast path).
 
-At batch 64 on a CPU a LeNet-5 step is ~1.8 ms, and an eighth of it is framework overhead:
-recording the autograd graph, running its engine, wrapping every layer in ``nn.Module``
-calls. ``ExplicitBackwardStep`` runs the same forward with ``torch.nn.functional`` under
-``no_grad`` and then the chain rule by hand, layer by layer, calling the very ATen
-gradient kernels autograd would call (``convolution_backward``, ``max_pool2d_with_indices
-_backward``, ``threshold_backward``, ``native_batch_norm_backward``, the cross-entropy
-pair). The gradients land in ``p.grad`` and ``optimizer.step()`` runs as usual, so every
-optimizer, weight decay (L2) and scheduler works unchanged; L1 adds ``coef * sign(w)``.
-``benchmarks/epoch_speed.py`` measures the result; tests compare it with autograd.
+At batch 64 on a CPU a LeNet-5 step takes ~1.6-1.8 ms, and about a tenth of it is framework
+overhead: recording the autograd graph, running its engine, wrapping every layer in
+``nn.Module`` calls. ``ExplicitBackwardStep`` runs the same forward with
+``torch.nn.functional`` under ``no_grad`` and then the chain rule by hand, layer by layer,
+calling the very ATen gradient kernels autograd would call (``convolution_backward``,
+``max_pool2d_with_indices_backward``, ``threshold_backward``, ``native_batch_norm_backward``,
+the cross-entropy pair). The gradients land in ``p.grad`` and ``optimizer.step()`` runs as
+usual, so every optimizer, weight decay (L2) and scheduler works unchanged; L1 adds
+``coef * sign(w)``. ``benchmarks/epoch_speed.py`` measures the result; tests compare it with
+autograd.
 
 One exact rewrite saves work: ReLU's backward mask is applied to the pooled gradient (a
 quarter of the elements) instead of the conv output's: max-pooling sends each gradient to
@@ -16,8 +17,8 @@ one input, and that input is > 0 exactly when the pooled value is.
 
 It handles ``LeNet5`` with or without BatchNorm (batch statistics in train mode, running
 statistics updated as ``nn.BatchNorm2d`` does) and dropout (same random draws as
-``F.dropout`` on the CPU). Anything else raises ``Unsupported`` and the caller uses the
-autograd step.
+``F.dropout`` on the CPU). Anything else (see ``_check_supported``) raises ``Unsupported``
+and the caller uses the autograd step.
 """
 
 from __future__ import annotations
@@ -47,6 +48,57 @@ def _dropout(x: torch.Tensor, layer: nn.Module) -> tuple[torch.Tensor, torch.Ten
     return x * mask, mask
 
 
+def _check_supported(model: nn.Module) -> None:
+    """Raise ``Unsupported`` unless ``model`` is the ``LeNet5`` the backward is written for.
+
+    That is: the sheet's layers (stride 1, no padding, biases; 2x2/2 max-pooling), dropout
+    and BatchNorm as ``LeNet5`` builds them, contiguous parameters (fused optimizers read
+    ``p.grad`` in ``p``'s memory order), and nothing that only ``model(x)`` or autograd would
+    run: module or global hooks, tensor hooks on parameters, parametrizations.
+    """
+    if type(model) is not LeNet5:
+        raise Unsupported(f"explicit backward is written for LeNet5, not {type(model)}")
+    module_hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+                    "_backward_pre_hooks")  # fmt: skip
+    if any(getattr(torch.nn.modules.module, "_global" + h, None) for h in module_hooks):
+        raise Unsupported("global module hooks are registered; only model(x) runs them")
+    for name, mod in model.named_modules():
+        if any(getattr(mod, h, None) for h in module_hooks):
+            raise Unsupported(f"module {name or 'model'} has hooks, which only autograd runs")
+        if nn.utils.parametrize.is_parametrized(mod):
+            raise Unsupported(f"module {name} is parametrized")
+    plain_conv = dict(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                      padding_mode="zeros")  # fmt: skip
+    for name in ("c1", "c2"):
+        conv = getattr(model, name)
+        if (
+            type(conv) is not nn.Conv2d
+            or conv.bias is None
+            or any(getattr(conv, k) != v for k, v in plain_conv.items())
+        ):
+            raise Unsupported(f"{name} is not a plain convolution with bias: {conv}")
+    for name in ("f3", "f4", "f5"):
+        if type(getattr(model, name)) is not nn.Linear or getattr(model, name).bias is None:
+            raise Unsupported(f"{name} is not a linear layer with bias")
+    pool = model.pool
+    if (type(pool) is not nn.MaxPool2d or pool.kernel_size != 2 or pool.stride != 2
+            or pool.padding != 0 or pool.dilation != 1 or pool.ceil_mode):  # fmt: skip
+        raise Unsupported(f"explicit backward assumes 2x2 max-pooling with stride 2: {pool}")
+    for name in ("drop_conv", "drop_fc"):
+        if type(getattr(model, name)) not in (nn.Dropout, nn.Identity):
+            raise Unsupported(f"{name} is {getattr(model, name)}, not nn.Dropout")
+    norm = model.norm
+    if type(norm) is not nn.Identity and not (
+        type(norm) is nn.BatchNorm2d and norm.affine and norm.track_running_stats
+    ):
+        raise Unsupported(f"unsupported normalization layer {norm}")
+    for name, p in model.named_parameters():
+        if p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None):
+            raise Unsupported(f"parameter {name} has gradient hooks, which only autograd runs")
+        if not p.is_contiguous():
+            raise Unsupported(f"parameter {name} is not contiguous")
+
+
 class ExplicitBackwardStep(TrainStep):
     """Forward, hand-written backward, ``optimizer.step()`` for ``LeNet5``.
 
@@ -62,23 +114,7 @@ class ExplicitBackwardStep(TrainStep):
         l1_params: list[torch.Tensor] | None = None,
         channels_last: bool | None = None,
     ):
-        if type(model) is not LeNet5:
-            raise Unsupported(f"explicit backward is written for LeNet5, not {type(model)}")
-        norm = model.norm
-        if not isinstance(norm, nn.Identity) and not (
-            isinstance(norm, nn.BatchNorm2d) and norm.affine and norm.track_running_stats
-        ):
-            raise Unsupported(f"unsupported normalization layer {norm}")
-        if model.pool.kernel_size != 2 or model.pool.stride != 2 or model.pool.padding != 0:
-            raise Unsupported("explicit backward assumes 2x2 max-pooling with stride 2")
-        for name, mod in model.named_modules():
-            if mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks:
-                raise Unsupported(f"module {name or 'model'} has hooks, which only autograd runs")
-            if nn.utils.parametrize.is_parametrized(mod):
-                raise Unsupported(f"module {name} is parametrized")
-        if any(not p.is_contiguous() for p in model.parameters()):
-            # fused optimizers read p.grad in p's memory order: layouts must match
-            raise Unsupported("explicit backward needs contiguous parameters")
+        _check_supported(model)
         super().__init__(model, optimizer, l1_coef, l1_params, channels_last)
         self._l1_ids = {id(p) for p in self.l1_params} if self.l1_coef else set()
 
@@ -150,11 +186,11 @@ class ExplicitBackwardStep(TrainStep):
             g = g * mask1
         if isinstance(m.norm, nn.BatchNorm2d):
             bn = m.norm
-            g, gamma, beta = aten.native_batch_norm_backward(
+            g, g_weight, g_bias = aten.native_batch_norm_backward(
                 g, r1, bn.weight, bn.running_mean, bn.running_var, bn_mean, bn_invstd,
                 bn.training, bn.eps, [True, True, True],
             )  # fmt: skip
-            grads += [(bn.weight, gamma), (bn.bias, beta)]
+            grads += [(bn.weight, g_weight), (bn.bias, g_bias)]
         g = aten.threshold_backward(g, r1, 0)  # ReLU, on the pooled gradient
         g = aten.max_pool2d_with_indices_backward(g, a1, _K2, _K2, _ZERO2, _ONE2, False, i1)
         _, gw1, gb1 = aten.convolution_backward(

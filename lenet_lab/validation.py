@@ -21,6 +21,8 @@ def _get(cfg: DictConfig, key: str):
     return OmegaConf.select(cfg, key, default=None)
 
 
+_ABSENT = object()
+
 # Switches: a typo such as `trainer.cuda_graph=flase` must not read as true.
 BOOL_KEYS = (
     "trainer.cuda_graph", "trainer.explicit_backward", "trainer.progress_bar",
@@ -133,8 +135,10 @@ def check_values(cfg: DictConfig) -> None:
     _check(cfg, "trainer.epochs", non_negative_int, "an integer >= 0")
     _check(cfg, "data.batch_size", positive_int, "an integer >= 1")
     _check(cfg, "trainer.num_threads", positive_int, "an integer >= 1 (or null)")
-    for flag in BOOL_KEYS:
-        _check(cfg, flag, lambda v: isinstance(v, bool), "true or false")
+    for flag in BOOL_KEYS:  # null is not a switch position either
+        value = OmegaConf.select(cfg, flag, default=_ABSENT)
+        if value is not _ABSENT and not isinstance(value, bool):
+            raise ConfigError(f"{flag} must be true or false, got {value!r}", flag)
     _check(cfg, "data.val_batch_size", positive_int, "an integer >= 1")
     _check(cfg, "data.train_size", positive_int, "an integer >= 1 (or null for all)")
     _check(cfg, "data.val_size", positive_int, "an integer >= 1 (or null for all)")

@@ -153,6 +153,7 @@ BAD_VALUES = [
     (["regularizer.name=l3"], "regularizer.name", "'l3'"),
     (["trainer.explicit_backward=flase"], "trainer.explicit_backward", "'flase'"),
     (["trainer.cuda_graph=2"], "trainer.cuda_graph", "2"),
+    (["trainer.explicit_backward=null"], "trainer.explicit_backward", "None"),
 ]  # fmt: skip
 
 

@@ -56,23 +56,28 @@ def reference_losses(data: Split, batch_size: int, seed: int, epochs: int = 1):
     return model, losses, correct
 
 
-def project_step(channels_last: bool | None = None) -> tuple[LeNet5, engine.TrainStep]:
-    """The step as ``run.train`` builds it on the CPU (``graphable`` is False there)."""
+def project_step(
+    channels_last: bool | None = None, explicit: bool = True
+) -> tuple[LeNet5, engine.TrainStep]:
+    """The step as ``run.train`` builds it on the CPU (``graphable`` is False there);
+    ``explicit=False`` is ``trainer.explicit_backward=false`` (autograd)."""
     model = fresh_model()
     opt = optim.build_optimizer(model, SGD, NO_REG, graphable=False)
-    step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=True)
-    assert isinstance(step, ExplicitBackwardStep)  # what run.train builds on the CPU
+    step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=explicit)
+    assert isinstance(step, ExplicitBackwardStep) is explicit
     if channels_last is not None:
         step.channels_last = channels_last
     return model, step
 
 
-@pytest.mark.parametrize("channels_last", [None, False])
-def test_fast_step_follows_the_reference_loss_trajectory(tiny, channels_last):
+@pytest.mark.parametrize(
+    ("channels_last", "explicit"), [(None, True), (False, True), (None, False)]
+)
+def test_fast_step_follows_the_reference_loss_trajectory(tiny, channels_last, explicit):
     """Batch by batch (40 steps, same seed, same randperm order, last batch partial), the
     project's step gives the reference loop's losses, predictions and final weights."""
     ref_model, ref_losses, ref_correct = reference_losses(tiny, 16, seed=3, epochs=4)
-    model, step = project_step(channels_last)
+    model, step = project_step(channels_last, explicit)
     assert step.channels_last is (channels_last is None)  # CPU default: channels-last
     gen = torch.Generator().manual_seed(3)
     got_losses, got_correct = [], []
@@ -179,9 +184,10 @@ def test_evaluate_matches_a_per_sample_reference(tiny):
         assert not model.training
 
 
+@pytest.mark.parametrize("explicit", [True, False])
 @pytest.mark.parametrize("check_every", [1, 4, 0])
-def test_divergence_raises(tiny, check_every):
-    model, step = project_step()
+def test_divergence_raises(tiny, check_every, explicit):
+    model, step = project_step(explicit=explicit)
     with torch.no_grad():
         model.f5.bias.fill_(float("nan"))
     with pytest.raises(engine.DivergedError, match="non-finite training loss"):

@@ -29,7 +29,8 @@ def make_optimizer(name: str, model: nn.Module) -> torch.optim.Optimizer:
     if name == "sgd_l2_nesterov":
         return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                                weight_decay=0.01, fused=True)  # fmt: skip
-    return torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, fused=True)
+    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    return cls(model.parameters(), lr=3e-3, weight_decay=0.01, fused=True)
 
 
 def train_pair(data: Split, model_kw: dict, opt: str, l1: float, steps: int, mode: str = "train"):
@@ -58,6 +59,7 @@ CASES = [
     ({}, "sgd", 1e-3),  # L1
     ({}, "sgd_l2_nesterov", 0.0),  # L2 as weight decay
     ({"dropout": 0.5}, "sgd", 0.0),
+    ({}, "adam", 0.0),
     ({"batchnorm": True}, "adamw", 0.0),
     ({"batchnorm": True, "dropout": 0.3}, "sgd", 1e-3),
 ]
@@ -65,8 +67,9 @@ CASES = [
 
 @pytest.mark.parametrize(("model_kw", "opt", "l1"), CASES, ids=str)
 def test_explicit_step_trains_exactly_like_autograd(tiny, model_kw, opt, l1):
-    """25 steps: same losses, predictions, weights, BatchNorm running statistics and
-    optimizer state (up to float summation order), with the lab's options and optimizers."""
+    """25 steps (batch sizes 16-22): the same loss at every step, the same number of correct
+    predictions in the last batch, and the same weights and BatchNorm running statistics
+    (up to float summation order), for every regularizer, normalization and optimizer."""
     (ref, ref_losses, ref_correct), (got, got_losses, got_correct) = train_pair(
         tiny, model_kw, opt, l1, steps=25
     )
@@ -148,30 +151,44 @@ def test_frozen_parameters_stay_frozen(tiny):
     assert model.c1.bias.grad is not None
 
 
-def test_hooks_and_parametrizations_fall_back_to_autograd():
-    """Forward hooks and parametrizations only run under ``model(x)``: such a model gets
-    the autograd step."""
-    hooked = LeNet5()
-    hooked.f3.register_forward_hook(lambda *args: None)
-    parametrized = LeNet5()
-    torch.nn.utils.parametrizations.weight_norm(parametrized.f4)
-    for model, match in ((hooked, "f3 has hooks"), (parametrized, "f4 is parametrized")):
+def test_anything_else_falls_back_to_autograd():
+    """What only ``model(x)`` or autograd would run (hooks, parametrizations) and layers
+    other than the ones ``LeNet5`` builds: such a model gets the autograd step."""
+    cases = [(WiderLeNet(), "written for LeNet5, not")]
+    model = LeNet5()
+    model.f3.register_forward_hook(lambda *args: None)
+    cases.append((model, "f3 has hooks"))
+    model = LeNet5()
+    model.f3.register_full_backward_pre_hook(lambda *args: None)
+    cases.append((model, "f3 has hooks"))
+    model = LeNet5()
+    torch.nn.utils.parametrizations.weight_norm(model.f4)
+    cases.append((model, "f4 is parametrized"))
+    model = LeNet5()
+    model.f5.weight.register_hook(lambda g: g * 0)
+    cases.append((model, "f5.weight has gradient hooks"))
+    model = LeNet5(dropout=0.5)
+    model.drop_conv = nn.Dropout2d(0.5)
+    cases.append((model, "drop_conv is Dropout2d"))
+    model = LeNet5()
+    model.c1 = nn.Conv2d(1, 6, 5, padding=2)
+    cases.append((model, "c1 is not a plain convolution"))
+    model = LeNet5()
+    model.f5 = nn.Linear(84, 10, bias=False)
+    cases.append((model, "f5 is not a linear layer with bias"))
+    for model, match in cases:
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         with pytest.raises(Unsupported, match=match):
             ExplicitBackwardStep(model, opt)
         step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=True)
         assert type(step) is engine.TrainStep
-
-
-def test_make_step_falls_back_to_autograd_for_other_models():
-    model = WiderLeNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(Unsupported, match="LeNet5"):
-        ExplicitBackwardStep(model, opt)
-    step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=True)
-    assert type(step) is engine.TrainStep
-    step = run._make_step(LeNet5(), opt, None, 16, 0.0, None, graphable=False, explicit=True)
-    assert type(step) is ExplicitBackwardStep
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda *args: None)
+    try:
+        with pytest.raises(Unsupported, match="global module hooks"):
+            ExplicitBackwardStep(LeNet5(), opt)
+    finally:
+        handle.remove()
+    ExplicitBackwardStep(LeNet5(), opt)  # and without them, the plain model is supported
 
 
 def test_train_uses_the_explicit_step_and_matches_autograd(tmp_path, tiny_env, monkeypatch):
