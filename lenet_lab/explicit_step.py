@@ -48,6 +48,14 @@ def _dropout(x: torch.Tensor, layer: nn.Module) -> tuple[torch.Tensor, torch.Ten
     return x * mask, mask
 
 
+def _conv_backward(g: torch.Tensor, inp: torch.Tensor, conv: nn.Conv2d, input_grad: bool):
+    """Gradients of a stride-1, unpadded convolution: (input or None, weight, bias)."""
+    return aten.convolution_backward(
+        g, inp, conv.weight, [conv.out_channels], _ONE2, _ZERO2, _ONE2, False, _ZERO2, 1,
+        [input_grad, True, True],
+    )  # fmt: skip
+
+
 def _check_supported(model: nn.Module) -> None:
     """Raise ``Unsupported`` unless ``model`` is the ``LeNet5`` the backward is written for.
 
@@ -177,10 +185,7 @@ class ExplicitBackwardStep(TrainStep):
         grads += [(m.f3.weight, g.t().mm(h0)), (m.f3.bias, g.sum(0))]
         g = aten.threshold_backward(g.mm(m.f3.weight).view(r2.shape), r2, 0)  # ReLU, pooled
         g = aten.max_pool2d_with_indices_backward(g, a2, _K2, _K2, _ZERO2, _ONE2, False, i2)
-        g, gw2, gb2 = aten.convolution_backward(
-            g, d1, m.c2.weight, [m.c2.out_channels], _ONE2, _ZERO2, _ONE2, False, _ZERO2, 1,
-            [True, True, True],
-        )  # fmt: skip
+        g, gw2, gb2 = _conv_backward(g, d1, m.c2, input_grad=True)
         grads += [(m.c2.weight, gw2), (m.c2.bias, gb2)]
         if mask1 is not None:
             g = g * mask1
@@ -193,9 +198,6 @@ class ExplicitBackwardStep(TrainStep):
             grads += [(bn.weight, g_weight), (bn.bias, g_bias)]
         g = aten.threshold_backward(g, r1, 0)  # ReLU, on the pooled gradient
         g = aten.max_pool2d_with_indices_backward(g, a1, _K2, _K2, _ZERO2, _ONE2, False, i1)
-        _, gw1, gb1 = aten.convolution_backward(
-            g, x, m.c1.weight, [m.c1.out_channels], _ONE2, _ZERO2, _ONE2, False, _ZERO2, 1,
-            [False, True, True],
-        )  # fmt: skip
+        _, gw1, gb1 = _conv_backward(g, x, m.c1, input_grad=False)  # the images need none
         grads += [(m.c1.weight, gw1), (m.c1.bias, gb1)]
         return grads
