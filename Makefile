@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 ARGS ?=
 N ?= 2
 THREADS ?= 1
+PORT ?= 8080
+DB ?= multirun/optuna.db
 
-.PHONY: help install train test test-all lint bench workers clean
+.PHONY: help install train test test-all lint bench workers dashboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +41,11 @@ workers: install  ## N workers on one study: make workers N=4 ARGS="hparams_sear
 	@mkdir -p multirun; for i in $$(seq 1 $(N)); do \
 	  $(BIN)/python train.py -m $(ARGS) trainer.num_threads=$(THREADS) > multirun/worker_$$i.log 2>&1 & \
 	done; echo "started $(N) workers (logs: multirun/worker_*.log)"; wait
+
+dashboard: install  ## optuna-dashboard on multirun/optuna.db at http://127.0.0.1:8080 (PORT=8081, DB=path)
+	@test -f $(DB) || { echo "error: no $(DB) yet: run a sweep first (python train.py -m hparams_search=phase1)" >&2; exit 2; }
+	@$(BIN)/python -m sweeper.schema 'sqlite:///$(DB)'
+	$(BIN)/optuna-dashboard 'sqlite:///$(DB)' --host 127.0.0.1 --port $(PORT)
 
 clean:  ## remove outputs/ and test caches (sweeps and studies in multirun/ are kept)
 	rm -rf outputs .pytest_cache
