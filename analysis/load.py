@@ -53,7 +53,10 @@ class SweepInfo:
     sweeper_config: dict[str, Any] = field(default_factory=dict)
     task_overrides: list[str] = field(default_factory=list)
     results: dict[str, Any] | None = None
+    #: ``param, importance`` of the main evaluator (the first in the file), objective 0.
     importances: pd.DataFrame | None = None
+    #: ``param`` (and ``objective`` if several) then one column per evaluator, file order.
+    importance_table: pd.DataFrame | None = None
     pinned: dict[str, Any] | None = None
     study_trials: pd.DataFrame | None = None
     is_optuna: bool = False
@@ -181,11 +184,7 @@ def read_sweep_info(sweep_dir: Path, label: str | None = None) -> SweepInfo:
         if _real_name(name) and name != "optuna":  # the plugin always writes name: optuna
             info.study_name = str(name)
             break
-    imp = _read_csv(sweep_dir / "importances.csv")
-    if imp is not None and not imp.empty and {"param", "importance"} <= set(imp.columns):
-        imp = imp[["param", "importance"]].copy()
-        imp["importance"] = pd.to_numeric(imp["importance"], errors="coerce")
-        info.importances = imp.sort_values("importance", ascending=False, ignore_index=True)
+    info.importances, info.importance_table = read_importances(sweep_dir / "importances.csv")
     pinned = _read_yaml(sweep_dir / "pinned.yaml")
     info.pinned = pinned if isinstance(pinned, dict) else None
     info.study_trials = _read_csv(sweep_dir / "study_trials.csv")
@@ -196,6 +195,36 @@ def read_sweep_info(sweep_dir: Path, label: str | None = None) -> SweepInfo:
         or "optuna" in (info.sweeper or "").lower()
     )
     return info
+
+
+def read_importances(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """``(main, table)`` from an ``importances.csv`` (see :class:`SweepInfo`); None, None when
+    the file is missing, empty or has no ``param, importance`` columns.
+
+    The sweeper writes ``param, importance, evaluator, objective`` rows (one evaluator after
+    the other, the default first); older files have ``param, importance`` only.
+    """
+    imp = _read_csv(path)
+    if imp is None or imp.empty or not {"param", "importance"} <= set(imp.columns):
+        return None, None
+    imp = imp.copy()
+    imp["importance"] = pd.to_numeric(imp["importance"], errors="coerce")
+    if "evaluator" not in imp.columns:
+        imp["evaluator"] = "importance"
+    imp["evaluator"] = imp["evaluator"].astype(str)
+    objective = pd.to_numeric(imp.get("objective", 0), errors="coerce")
+    imp["objective"] = pd.Series(objective, index=imp.index).fillna(0).astype(int)
+    evaluators = list(dict.fromkeys(imp["evaluator"]))
+    first = imp[(imp["evaluator"] == evaluators[0]) & (imp["objective"] == imp["objective"].min())]
+    main = first[["param", "importance"]].sort_values(
+        "importance", ascending=False, ignore_index=True)
+    keys = ["objective", "param"] if imp["objective"].nunique() > 1 else ["param"]
+    wide = imp.pivot_table(index=keys, columns="evaluator", values="importance", sort=False)
+    wide = wide.reindex(columns=evaluators).reset_index()
+    wide.columns.name = None
+    wide = wide.sort_values([*keys[:-1], evaluators[0]],
+                            ascending=[True] * (len(keys) - 1) + [False], ignore_index=True)
+    return main, wide
 
 
 def _real_name(value: Any) -> bool:

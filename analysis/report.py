@@ -244,13 +244,19 @@ class _Builder:
                 space += [c[len("params_"):] for c in s.study_trials.columns
                           if c.startswith("params_")]
             imp, source = s.importances, "importances.csv"
+            shown = s.importance_table if s.importance_table is not None else imp
             if imp is None:
                 params = compare.varied_columns(mine)
                 imp, source = compare.approx_importances(mine, params), (
                     "approximate: share of best_val_acc variance explained (eta2), "
                     "computed here because importances.csv is missing")
-            if not imp.empty:
-                self.add(f"Parameter importances ({source}):", "", table(imp), "")
+                shown = imp
+            elif shown is not None and len(shown.columns) > 2:
+                names = [c for c in shown.columns if c not in ("param", "objective")]
+                source += (f": Optuna's evaluators, each summing to 1; the plot shows "
+                           f"`{names[0]}`")
+            if not imp.empty and shown is not None:
+                self.add(f"Parameter importances ({source}):", "", table(shown), "")
                 imp_tables[s.study] = imp
                 space += [str(p) for p in imp["param"]]
         self.add(*_img(self.plot(plots.history, "history.png", opt_trials),

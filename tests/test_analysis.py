@@ -457,3 +457,32 @@ def test_empty_importances_csv_falls_back(tmp_path: Path) -> None:
     (sweep / "importances.csv").write_text("param,importance\n")
     text = write_report(sweep, draw=False).report.read_text()
     assert "approximate" in text and "| optimizer.lr |" in text
+
+
+def test_importances_of_optunas_evaluators_are_read_and_shown(tmp_path: Path) -> None:
+    """The sweeper's importances.csv (every evaluator, long) → the main evaluator's ranking
+    for the plot, one column per evaluator in the report."""
+    import optuna
+
+    from sweeper.importance import EVALUATORS, save_importances
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: 1 - t.suggest_float("optimizer.lr", -1, 1) ** 2
+                   + 0.01 * (t.suggest_categorical("optimizer", ["sgd", "adam"]) == "sgd"),
+                   n_trials=20)
+    sweep = build_optuna(tmp_path, "p", [0.8, 0.9, 0.85, 0.7], importances=False)
+    written = save_importances(study, sweep / "importances.csv")
+    info = load_sweeps(sweep).sweeps[0]
+    main = written[written["evaluator"] == next(iter(EVALUATORS))]
+    assert info.importances is not None and list(info.importances.columns) == [
+        "param", "importance"]
+    assert list(info.importances["param"]) == list(main["param"]) == ["optimizer.lr",
+                                                                      "optimizer"]
+    assert list(info.importances["importance"]) == pytest.approx(list(main["importance"]))
+    assert info.importance_table is not None
+    assert list(info.importance_table.columns) == ["param", *EVALUATORS]
+    text = write_report(sweep, draw=False).report.read_text()
+    assert "| param | ped_anova | fanova | mean_decrease_impurity |" in text
+    assert "approximate" not in text
