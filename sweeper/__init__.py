@@ -1,5 +1,28 @@
-"""What hydra-optuna-sweeper lacks: pruning, pinning phase 1's best, resume, failures.
+"""``lab_optuna``: a Hydra sweeper on current Optuna, usable by any Hydra app.
 
-The Hydra plugin entry point is ``hydra_plugins/lab_optuna_sweeper`` (Hydra only loads
-plugins from the ``hydra_plugins`` namespace); all logic lives here.
+Select it with ``hydra/sweeper: lab_optuna`` (configs ship with the package, see
+``hydra_plugins/lab_optuna_sweeper``). Inside a job, ``current_trial()`` returns the running
+``optuna.trial.Trial`` (None outside a sweep), for ``trial.report``/``should_prune``::
+
+    from sweeper import current_trial
+    trial = current_trial()
+    ...
+    if trial is not None:
+        trial.report(val_acc, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["current_trial"]
+
+
+def __getattr__(name: str) -> Any:  # imports Optuna only when the job API is used
+    if name == "current_trial":
+        from .trial import current_trial
+
+        return current_trial
+    raise AttributeError(name)

@@ -1,190 +1,183 @@
-"""``LabSweeperImpl``: hydra-optuna-sweeper's sweeper with the gaps filled.
+"""``LabOptunaSweeper``: a Hydra sweeper on current Optuna, for any Hydra app.
 
-On top of the plugin's ``OptunaSweeperImpl`` (search space parsing, ``custom_search_space``,
-trial configuration are reused as they are), the sweep loop adds:
+The config grammar is hydra-optuna-sweeper's (``params``, ``custom_search_space``, the
+deprecated ``search_space``, ``sampler``, ``direction``, ``storage``, ``study_name``,
+``n_trials``, ``n_jobs``, ``max_failure_rate``); on top of it:
 
-- a config check: ``check_config`` runs once on the config the trials share (fixed
-  overrides and pins) before any trial, so a bad fixed value is one line, not N crashes;
-- pinning: ``pin_from`` names a study whose best params become fixed overrides (phase 2);
-  what the user passes on the command line and what this phase searches win over pins;
-- trial identity: each job gets ``optuna_trial.number/study/storage`` overrides, so its dir
-  is ``trial_<number>`` (re-runs and parallel workers never collide) and it can report
-  each epoch to Optuna for pruning;
-- outcomes: a pruned job is told PRUNED, a diverged or crashed one FAIL with its reason in
-  the ``fail_reason`` user attribute (NaN is never told); only crashes count towards
-  ``max_failure_rate``, and a sweep whose trials all fail stops with a clear message;
-- fault tolerance: heartbeats while a trial runs; at start, trials of a killed worker are
-  marked FAIL ("stale") and optionally re-queued with the same params; Ctrl-C keeps the
-  trials of the batch whose jobs had finished (read back from their ``summary.json``),
-  marks the others FAIL ("interrupted") and says how to resume;
-- outputs: ``optimization_results.yaml`` (as the plugin), ``importances.csv``,
-  ``study_trials.csv`` and ``pinned.yaml`` in the sweep dir after every invocation.
+- trial identity: a job's ``hydra.job.num`` is its Optuna trial number, so job dirs never
+  collide across resumed sweeps or workers, and ``sweeper.current_trial()`` finds the trial
+  from inside the job (``sweeper/trial.py``) for ``report``/``should_prune``;
+- slots: with a launcher that runs jobs concurrently, ``n_jobs`` trials run at once and a
+  new one starts as soon as one ends (``async_slots: false``: wait for the whole batch);
+- outcomes (``sweeper/states.py``): pruned → PRUNED; a non-finite objective → FAIL (not a
+  crash); an exception → FAIL with its reason in the ``fail_reason`` user attribute, counted
+  towards ``max_failure_rate``;
+- pinning (``pin_from``), a config check before any trial (``check_config``),
+  ``max_total_trials`` across workers;
+- fault tolerance: the training process beats for its trial; before every new trial,
+  trials of dead jobs are failed and re-queued (``max_retry``); Ctrl-C and SIGTERM keep
+  finished trials, mark running ones FAIL and print how to resume;
+- outputs: ``optimization_results.yaml`` (as the plugin: best params/value, or the Pareto
+  front as ``solutions``), ``study_trials.csv``, ``importances.csv``, ``pinned.yaml``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import signal
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hydra
 import optuna
-from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
-from hydra_plugins.hydra_optuna_sweeper._impl import (
-    OptunaSweeperImpl,
-    create_params_from_overrides,
-)
-from omegaconf import OmegaConf
-from optuna.trial import TrialState
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_method, instantiate
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
 
-from .importance import save_importances
+from . import space as sp
+from . import states
+from .overrides import format_value, key_of
 from .pinning import PinError, best_params
-from .reporting import route_optuna_logging
-from .storage import make_storage, redact
+from .reporting import Console, route_optuna_logging
+from .retry import RetryStale
+from .samplers import build_sampler
+from .settings import Settings, SettingsError
+from .storage import StorageError, make_storage, redact
+from .trial import LIVE_STUDIES, TrialJob, read_record
 
 log = logging.getLogger(__name__)
 
-STALE_REASON = "stale: its worker stopped sending heartbeats (killed?)"
+
+@dataclass
+class Tally:
+    """This invocation's outcomes."""
+
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0  # non-finite objective (e.g. diverged), stale, interrupted
+    crashed: int = 0  # exceptions: these count towards max_failure_rate
+    first_error: str | None = None
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.complete + self.pruned + self.failed + self.crashed
 
 
-class LabSweeperImpl(OptunaSweeperImpl):
-    def __init__(
-        self,
-        sampler: Any,
-        direction: Any,
-        storage: str | None,
-        study_name: str | None,
-        n_trials: int,
-        n_jobs: int,
-        max_failure_rate: float,
-        search_space: Any = None,
-        custom_search_space: str | None = None,
-        params: Any = None,
-        pruner: Any = None,
-        pin_from: str | None = None,
-        heartbeat_interval: int | None = 10,
-        grace_period: int | None = 30,
-        requeue_stale: bool = True,
-        max_total_trials: int | None = None,
-        min_trials_for_failure_rate: int = 3,
-        check_config: str | None = None,
-    ) -> None:
-        super().__init__(
-            sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
-            search_space, custom_search_space, params,
-        )  # fmt: skip
-        self.pruner = pruner or optuna.pruners.NopPruner()
-        self.pin_from = pin_from
-        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
-        self.requeue_stale = requeue_stale
-        self.max_total_trials = max_total_trials
-        self.min_trials_for_failure_rate = min_trials_for_failure_rate
-        self.check_config = check_config
+class Stop(Exception):
+    """Ctrl-C or SIGTERM reached the sweeper."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class LabOptunaSweeper(Sweeper):
+    """Hydra's ``Sweeper`` interface; keys: ``hydra_plugins/lab_optuna_sweeper/conf``."""
+
+    def __init__(self, **config: Any) -> None:
+        try:
+            self.s = Settings.from_config(config)
+        except SettingsError as e:
+            raise SystemExit(f"error: {e}") from None
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:  # fmt: skip
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=TrialJob(task_function)
+        )
 
     # ------------------------------------------------------------------ the sweep
     def sweep(self, arguments: list[str]) -> None:
+        assert self.config is not None
         route_optuna_logging()
-        self._process_searchspace_config()
-        searched = self._parse_sweeper_params_config()
-        pinned = self._pins(searched, arguments)
-        overrides_conf = [f"{k}={v}" for k, v in pinned.items()] + searched + list(arguments)
-        space, fixed = create_params_from_overrides(overrides_conf)
-        if self.search_space_distributions:
-            space = {**self.search_space_distributions, **space}
-        for key in fixed:
-            space.pop(key, None)
-        self._check_fixed_config(fixed, space)
-
-        storage = make_storage(self.storage, self.heartbeat_interval, self.grace_period)
-        study = optuna.create_study(
-            study_name=self.study_name, storage=storage, sampler=self.sampler,
-            pruner=self.pruner, directions=self._get_directions(), load_if_exists=True,
-        )  # fmt: skip
+        try:
+            space, fixed, pinned = self._search_space(list(arguments))
+            self._check_fixed_config(fixed, space)
+            study, storage = self._study(space)
+        except (SettingsError, sp.SearchSpaceError, StorageError, PinError) as e:
+            raise SystemExit(f"error: {e}") from None
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if pinned:
             OmegaConf.save(OmegaConf.create(pinned), sweep_dir / "pinned.yaml")
-        self._recover_stale(study)
+        n_trials = self._trials_to_run(study, space)
         log.info("study %r in %s: %d trials so far; sampler %s, pruner %s", study.study_name,
-                 redact(self.storage), len(study.trials), type(self.sampler).__name__,
-                 type(self.pruner).__name__)  # fmt: skip
-        log.info("search space: %s", ", ".join(f"{k}={v}" for k, v in space.items()) or "-")
-
-        tally = {"complete": 0, "pruned": 0, "failed": 0, "crashed": 0}
-        first_error: str | None = None
-        to_go = self.n_trials
+                 redact(self.s.storage) if self.s.storage else "memory", len(study.trials),
+                 study.sampler, type(study.pruner).__name__)  # fmt: skip
+        log.info("search space: %s", ", ".join(f"{k}={_show(v)}" for k, v in space.items()) or "-")
+        console = Console(n_trials, self.s.directions, study)
+        tally = Tally()
         try:
-            while to_go > 0:
-                batch = min(self.n_jobs, to_go, self._room_left(study))
-                if batch <= 0:
-                    log.info("the study reached max_total_trials=%s", self.max_total_trials)
-                    break
-                trials = [study.ask() for _ in range(batch)]
-                if storage is not None and storage.is_heartbeat_enabled():
-                    for t in trials:  # a worker killed before its first beat still goes stale
-                        storage.record_heartbeat(t._trial_id)
-                overrides = [
-                    tuple(ov) + self._identity(t)
-                    for t, ov in zip(trials, self._configure_trials(trials, space, fixed))
-                ]  # fmt: skip
-                launched = _file_clock(sweep_dir)
-                with self._heartbeat(storage, trials), _sigint_flag() as sigint:
-                    try:
-                        returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
-                    except KeyboardInterrupt:
-                        sigint.set()
-                    if sigint.is_set():  # also when a library turned the Ctrl-C into an error
-                        self._interrupted(study, trials, sweep_dir, launched)
-                        raise KeyboardInterrupt
-                self.job_idx += len(returns)
-                for trial, ret in zip(trials, returns):
-                    outcome, reason = self._tell(study, trial, ret)
-                    tally[outcome] += 1
-                    if outcome == "crashed":
-                        tally["failed"] += 1
-                        first_error = first_error or reason
-                to_go -= batch
-                self._check_failures(tally, first_error)
+            with _stop_signals() as stopped:
+                self._run(study, storage, space, fixed, n_trials, tally, console, stopped)
+        except Stop as e:
+            log.warning(
+                "%s: running trials were marked FAIL; finished trials are saved in %s "
+                "(study %r). Resume with the same command: new trials are added.",
+                e, redact(self.s.storage) if self.s.storage else "memory (lost on exit)",
+                study.study_name,
+            )  # fmt: skip
+            if e.signum == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            raise SystemExit(128 + e.signum) from None
         finally:
+            console.close()
             self._write_outputs(study, sweep_dir)
-        log.info("this invocation: %(complete)d complete, %(pruned)d pruned, %(failed)d failed",
-                 tally)  # fmt: skip
-        if tally["complete"] == 0 and tally["pruned"] == 0 and tally["failed"] > 0:
-            raise SystemExit(
-                f"error: all {tally['failed']} trials of this sweep failed "
-                f"(first: {first_error or 'diverged'}); see {sweep_dir}/trial_*/summary.json"
-            )
+            LIVE_STUDIES.pop(study.study_name, None)
+        log.info("this invocation: %d complete, %d pruned, %d failed",
+                 tally.complete, tally.pruned, tally.failed + tally.crashed)  # fmt: skip
+        if tally.done and tally.complete == 0 and tally.pruned == 0:
+            raise SystemExit(f"error: all {tally.done} trials of this sweep failed (first: "
+                             f"{tally.first_error or 'non-finite objective'}); see {sweep_dir}")
 
-    # ------------------------------------------------------------------ pieces
+    # ------------------------------------------------------------------ set-up
+    def _search_space(self, arguments: list[str]):
+        """(distributions, fixed overrides, pins) from search_space, params, pins and CLI."""
+        searched = [f"{k}={v}" for k, v in (self.s.params or {}).items()]
+        pinned = self._pins(searched, arguments)
+        texts = [f"{k}={format_value(v)}" for k, v in pinned.items()] + searched + arguments
+        space, fixed = sp.from_overrides(texts)
+        if self.s.search_space:
+            legacy = {str(k): sp.from_config(str(k), v) for k, v in self.s.search_space.items()}
+            space = {**legacy, **space}
+        for key in fixed:
+            space.pop(key, None)
+        return space, fixed, pinned
+
     def _pins(self, searched: list[str], arguments: list[str]) -> dict[str, Any]:
-        """Phase 1's best params, minus what this phase searches or the user set."""
-        if not self.pin_from:
+        """The best params of study ``pin_from``, minus what this phase searches or the
+        command line sets."""
+        if not self.s.pin_from:
             return {}
-        try:
-            params, value, number = best_params(self.storage, self.pin_from)
-        except PinError as e:
-            raise SystemExit(f"error: {e}") from None  # Hydra prints it once, on stderr
-        taken = {_key(o) for o in searched + list(arguments)}
-        pinned = {k: v for k, v in params.items() if k not in taken}
-        log.info("pinned from study %r (best trial %d, value %.4f): %s", self.pin_from, number,
-                 value, ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-")  # fmt: skip
+        params, value, number = best_params(self.s.storage, self.s.pin_from)
+        taken = {key_of(o) for o in searched + arguments}
+        pinned = {k: v for k, v in params.items() if k.lstrip("+") not in taken}
+        log.info("pinned from study %r (best trial %d, value %s): %s", self.s.pin_from, number,
+                 _show(value), ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-")  # fmt: skip
         return pinned
 
-    def _check_fixed_config(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
-        """Run ``check_config`` once on the config every trial shares (the fixed overrides and
-        pins; searched keys at their defaults), so a bad fixed value stops the sweep here, in
-        one line, instead of crashing every trial. Errors about searched keys are left to the
-        trials."""
-        if not self.check_config:
+    def _check_fixed_config(self, fixed: dict[str, str], space: dict[str, Any]) -> None:
+        """Run ``check_config`` once on the config every trial shares (fixed overrides and
+        pins; searched keys at their defaults): a bad fixed value stops the sweep here, in
+        one line, instead of failing every trial. Errors about searched keys go to trials."""
+        if not self.s.check_config:
             return
-        check = hydra.utils.get_method(self.check_config)
+        assert self.hydra_context is not None and self.config is not None
+        check = get_method(self.s.check_config)
         overrides = [f"{k}={v}" for k, v in fixed.items()]
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         searched = {k.lstrip("+~") for k in space}
@@ -195,237 +188,355 @@ class LabSweeperImpl(OptunaSweeperImpl):
                 return
             raise SystemExit(f"error: {e}") from None
 
-    def _identity(self, trial: optuna.Trial) -> tuple[str, ...]:
-        """Overrides that tell the job which trial it is (dir name, pruning reports)."""
-        ids = [f"optuna_trial.number={trial.number}", f"optuna_trial.study={self.study_name}"]
-        if self.storage:
-            ids.append(f"optuna_trial.storage='{self.storage}'")
-        return tuple(ids)
+    def _study(self, space: dict[str, BaseDistribution]) -> tuple[optuna.Study, Any]:
+        s = self.s
+        if s.storage:
+            storage = make_storage(s.storage, s.heartbeat_interval, s.grace_period,
+                                   RetryStale(s.max_retry))  # fmt: skip
+        else:
+            storage = optuna.storages.InMemoryStorage()
+        sampler = self._sampler(space)
+        pruner = instantiate(s.pruner) if s.pruner else optuna.pruners.NopPruner()
+        try:
+            study = optuna.create_study(
+                study_name=s.study_name, storage=storage, sampler=sampler, pruner=pruner,
+                directions=s.directions, load_if_exists=True,
+            )  # fmt: skip
+        except ValueError as e:  # e.g. a stored study with other directions
+            raise SettingsError(f"study {s.study_name!r}: {e}") from None
+        if not s.storage:
+            LIVE_STUDIES[study.study_name] = (study, storage)
+        return study, storage
 
-    def _room_left(self, study: optuna.Study) -> int:
-        if not self.max_total_trials:
-            return self.n_jobs
-        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        return self.max_total_trials - len(study.get_trials(deepcopy=False, states=counted))
+    def _sampler(self, space: dict[str, BaseDistribution]) -> optuna.samplers.BaseSampler:
+        node = OmegaConf.to_container(self.s.sampler, resolve=True) if self.s.sampler else {
+            "_target_": "optuna.samplers.TPESampler"}  # fmt: skip
+        target = str(node.get("_target_", ""))
+        seed = node.pop("seed", None)
+        if target.endswith("GridSampler"):
+            node.pop("search_space", None)
+            node["search_space"] = sp.grid(space)
+        try:
+            make = instantiate(node, _partial_=True, _convert_="all")
+            return build_sampler(make, seed, self.s.reseed_per_trial)
+        except Exception as e:  # e.g. a key this sampler does not take
+            raise SettingsError(f"hydra.sweeper.sampler ({target}): "
+                                f"{str(e).splitlines()[0]}") from None  # fmt: skip
 
-    def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> tuple[str, str]:
-        """Record one job's outcome; return (complete|pruned|failed|crashed, reason)."""
-        summary = _read_summary(ret)
-        overrides = " ".join(ret.overrides or [])
+    def _trials_to_run(self, study: optuna.Study, space: dict[str, BaseDistribution]) -> int:
+        n = self.s.n_trials
+        if str(self.s.sampler and self.s.sampler.get("_target_")).endswith("GridSampler"):
+            left = sp.grid_size(sp.grid(space)) - len(
+                study.get_trials(deepcopy=False, states=_COUNTED))
+            if left < n:
+                log.info("grid sampler: %d of the grid's points left to run (n_trials=%d)",
+                         max(left, 0), n)  # fmt: skip
+            n = max(min(n, left), 0)
+        return n
+
+    # ------------------------------------------------------------------ running trials
+    def _run(self, study, storage, space, fixed, n_trials: int, tally: Tally,
+             console: Console, stopped: threading.Event) -> None:  # fmt: skip
+        """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy."""
+        concurrent = self.s.n_jobs > 1 and not _in_process(self.launcher)
+        slots = self.s.n_jobs if concurrent else 1
+        running: dict[Future, tuple[optuna.Trial, float]] = {}
+        started = 0
+        pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="trial-slot")
+        try:
+            with _sweeper_heartbeat(storage, running, self.s.heartbeat_interval):
+                while started < n_trials or running:
+                    free = slots - len(running)
+                    may_start = not running or self.s.async_slots
+                    while free > 0 and started < n_trials and may_start and not stopped.is_set():
+                        if self._room_left(study) <= 0:
+                            log.info("the study reached max_total_trials=%s",
+                                     self.s.max_total_trials)  # fmt: skip
+                            n_trials = started
+                            break
+                        _fail_stale(study, storage)
+                        trial = study.ask()
+                        overrides = self._overrides(study, trial, space, fixed)
+                        console.started(trial)
+                        started += 1
+                        free -= 1
+                        if not concurrent:  # in this process, now (Ctrl-C reaches the job)
+                            running[Future()] = (trial, time.monotonic())
+                            self._run_here(study, trial, overrides, running, tally, console)
+                            self._check_failures(tally)
+                            continue
+                        running[pool.submit(self._launch, trial, overrides)] = (
+                            trial, time.monotonic())
+                    if stopped.is_set():
+                        raise Stop(stopped.signum)  # type: ignore[attr-defined]
+                    if not running:
+                        continue
+                    done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        trial, t0 = running.pop(fut)
+                        self._finish(study, trial, fut, time.monotonic() - t0, tally, console)
+                    self._check_failures(tally)
+        except (Stop, KeyboardInterrupt) as e:
+            self._interrupted(study, running)
+            if isinstance(e, KeyboardInterrupt):
+                raise Stop(getattr(stopped, "signum", signal.SIGINT)) from None
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run_here(self, study, trial, overrides, running: dict, tally: Tally,
+                  console: Console) -> None:  # fmt: skip
+        """One job in this process (Hydra's basic launcher)."""
+        fut = next(f for f, (t, _) in running.items() if t is trial)
+        t0 = running[fut][1]
+        try:
+            fut.set_result(self._launch(trial, overrides))
+        except Exception as e:  # noqa: BLE001 - the launcher itself failed
+            fut.set_exception(e)
+        del running[fut]
+        self._finish(study, trial, fut, time.monotonic() - t0, tally, console)
+
+    def _launch(self, trial: optuna.Trial, overrides: tuple[str, ...]) -> JobReturn:
+        return self.launcher.launch([overrides], initial_job_idx=trial.number)[0]
+
+    def _overrides(self, study: optuna.Study, trial: optuna.Trial, space, fixed) -> tuple:
+        """Sample the trial (space, then custom_search_space) → the job's overrides."""
+        for name, dist in space.items():
+            sp.suggest(trial, name, dist)
+        for name, value in fixed.items():
+            trial.set_user_attr(name, value)
+        if self.s.custom_search_space:
+            get_method(self.s.custom_search_space)(self.config, trial)
+        overlap = set(trial.params) & set(fixed)
+        if overlap:
+            raise SettingsError(f"searched and fixed at once: {sorted(overlap)}")
+        params = {k: _override_text(v) for k, v in trial.params.items()}
+        params.update(fixed)
+        identity = []
+        if self.s.study_name is None:  # the job must find the study Optuna named
+            identity.append(f"hydra.sweeper.study_name={study.study_name}")
+        return tuple(f"{k}={v}" for k, v in params.items()) + tuple(identity)
+
+    def _finish(self, study, trial, fut: Future, seconds: float, tally: Tally,
+                console: Console) -> None:  # fmt: skip
+        """Tell Optuna the outcome of one job."""
+        try:
+            ret: JobReturn = fut.result()
+        except Exception as e:  # the launcher itself failed (e.g. a SLURM submission)
+            ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
+        state, reason, frozen = self._tell(study, trial, ret)
+        tally.seconds.append(seconds)
+        if state == "complete":
+            tally.complete += 1
+        elif state == "pruned":
+            tally.pruned += 1
+        elif state == "crashed":
+            tally.crashed += 1
+            tally.first_error = tally.first_error or reason
+            log.error("trial %d failed: %s\n  overrides: %s", trial.number, reason,
+                      " ".join(ret.overrides or []))  # fmt: skip
+        else:
+            tally.failed += 1
+        console.finished(trial.number, state, reason, seconds, frozen)
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: JobReturn):
+        """Record one job's outcome: (complete|pruned|failed|crashed, reason, FrozenTrial)."""
         if ret.status == JobStatus.FAILED:
-            exc = ret._return_value
-            reason = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, optuna.TrialPruned):
-                study.tell(trial, state=TrialState.PRUNED)
-                log.info("trial %d pruned: %s", trial.number, exc)
-                return "pruned", reason
-            trial.set_user_attr("fail_reason", reason[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            log.error("trial %d failed: %s\n  overrides: %s", trial.number, reason, overrides)
-            return "crashed", reason
-        value = _as_float(ret._return_value)
-        if summary.get("status") == "diverged" or value is None or not math.isfinite(value):
-            reason = summary.get("reason") or f"non-finite objective {ret._return_value!r}"
-            trial.set_user_attr("fail_reason", f"diverged: {reason}"[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            log.warning("trial %d diverged (%s); the sweep goes on", trial.number, reason)
-            return "failed", reason
-        study.tell(trial, values=[value])
-        return "complete", ""
+            try:
+                ret.return_value  # noqa: B018 - Hydra re-raises the job's exception here
+            except optuna.TrialPruned as e:
+                return "pruned", str(e), _tell(study, trial, state=TrialState.PRUNED)
+            except Exception as e:  # noqa: BLE001
+                reason = f"{type(e).__name__}: {e}"
+                return "crashed", reason, _fail(study, trial, reason)
+        n = len(self.s.directions)
+        try:
+            states.objective_values(ret.return_value, n)
+        except states.BadReturn as e:
+            return "crashed", str(e), _fail(study, trial, str(e))
+        state, values = states.job_state(ret.return_value, n)
+        if state == states.FAIL_STATE:
+            reason = f"non-finite objective {ret.return_value!r}"
+            return "failed", reason, _fail(study, trial, reason, keep_existing=True)
+        return "complete", "", _tell(study, trial, values=values)
 
-    def _check_failures(self, tally: dict[str, int], first_error: str | None) -> None:
-        done = sum(tally[k] for k in ("complete", "pruned", "failed"))
-        if done < self.min_trials_for_failure_rate or tally["crashed"] == 0:
+    def _check_failures(self, tally: Tally) -> None:
+        if tally.crashed == 0 or tally.done < self.s.min_trials_for_failure_rate:
             return
-        if tally["crashed"] / done > self.max_failure_rate:
+        if tally.crashed / tally.done > self.s.max_failure_rate:
             raise SystemExit(
-                f"error: {tally['crashed']} of {done} trials crashed (max_failure_rate="
-                f"{self.max_failure_rate}); first error: {first_error}"
+                f"error: {tally.crashed} of {tally.done} trials crashed (max_failure_rate="
+                f"{self.s.max_failure_rate}); first error: {tally.first_error}"
             )
 
-    def _recover_stale(self, study: optuna.Study) -> None:
-        """Fail the RUNNING trials of dead workers; re-queue their params if configured."""
-        if not study._storage.is_heartbeat_enabled():
-            return
-        storage = study._storage
-        backend = getattr(storage, "_backend", storage)
-        for trial_id in backend._get_stale_trial_ids(study._study_id):
+    def _room_left(self, study: optuna.Study) -> int:
+        if not self.s.max_total_trials:
+            return 1
+        return self.s.max_total_trials - len(study.get_trials(deepcopy=False, states=_COUNTED))
+
+    def _interrupted(self, study: optuna.Study, running: dict) -> None:
+        """Tell the running trials whose jobs had finished (their ``trial.json``); mark the
+        rest FAIL ("interrupted")."""
+        assert self.config is not None
+        for trial, _ in list(running.values()):
+            record = _record_of(self.config, trial.number)
             try:
-                storage.set_trial_user_attr(trial_id, "fail_reason", STALE_REASON)
-                if not storage.set_trial_state(trial_id, TrialState.FAIL):
+                if record.get("state") == states.COMPLETE_STATE and record.get("values"):
+                    _tell(study, trial, values=record["values"])
+                    log.info("trial %d had finished: recorded as usual", trial.number)
                     continue
-            except RuntimeError:  # already finished: another worker got there first
-                continue
-            frozen = storage.get_trial(trial_id)
-            log.warning("trial %d was left running by a killed worker: marked FAIL (stale)%s",
-                        frozen.number, ", re-queued" if self.requeue_stale else "")  # fmt: skip
-            if self.requeue_stale and frozen.params:
-                study.enqueue_trial(frozen.params)
-
-    @contextlib.contextmanager
-    def _heartbeat(self, storage, trials: list[optuna.Trial]):
-        """Record heartbeats for ``trials`` from a thread while the jobs run."""
-        if storage is None or not storage.is_heartbeat_enabled():
-            yield
-            return
-        stop = threading.Event()
-
-        def beat() -> None:
-            while True:
-                for t in trials:
-                    with contextlib.suppress(Exception):
-                        storage.record_heartbeat(t._trial_id)
-                if stop.wait(self.heartbeat_interval):
-                    return
-
-        thread = threading.Thread(target=beat, name="optuna-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-
-    def _interrupted(
-        self, study: optuna.Study, trials: list[optuna.Trial], sweep_dir: Path, since: float
-    ) -> None:
-        """Tell the batch's finished jobs as usual; mark the rest FAIL ("interrupted").
-
-        With ``n_jobs`` > 1 some jobs of the batch may have finished before the Ctrl-C; the
-        launcher returns nothing then, so their outcome is read from their own
-        ``summary.json`` (found through ``trial.json``; written after the batch started).
-        """
-        try:
-            summaries = _summaries_by_trial(sweep_dir, self.study_name, since)
-        except Exception as e:  # e.g. a folder removed during the walk: never hide the Ctrl-C
-            log.warning("could not read the batch's summaries: %s", e)
-            summaries = {}
-        kept, lost = [], []
-        for t in trials:
-            summary = summaries.get(t.number, {})
-            try:
-                if summary.get("status") in _FINISHED:
-                    self._tell_summary(study, t, summary)
-                    kept.append(t.number)
+                if record.get("state") == states.PRUNED_STATE:
+                    _tell(study, trial, state=TrialState.PRUNED)
                     continue
-            except Exception as e:  # an unreadable summary must not hide the Ctrl-C
-                log.warning("trial %d: could not record its finished job: %s", t.number, e)
-            lost.append(t.number)
-            with contextlib.suppress(Exception):
-                t.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
-            with contextlib.suppress(Exception):
-                study.tell(t, state=TrialState.FAIL)
-        if kept:
-            log.info("interrupted: trial(s) %s had finished and are recorded as usual", kept)
-        log.warning(
-            "interrupted: trial(s) %s marked FAIL; finished trials are saved in %s (study %r). "
-            "Resume with the same command: new trials are added to the study.",
-            lost, redact(self.storage), self.study_name,
-        )  # fmt: skip
-
-    def _tell_summary(self, study: optuna.Study, trial: optuna.Trial, summary: dict) -> None:
-        """Tell a finished job's outcome from its summary.json (as ``_tell`` would)."""
-        status = summary["status"]
-        if status == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
-            return
-        if status == "diverged":
-            trial.set_user_attr("fail_reason", f"diverged: {summary.get('reason')}"[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            return
-        value = _as_float(summary.get(summary["config"]["optimized_metric"]))
-        if value is None or not math.isfinite(value):
-            raise ValueError(f"no finite objective in its summary.json: {value!r}")
-        study.tell(trial, values=[value])
+            except Exception as e:  # noqa: BLE001 - never hide the interrupt
+                log.warning("trial %d: could not record its finished job: %s", trial.number, e)
+            _fail(study, trial, states.INTERRUPTED)
+            log.warning("trial %d marked FAIL (%s)", trial.number, states.INTERRUPTED)
 
     def _write_outputs(self, study: optuna.Study, sweep_dir: Path) -> None:
-        """optimization_results.yaml, importances.csv and study_trials.csv for the study."""
+        """optimization_results.yaml, study_trials.csv and importances.csv."""
+        from .importance import save_importances
+
         try:
-            trials = study.trials_dataframe(multi_index=False)
-            trials.to_csv(sweep_dir / "study_trials.csv", index=False)
-            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if not complete:
+            study.trials_dataframe(multi_index=False).to_csv(sweep_dir / "study_trials.csv",
+                                                             index=False)  # fmt: skip
+            if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 return
-            best = study.best_trial
-            results = {"name": "optuna", "best_params": best.params, "best_value": best.value,
-                       "best_trial": best.number, "study_name": study.study_name,
-                       "storage": redact(self.storage)}  # fmt: skip
+            results: dict[str, Any] = {"name": "optuna"}
+            if len(self.s.directions) == 1:
+                best = study.best_trial
+                results.update(best_params=best.params, best_value=best.value,
+                               best_trial=best.number)  # fmt: skip
+                log.info("best trial %d: value %s, params %s", best.number, _show(best.value),
+                         best.params)  # fmt: skip
+            else:
+                results["solutions"] = [{"params": t.params, "values": t.values,
+                                         "trial": t.number} for t in study.best_trials]  # fmt: skip
+                log.info("Pareto front: %d trial(s)", len(results["solutions"]))
+            results.update(study_name=study.study_name,
+                           storage=redact(self.s.storage) if self.s.storage else None)  # fmt: skip
             OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
-            log.info("best trial %d: value %.4f, params %s", best.number, best.value, best.params)
             save_importances(study, sweep_dir / "importances.csv")
         except Exception as e:  # reporting must never lose the sweep's exit status
             log.warning("could not write the study outputs: %s", e)
 
 
+_COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, **kw: Any) -> FrozenTrial | None:
+    try:
+        return study.tell(trial, **kw)
+    except RuntimeError as e:  # the grid sampler's study.stop() outside optimize()
+        if "Study.stop" not in str(e):
+            raise
+    except optuna.exceptions.UpdateFinishedTrialError:  # failed meanwhile (stale)
+        log.warning("trial %d had already been marked finished", trial.number)
+    return _frozen(study, trial)
+
+
+def _frozen(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
+    found = study.get_trials(deepcopy=False)
+    return found[trial.number] if trial.number < len(found) else None
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str,
+          keep_existing: bool = False) -> FrozenTrial | None:  # fmt: skip
+    with contextlib.suppress(Exception):
+        frozen = _frozen(study, trial) if keep_existing else None
+        if frozen is None or not frozen.user_attrs.get(states.FAIL_REASON_ATTR):
+            trial.set_user_attr(states.FAIL_REASON_ATTR, reason[:500])
+    return _tell(study, trial, state=TrialState.FAIL)
+
+
+def _record_of(config: DictConfig, number: int) -> dict[str, Any]:
+    """The ``trial.json`` of job ``number`` (its dir resolved as Hydra would)."""
+    try:
+        sweep = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+        cfg = OmegaConf.create({"hydra": {"sweep": sweep, "job": {"num": number}}})
+        subdir = str(config.hydra.sweep.subdir).replace("${hydra.job.num}", str(number))
+        with contextlib.suppress(Exception):
+            subdir = OmegaConf.select(OmegaConf.merge(config, cfg), "hydra.sweep.subdir")
+        return read_record(Path(str(config.hydra.sweep.dir)) / str(subdir))
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def _fail_stale(study: optuna.Study, storage: Any) -> None:
+    """Fail the trials of dead jobs (their re-queue: ``RetryStale``) before a new trial."""
+    import warnings
+
+    if storage is None or isinstance(storage, optuna.storages.InMemoryStorage):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _in_process(launcher: Any) -> bool:
+    """True for Hydra's basic launcher, which runs jobs one by one in this process."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    return isinstance(launcher, BasicLauncher)
+
+
+def _override_text(value: Any) -> str:
+    return value if isinstance(value, str) else format_value(value)
+
+
+def _show(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 @contextlib.contextmanager
-def _sigint_flag():
-    """Record a Ctrl-C (then raise KeyboardInterrupt as usual) while the jobs run."""
+def _sweeper_heartbeat(storage: Any, running: dict, interval: int | None):
+    """Beat for launched trials whose job has not started yet (queued on a cluster): once
+    the job runs, it beats itself (and stops doing so if it dies)."""
+    from optuna.storages import RDBStorage
+
+    if not isinstance(storage, RDBStorage) or not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            for trial, _ in list(running.values()):
+                with contextlib.suppress(Exception):
+                    if "host" not in storage.get_trial(_trial_id(storage, trial)).user_attrs:
+                        storage.record_heartbeat(_trial_id(storage, trial))
+
+    thread = threading.Thread(target=beat, name="queued-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def _trial_id(storage: Any, trial: optuna.Trial) -> int:
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """SIGINT and SIGTERM set a flag (the loop stops at its next step) and, for the first
+    Ctrl-C, also raise KeyboardInterrupt so an in-process job stops now."""
     flag = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
+        flag.signum = signum  # type: ignore[attr-defined]
         flag.set()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield flag
     finally:
-        if previous is not None:  # None: the old handler was not installed from Python
-            signal.signal(signal.SIGINT, previous)
-
-
-def _key(override: str) -> str:
-    return OverridesParser.create().parse_override(override).get_key_element().lstrip("+~")
-
-
-def _as_float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-_FINISHED = ("completed", "early_stopped", "pruned", "diverged")  # summary.json statuses
-
-
-def _file_clock(sweep_dir: Path) -> float:
-    """Now, by the clock that stamps files in ``sweep_dir`` (a shared filesystem's may differ
-    from this host's): the mtime of a marker file touched for the purpose."""
-    marker = sweep_dir / ".batch_started"
-    try:
-        marker.touch()
-        return marker.stat().st_mtime
-    except OSError:
-        return time.time()
-
-
-def _summaries_by_trial(sweep_dir: Path, study_name: str | None, since: float) -> dict[int, dict]:
-    """{trial number: summary.json} of this study's jobs under ``sweep_dir`` written after
-    ``since`` (older files belong to an earlier study of the same name)."""
-    found: dict[int, dict] = {}
-    for record_path in sweep_dir.rglob("trial.json"):
-        summary_path = record_path.with_name("summary.json")
-        try:
-            if summary_path.stat().st_mtime < since - 1.0:  # 1 s: coarse timestamps
-                continue
-            record = json.loads(record_path.read_text())
-            if str(record.get("study")) == str(study_name):  # "None" when unnamed
-                found[int(record["number"])] = json.loads(summary_path.read_text())
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return found
-
-
-def _read_summary(ret: JobReturn) -> dict[str, Any]:
-    """The job's summary.json (its output dir; ``working_dir`` is the cwd without chdir)."""
-    try:
-        path = Path(ret.hydra_cfg.hydra.runtime.output_dir) / "summary.json"
-    except AttributeError:
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)

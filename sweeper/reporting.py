@@ -1,100 +1,74 @@
-"""The job side of a trial: record who it is, report each epoch's val accuracy to Optuna."""
+"""What a person sees during a sweep: one line per finished trial and, on a TTY, a progress
+bar over the trials with an ETA. Per-trial details stay in each job's own log."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import signal
-import threading
-from collections.abc import Callable
-from pathlib import Path
+import sys
+from typing import Any
 
-import yaml
-from omegaconf import DictConfig
+import optuna
+from optuna.trial import FrozenTrial
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sweeper")
 
 
 def route_optuna_logging() -> None:
     """Optuna's messages through Python logging (Hydra's format, console and log file)
     instead of its own colour handler, whose escape codes end up in captured logs."""
-    import optuna
-
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
 
 
-def trial_params() -> dict[str, str]:
-    """This job's overrides as ``key: value`` (the trial's params), sweeper keys left out."""
-    from hydra.core.hydra_config import HydraConfig
+class Console:
+    """Per-trial lines ``trial 7 COMPLETE 0.9012 (best 0.9050, trial 3) | 8 steps | 41 s``."""
 
-    params = {}
-    for override in HydraConfig.get().overrides.task:
-        key, _, value = override.partition("=")
-        if not key.startswith(("optuna_trial.", "hydra.")):
-            params[key.lstrip("+~")] = yaml.safe_load(value) if value else value
-    return params
+    def __init__(self, total: int, directions: list[str], study: optuna.Study) -> None:
+        self.total, self.study, self.single = total, study, len(directions) == 1
+        self.finished_n = 0
+        self.bar = None
+        if total and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="trial", desc="sweep", dynamic_ncols=True)
+
+    def started(self, trial: optuna.Trial) -> None:
+        log.debug("trial %d started: %s", trial.number, trial.params)
+
+    def finished(self, number: int, outcome: str, reason: str, seconds: float,
+                 frozen: FrozenTrial | None) -> None:  # fmt: skip
+        self.finished_n += 1
+        state = frozen.state.name if frozen is not None else outcome.upper()
+        value = ""
+        if frozen is not None and frozen.values:
+            value = " " + "/".join(f"{v:.4g}" for v in frozen.values)
+        steps = len(frozen.intermediate_values) if frozen is not None else 0
+        line = (f"[{self.finished_n}/{self.total}] trial {number} {state}{value}{self._best()}"
+                f"{f' | {steps} steps' if steps else ''} | {seconds:.0f} s")  # fmt: skip
+        if reason and state != "COMPLETE":
+            line += f" | {reason.splitlines()[0][:120]}"
+        if self.bar is not None:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            with logging_redirect_tqdm():
+                log.info(line)
+            self.bar.update(1)
+        else:
+            log.info(line)
+
+    def _best(self) -> str:
+        if not self.single:
+            return ""
+        try:
+            best = self.study.best_trial
+        except ValueError:  # no complete trial yet
+            return ""
+        return f" (best {best.value:.4g}, trial {best.number})"
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
-def trial_hook(cfg: DictConfig, out_dir: Path) -> Callable[[int, dict], None] | None:
-    """For an Optuna trial: write ``trial.json`` and return the per-epoch reporter.
-
-    The trial is looked up in the study storage by its number (works for in-process and
-    out-of-process launchers alike); the pruner is the sweeper's, rebuilt from this job's
-    ``hydra.sweeper.pruner``. Returns None outside an Optuna sweep.
-    """
-    info = cfg.get("optuna_trial")
-    if not info or info.number is None:
-        return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"number": int(info.number), "study": info.study, "params": trial_params()}
-    (out_dir / "trial.json").write_text(json.dumps(record, indent=2))
-    if not info.storage:
-        return None
-    import optuna
-
-    route_optuna_logging()
-    from .pruners import pruner_from_hydra
-    from .storage import make_storage
-
-    study = optuna.load_study(
-        study_name=info.study, storage=make_storage(info.storage), pruner=pruner_from_hydra()
-    )
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(
-        study._study_id, int(info.number)
-    )
-    trial = optuna.trial.Trial(study, trial_id)
-
-    def report(epoch: int, row: dict) -> None:
-        with _sigint_deferred():  # a Ctrl-C never cuts a storage write in half
-            trial.report(float(row["val_acc"]), epoch)
-            prune = trial.should_prune()
-        if prune:
-            raise optuna.TrialPruned(f"pruned at epoch {epoch} (val_acc {row['val_acc']:.4f})")
-
-    return report
-
-
-@contextlib.contextmanager
-def _sigint_deferred():
-    """Hold a Ctrl-C until the block has run, then act on it as the previous handler would.
-
-    An interrupt in the middle of a SQLite write can leave its transaction open, and then
-    every later write to the file (the sweeper recording the interrupted trials) waits for
-    the busy timeout.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            if callable(previous):
-                previous(signal.SIGINT, None)
-            elif previous != signal.SIG_IGN:
-                raise KeyboardInterrupt
+def describe(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

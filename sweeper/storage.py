@@ -1,44 +1,104 @@
-"""Optuna storages from URLs: SQLite under multirun/ by default, PostgreSQL for many workers."""
+"""Optuna storages from URLs, with one-line errors naming the setting and the fix.
+
+``null`` is an in-memory study; ``sqlite:///path`` a file (its folder created, a 60 s busy
+timeout so local workers can share it); ``postgresql://…`` for many workers and machines.
+"""
 
 from __future__ import annotations
 
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
 
 _CACHE: dict[tuple, RDBStorage] = {}
 
+#: Python driver modules → the pip requirement that provides them.
+_DRIVERS = {
+    "psycopg2": "the `postgres` extra: pip install 'lenet-lab[postgres]' (psycopg2-binary)",
+    "psycopg": "psycopg: pip install 'psycopg[binary]'",
+    "MySQLdb": "mysqlclient (pip install mysqlclient), or use mysql+pymysql:// with pymysql",
+    "pymysql": "pymysql: pip install pymysql",
+}
+
+
+class StorageError(RuntimeError):
+    """A storage URL that cannot be used; the message is one line with the fix."""
+
+
+def redact(url: Any) -> str:
+    """The URL without its password, for logs, files and errors."""
+    text = str(url)
+    if "://" not in text or "@" not in text:
+        return text
+    scheme, rest = text.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{creds}@{host}"
+
 
 def make_storage(
-    url: str | None, heartbeat_interval: int | None = None, grace_period: int | None = None
+    url: str | None,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    stale_callback: Any = None,
 ) -> RDBStorage | None:
-    """An ``RDBStorage`` for ``url`` (None → in-memory), one per process and setting.
+    """An ``RDBStorage`` for ``url`` (None → None: the caller keeps an in-memory study).
 
-    SQLite gets a 60 s busy timeout so a few local workers can share one file; its folder is
-    created if needed. Heartbeats let a restarted sweep fail the trials of a killed worker.
+    One per process and setting. Raises ``StorageError`` (one line) for an unparsable URL,
+    a missing driver, an unreachable server or a database written by an older Optuna.
     """
     if not url:
         return None
-    key = (url, heartbeat_interval, grace_period)
+    url = str(url)
+    key = (url, heartbeat_interval, grace_period, stale_callback is not None)
     if key not in _CACHE:
-        engine_kwargs: dict = {}
+        _check_url(url)
+        engine_kwargs: dict[str, Any] = {}
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
             engine_kwargs = {"connect_args": {"timeout": 60}}
-        elif url.startswith("postgresql"):
+        elif not url.startswith("sqlite"):
             engine_kwargs = {"pool_pre_ping": True}
-        _CACHE[key] = _connect(url, engine_kwargs, heartbeat_interval, grace_period)
+        _CACHE[key] = _connect(url, engine_kwargs, heartbeat_interval, grace_period,
+                               stale_callback)  # fmt: skip
     return _CACHE[key]
 
 
-def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period) -> RDBStorage:
+def _check_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    where = f"hydra.sweeper.storage={redact(url)}"
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except ArgumentError:
+        raise StorageError(f"{where}: not a database URL (expected e.g. "
+                           "sqlite:///multirun/optuna.db or postgresql://user:pass@host/db)") from None  # fmt: skip
+    except NoSuchModuleError:
+        raise StorageError(f"{where}: unknown database type {url.split(':', 1)[0]!r} "
+                           "(use sqlite, postgresql or mysql)") from None  # fmt: skip
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        module = (getattr(e, "name", None) or str(e)).split(".")[0]
+        fix = _DRIVERS.get(module, f"the {module!r} Python package")
+        raise StorageError(f"{where}: its driver {module!r} is not installed; install {fix}") from None
+
+
+def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period,
+             stale_callback) -> RDBStorage:  # fmt: skip
     """``RDBStorage``, retried: workers starting together on a new database race to create
     its tables ("table studies already exists"); the loser just connects again."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+    check_schema = _schema_check()
+    if check_schema is not None:
+        check_schema(url)
     for attempt in range(5):
         try:
             return RDBStorage(
@@ -46,22 +106,28 @@ def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period) ->
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
+                heartbeat_stale_trial_callback=stale_callback,
             )
+        except OperationalError as e:
+            if attempt == 4 or "already exists" not in str(e):
+                first = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
+                raise StorageError(f"hydra.sweeper.storage={redact(url)}: cannot connect "
+                                   f"({first})") from None  # fmt: skip
+        except RuntimeError as e:  # optuna's "the schema is outdated" check
+            raise StorageError(f"hydra.sweeper.storage={redact(url)}: {e}".splitlines()[0]) from None
         except SQLAlchemyError:
             if attempt == 4:
                 raise
-            time.sleep(0.5 + random.random())
+        time.sleep(0.5 + random.random())
     raise AssertionError("unreachable")
 
 
-def redact(url: str | None) -> str:
-    """The URL without its password, for logs and files."""
-    if not url or "@" not in url or "://" not in url:
-        return str(url)
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+def _schema_check():
+    try:
+        from .schema import check_schema
+    except ImportError:
+        return None
+    return check_schema
 
 
 def load_study(url: str, study_name: str) -> optuna.Study:

@@ -1,18 +1,35 @@
-"""Hydra plugin entry point (Hydra loads plugins only from the ``hydra_plugins`` namespace).
+"""Hydra plugin entry points (Hydra loads plugins only from the ``hydra_plugins`` namespace).
 
-``LabOptunaSweeper`` is hydra-optuna-sweeper's ``OptunaSweeper`` with its implementation
-swapped for ``sweeper.core.LabSweeperImpl``; select it with ``hydra/sweeper=lab_optuna``.
+- ``LabOptunaSweeper``: the sweeper (logic in ``sweeper/core.py``); ``hydra/sweeper=lab_optuna``.
+- ``LabOptunaSearchPath``: puts this package's configs (``conf/hydra/sweeper/...``: the
+  sweeper, its samplers and pruners) on every app's search path, so any installed Hydra app
+  can select them without copying a file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+from hydra.core.config_search_path import ConfigSearchPath
+from hydra.plugins.search_path_plugin import SearchPathPlugin
+from hydra.plugins.sweeper import Sweeper
 
 
-class LabOptunaSweeper(OptunaSweeper):
-    def __init__(self, **kwargs: Any) -> None:  # noqa: D107 - keys: conf/hydra/sweeper/lab_optuna.yaml
-        from sweeper.core import LabSweeperImpl
+class LabOptunaSweeper(Sweeper):
+    """``hydra/sweeper=lab_optuna``: see ``sweeper/core.py``."""
 
-        self.sweeper = LabSweeperImpl(**kwargs)
+    def __init__(self, **config: Any) -> None:
+        from sweeper.core import LabOptunaSweeper as Impl
+
+        self.impl = Impl(**config)
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        return self.impl.sweep(arguments)
+
+
+class LabOptunaSearchPath(SearchPathPlugin):
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        search_path.append("lab-optuna", "pkg://hydra_plugins.lab_optuna_sweeper.conf")

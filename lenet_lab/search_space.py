@@ -1,4 +1,4 @@
-"""Conditional parameters for the plugin's ``custom_search_space`` hook (phase 2).
+"""Conditional parameters for the sweeper's ``custom_search_space`` hook (phase 2).
 
 Only the chosen regularizer's coefficient (or dropout rate) is sampled, and the plateau
 scheduler's factor/patience only when the plateau scheduler is in effect.
@@ -6,8 +6,11 @@ scheduler's factor/patience only when the plateau scheduler is in effect.
 
 from __future__ import annotations
 
+from typing import Any
+
 from omegaconf import DictConfig
-from optuna.trial import Trial
+
+Trial = Any  # an optuna.trial.Trial (duck-typed: lenet_lab imports nothing of Optuna)
 
 # Ranges (log scale for coefficients), centred on the lab sheet's values.
 REGULARIZER_SPACE = {

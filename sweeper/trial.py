@@ -1,0 +1,154 @@
+"""The job side of a trial: which trial this job is, its heartbeats, its record.
+
+The sweeper wraps the app's task function in ``TrialJob``; in whatever process the launcher
+runs it (the sweeper's own, a joblib worker, a SLURM node), the job finds its trial from its
+own Hydra config — the study in ``hydra.sweeper.storage``/``study_name``, the trial number in
+``hydra.job.num`` — so the app declares nothing. ``current_trial()`` hands it to the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from .states import PRUNED_STATE, job_state
+from .storage import make_storage
+
+log = logging.getLogger(__name__)
+
+_current: optuna.trial.Trial | None = None
+#: In-memory studies of this process (``storage: null``), for jobs run in-process.
+LIVE_STUDIES: dict[str, tuple[optuna.Study, Any]] = {}
+
+
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+
+
+def current_trial() -> optuna.trial.Trial | None:
+    """The Optuna trial this Hydra job runs, or None outside a ``lab_optuna`` sweep."""
+    return _current
+
+
+def record_path(output_dir: str | Path) -> Path:
+    """Where a job keeps its trial record (``trial.json`` in the job's output dir)."""
+    return Path(output_dir) / "trial.json"
+
+
+def read_record(output_dir: str | Path) -> dict[str, Any]:
+    try:
+        return json.loads(record_path(output_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+class TrialJob:
+    """The app's task function, run as the Optuna trial numbered ``hydra.job.num``."""
+
+    def __init__(self, task_function: Callable[[DictConfig], Any]) -> None:
+        self.task_function = task_function
+
+    def __call__(self, cfg: DictConfig) -> Any:
+        global _current
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        trial, storage, trial_id = attach(hc.sweeper, int(hc.job.num))
+        out = Path(hc.runtime.output_dir)
+        record = {"number": int(hc.job.num), "study": hc.sweeper.study_name,
+                  "params": dict(trial.params) if trial else {},
+                  "host": f"{socket.gethostname()}:{os.getpid()}", "state": "RUNNING"}  # fmt: skip
+        _write(out, record)
+        beats = hc.sweeper.get("heartbeat_interval")
+        _current = trial
+        try:
+            with _heartbeat(storage, trial_id, beats):
+                if trial is not None:  # the sweeper stops beating for it from now on
+                    trial.set_user_attr("host", record["host"])
+                value = self.task_function(cfg)
+        except optuna.TrialPruned as e:
+            _write(out, {**record, "state": PRUNED_STATE, "reason": str(e)})
+            raise
+        except Exception as e:
+            _write(out, {**record, "state": "FAIL", "reason": f"{type(e).__name__}: {e}"})
+            raise
+        finally:
+            _current = None
+        state, values = job_state(value, _n_objectives(hc.sweeper))
+        _write(out, {**record, "state": state, "values": values})
+        return value
+
+
+def attach(sweeper_cfg: DictConfig, number: int) -> tuple[optuna.trial.Trial | None, Any, int]:
+    """(trial numbered ``number``, its storage, its id), or (None, None, -1) if unreachable."""
+    name = sweeper_cfg.get("study_name")
+    url = sweeper_cfg.get("storage")
+    if url:
+        storage = make_storage(str(url), sweeper_cfg.get("heartbeat_interval"),
+                               sweeper_cfg.get("grace_period"))  # fmt: skip
+        study = optuna.load_study(study_name=name, storage=storage, pruner=_pruner(sweeper_cfg))
+    elif name in LIVE_STUDIES:  # an in-memory study of this very process
+        study, storage = LIVE_STUDIES[name]
+    else:
+        log.warning("trial %d: its in-memory study is in another process; no pruning", number)
+        return None, None, -1
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return optuna.trial.Trial(study, trial_id), storage, trial_id
+
+
+def _pruner(sweeper_cfg: DictConfig) -> optuna.pruners.BasePruner:
+    from hydra.utils import instantiate
+
+    node = sweeper_cfg.get("pruner")
+    return instantiate(node) if node else optuna.pruners.NopPruner()
+
+
+def _n_objectives(sweeper_cfg: DictConfig) -> int:
+    direction = sweeper_cfg.get("direction")
+    if OmegaConf.is_list(direction) or isinstance(direction, (list, tuple)):
+        return len(direction)
+    return 1
+
+
+def _write(out: Path, record: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = record_path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    tmp.replace(record_path(out))
+
+
+@contextlib.contextmanager
+def _heartbeat(storage: Any, trial_id: int, interval: int | None) -> Iterator[None]:
+    """Beat for the trial from this (training) process: if it dies, the trial goes stale."""
+    from optuna.storages import RDBStorage
+
+    if trial_id < 0 or not isinstance(storage, RDBStorage) or not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a lost connection must not kill the job
+                storage.record_heartbeat(trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,36 @@
+"""A Hydra app of a framework user's own (the shape of hydra-optuna-sweeper's example):
+minimise x² + y². ``error=true`` raises, ``nan=true`` returns NaN, ``prune_at=k`` reports
+the objective per step and obeys the pruner, ``objectives=2`` returns two values."""
+
+from __future__ import annotations
+
+import math
+
+import hydra
+import optuna
+from omegaconf import DictConfig
+
+from sweeper import current_trial
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def sphere(cfg: DictConfig) -> float | tuple[float, float]:
+    x, y = float(cfg.x), float(cfg.y)
+    if cfg.error:
+        raise RuntimeError("simulated failure")
+    if cfg.nan:
+        return math.nan
+    value = x**2 + y**2
+    trial = current_trial()
+    for step in range(int(cfg.steps)):
+        if trial is not None:
+            trial.report(value + 1.0 / (step + 1), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step}")
+    if int(cfg.objectives) == 2:
+        return value, (x - 2) ** 2 + y**2
+    return value
+
+
+if __name__ == "__main__":
+    sphere()
