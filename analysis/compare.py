@@ -94,13 +94,35 @@ def comparable_columns(trials: pd.DataFrame, max_levels: int = 12) -> list[str]:
     return out
 
 
+def comparisons_by_study(trials: pd.DataFrame) -> list[tuple[Any, str, pd.DataFrame]]:
+    """``(study, column, table)`` for every comparable column *within* each study.
+
+    A choice is only compared among trials of one study, where the other parameters were
+    searched or pinned alike: phase 1's random learning rates never meet phase 2's pinned
+    best in one mean.
+    """
+    out = []
+    for study, sub in trials.groupby("study", sort=False, dropna=False):
+        if finished(sub).empty:
+            continue
+        for column in comparable_columns(sub):
+            out.append((study, column, compare_by(sub, column)))
+    return out
+
+
 def compare_by(trials: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per-choice table over finished trials, best mean first.
 
     Columns: ``n`` (finished trials), ``mean_best_val_acc``, ``max_best_val_acc``,
     ``mean_best_epoch``, ``mean_epochs_run``, ``mean_final_gap`` and ``n_other`` (trials with
-    that choice that were pruned/failed/diverged/incomplete).
+    that choice that were pruned/failed/diverged/incomplete). Trials of several studies are
+    never pooled: the index is then ``(study, choice)``, each study's choices best first.
     """
+    if trials["study"].nunique(dropna=False) > 1:
+        parts = {study: compare_by(sub, column)
+                 for study, sub in trials.groupby("study", sort=False, dropna=False)
+                 if sub[column].notna().any()}
+        return pd.concat(parts, names=["study", column])
     ok = finished(trials)
     table = ok.groupby(column, sort=False, dropna=True).agg(
         n=("best_val_acc", "size"),

@@ -30,9 +30,34 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _epoch_axis(ax: Any) -> None:
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+def _epoch_axis(ax: Any, label: str = "epoch") -> None:
+    """Whole-number ticks; a single epoch gets a unit-wide axis centred on it."""
+    ax.set_xlabel(label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    xs = [x for line in ax.get_lines() for x in np.asarray(line.get_xdata(), dtype=float)]
+    xs += [p[0] for c in ax.collections for p in np.asarray(c.get_offsets(), dtype=float)]
+    xs = [x for x in xs if math.isfinite(x)]
+    if xs and max(xs) - min(xs) < 1:
+        ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+
+
+def _marks(n: int, size: float = 3) -> dict[str, Any]:
+    """Markers on every point of an epoch curve (at most ~40 drawn): a one-epoch run is a
+    visible dot, not an invisible zero-length line."""
+    return {"marker": "o", "ms": size, "markevery": max(1, math.ceil(n / 40))}
+
+
+def fit_title(fig: Figure, title: str, fontsize: float = 11) -> None:
+    """``fig.suptitle`` wrapped onto as many lines as needed to fit the figure's width."""
+    import textwrap
+
+    text = fig.suptitle(title, fontsize=fontsize)
+    renderer = fig.canvas.get_renderer()
+    width = fig.bbox.width * 0.96
+    chars = len(title)
+    while chars > 10 and text.get_window_extent(renderer).width > width:
+        chars = int(chars * 0.85)
+        text.set_text(textwrap.fill(title, chars, break_long_words=True))
 
 
 def _finite(series: pd.Series) -> pd.Series:
@@ -54,19 +79,22 @@ def best_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
         for split in ("train", "val"):
             col = f"{split}_{metric}"
             if col in run.columns:
-                ax.plot(run["epoch"], _finite(run[col]), marker="o", ms=3, label=split)
+                ax.plot(run["epoch"], _finite(run[col]), label=split, **_marks(len(run)))
         _epoch_axis(ax)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
+    fit_title(fig, title)
     return _save(fig, path)
 
 
 def group_curves(
     trials: pd.DataFrame, epochs: pd.DataFrame, column: str, path: Path
 ) -> Path | None:
-    """Val-loss and val-acc curves overlaid per choice of ``column`` (thin: runs, bold: mean)."""
+    """Val-loss and val-acc curves overlaid per choice of ``column`` (thin: runs, bold: mean).
+
+    Pass the trials of one study (the report does): choices are compared within a study.
+    """
     if epochs.empty or not {"val_loss", "val_acc"} & set(epochs.columns):
         return None
     keyed = trials[trials[column].notna() & trials["job"].notna()]
@@ -85,16 +113,25 @@ def group_curves(
             if len(runs) <= _MAX_LINES:
                 for _, run in runs:
                     run = run.sort_values("epoch")
-                    ax.plot(run["epoch"], _finite(run[metric]), color=color, alpha=0.25, lw=1)
+                    ax.plot(run["epoch"], _finite(run[metric]), color=color, alpha=0.25, lw=1,
+                            **_marks(len(run), 2))
             mean = sub.assign(v=_finite(sub[metric])).groupby("epoch")["v"].mean()
             ax.plot(mean.index, mean.values, color=color, lw=2.2,
-                    label=f"{_label(choice)} (n={len(runs)})")
+                    label=f"{_label(choice)} (n={len(runs)})", **_marks(len(mean), 4))
         _epoch_axis(ax)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"validation curves by {column}")
+    studies = list(dict.fromkeys(trials["study"].dropna().astype(str)))
+    where = f" (study {studies[0]})" if len(studies) == 1 else ""
+    fit_title(fig, f"validation curves by {column}{where}")
     return _save(fig, path)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width, break_long_words=True)
 
 
 def _colors(values: Iterable[Any]) -> dict[Any, Any]:
@@ -126,14 +163,16 @@ def lr_trace(
     fig, axes = _grid(len(panels), 4.6, 3.4)
     for ax, (run, title) in zip(axes, panels, strict=False):
         if "val_loss" in run.columns:
-            ax.plot(run["epoch"], _finite(run["val_loss"]), color="tab:blue", label="val_loss")
-        _epoch_axis(ax)
+            ax.plot(run["epoch"], _finite(run["val_loss"]), color="tab:blue", label="val_loss",
+                    **_marks(len(run)))
         ax.set_ylabel("val_loss", color="tab:blue")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(_wrap(title, 45), fontsize=9)
         ax.grid(alpha=0.3)
         lr = _finite(run["lr"])
         ax2 = ax.twinx()
-        ax2.plot(run["epoch"], lr.where(lr > 0), color="tab:red", ls="--", label="lr")
+        ax2.plot(run["epoch"], lr.where(lr > 0), color="tab:red", ls="--", label="lr",
+                 **_marks(len(run)))
+        _epoch_axis(ax)
         ax2.set_yscale("log")
         ax2.set_ylabel("learning rate (log)", color="tab:red")
     for ax in axes[len(panels):]:
@@ -234,8 +273,8 @@ def epochs_vs_budget(trials: pd.DataFrame, path: Path) -> Path | None:
             ax.scatter(sub["epochs_run"].astype(float), sub["best_val_acc"], label=label,
                        color=color, s=22, alpha=0.8)
     for budget in data["max_epochs"].dropna().unique():
-        ax.axvline(float(budget), color="grey", ls="--", lw=1)
-    ax.set_xlabel("epochs run (dashed: max_epochs budget)")
+        ax.axvline(float(budget), color="grey", ls="--", lw=1, gid="budget")
+    _epoch_axis(ax, "epochs run (dashed: max_epochs budget)")
     ax.set_ylabel("best_val_acc")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -251,16 +290,17 @@ def stats_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
     axes = np.atleast_1d(fig.subplots(1, len(groups), squeeze=False)).ravel()
     for ax, group in zip(axes, groups, strict=True):
         mean = _finite(run[f"{group}_mean"])
-        ax.plot(run["epoch"], mean, label="mean")
+        ax.plot(run["epoch"], mean, label="mean", **_marks(len(run)))
         if f"{group}_std" in run.columns:
             std = _finite(run[f"{group}_std"])
             ax.fill_between(run["epoch"], mean - std, mean + std, alpha=0.25, label="+- std")
         for bound in ("min", "max"):
             if f"{group}_{bound}" in run.columns:
-                ax.plot(run["epoch"], _finite(run[f"{group}_{bound}"]), ls=":", label=bound)
+                ax.plot(run["epoch"], _finite(run[f"{group}_{bound}"]), ls=":", label=bound,
+                        **_marks(len(run), 2))
         ax.set_title(group)
         _epoch_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(title)
+    fit_title(fig, title)
     return _save(fig, path)

@@ -153,18 +153,25 @@ class _Builder:
                        "best trial curves"))
 
     def comparisons(self) -> None:
-        columns = compare.comparable_columns(self.trials)
-        if not columns or compare.finished(self.trials).empty:
+        found = compare.comparisons_by_study(self.trials)
+        if not found:
             return
+        several = self.trials["study"].nunique(dropna=False) > 1
         self.add("## Comparisons by choice", "",
                  "Statistics over finished trials (completed/early_stopped); `n_other` counts "
                  "pruned/failed/diverged/incomplete trials with that choice. `mean_final_gap` "
                  "is train_acc - val_acc at the last epoch (overfitting).", "")
-        for col in columns:
-            self.add(f"### {col}", "", table(compare.compare_by(self.trials, col), index=True), "")
-            self.add(*_img(self.plot(plots.group_curves, f"compare_{_safe(col)}.png",
-                                     self.trials, self.runs.epochs, col),
-                           f"validation curves by {col}"))
+        if several:
+            self.add("Each choice is compared within one study only, where the other "
+                     "parameters were searched or pinned alike (studies are never pooled).",
+                     "")
+        for study, col, result in found:
+            mine = self.trials[self.trials["study"] == study]
+            heading, name = (f"{col} (study {study})", f"compare_{_safe(str(study))}_"
+                             f"{_safe(col)}.png") if several else (col, f"compare_{_safe(col)}.png")
+            self.add(f"### {heading}", "", table(result, index=True), "")
+            self.add(*_img(self.plot(plots.group_curves, name, mine, self.runs.epochs, col),
+                           f"validation curves by {heading}"))
 
     def early_stopping(self) -> None:
         info = compare.early_stopping_summary(self.trials)

@@ -384,7 +384,7 @@ def test_report_files_and_sections(report) -> None:
     assert len(trials) == 10 + 11 and "study" in trials.columns
     assert len(pd.read_csv(report.epochs_csv)) > 50
     names = {p.name for p in report.plots}
-    assert {"best_curves.png", "compare_regularizer.png", "lr_trace.png", "history.png",
+    assert {"best_curves.png", "compare_grid_regularizer.png", "lr_trace.png", "history.png",
             "importances.png", "slices.png", "early_stopping.png", "stats.png"} <= names
     for plot in report.plots:
         data = plot.read_bytes()
@@ -486,3 +486,128 @@ def test_importances_of_optunas_evaluators_are_read_and_shown(tmp_path: Path) ->
     text = write_report(sweep, draw=False).report.read_text()
     assert "| param | ped_anova | fanova | mean_decrease_impurity |" in text
     assert "approximate" not in text
+
+
+# --------------------------------------------------------------------------- report details
+
+
+def build_phases(root: Path) -> list[Path]:
+    """Two studies that both vary ``regularizer``: phase 1 with random (mostly bad) learning
+    rates, phase 2 with the best one pinned (all good). Pooled, ``none`` would average them."""
+    accs = {"phase1": {"none": [0.10, 0.86], "l2": [0.12, 0.11]},
+            "phase2": {"none": [0.90, 0.91], "l2": [0.92, 0.93]}}
+    sweeps = []
+    for study, by_reg in accs.items():
+        sweep = root / study
+        number = 0
+        for reg, values in by_reg.items():
+            for acc in values:
+                rows = metrics_rows(3, acc)
+                info = {"number": number, "study": study, "params": {"regularizer": reg}}
+                write_job(sweep, f"trial_{number}", [f"regularizer={reg}"],
+                          config=job_config(reg, "none", 3), metrics=rows, trial=info,
+                          summary=make_summary(rows, "completed", 3, info))
+                number += 1
+        sweeps.append(sweep)
+    return sweeps
+
+
+def test_choices_are_compared_within_a_study_never_pooled(tmp_path: Path) -> None:
+    sweeps = build_phases(tmp_path)
+    runs = load_sweeps(sweeps)
+    table = compare_by(runs.trials, "regularizer")
+    assert table.index.names == ["study", "regularizer"]
+    assert table.loc[("phase1", "none"), "mean_best_val_acc"] == pytest.approx(0.48)
+    assert table.loc[("phase2", "none"), "mean_best_val_acc"] == pytest.approx(0.905)
+    assert table.loc[("phase2", "l2"), "n"] == 2
+    text = write_report(sweeps, out=tmp_path / "out", draw=True).report.read_text()
+    for study in ("phase1", "phase2"):
+        assert f"### regularizer (study {study})" in text
+        assert f"(compare_{study}_regularizer.png)" in text
+    assert "| none | 2 | 0.4800 |" in text and "| none | 2 | 0.9050 |" in text
+    assert "0.6925" not in text  # the pooled mean of `none` over both phases
+    assert "| none | 4 |" not in text
+
+
+class _Saved:
+    """The real figures the plot functions save (Figure.savefig still runs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from matplotlib.figure import Figure
+
+        self.figures: list[Any] = []
+        original = Figure.savefig
+
+        def savefig(fig: Any, *args: Any, **kwargs: Any) -> Any:
+            self.figures.append(fig)
+            return original(fig, *args, **kwargs)
+
+        monkeypatch.setattr(Figure, "savefig", savefig)
+
+
+def _epoch_axes(fig: Any) -> list[Any]:
+    return [ax for ax in fig.axes if "epoch" in ax.get_xlabel()]
+
+
+def _assert_visible_integer_epochs(fig: Any) -> None:
+    axes = _epoch_axes(fig)
+    assert axes
+    for ax in axes:
+        left, right = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if left <= t <= right]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        for line in ax.get_lines():
+            if line.get_gid() == "budget":  # the dashed budget marker, not a curve
+                continue
+            x = [v for v in line.get_xdata() if left <= float(v) <= right]
+            if len(line.get_xdata()) and line.get_linestyle() != "None":
+                assert x, "curve outside the axis"
+                # one point and no marker draws nothing at all
+                assert line.get_marker() not in (None, "", "None", " "), line.get_label()
+
+
+def _assert_title_fits(fig: Any, title_start: str) -> None:
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(Text) if t.get_text().startswith(title_start)]
+    assert texts, title_start
+    box, page = texts[0].get_window_extent(), fig.bbox
+    assert box.x0 >= page.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, (box, page)
+
+
+def test_one_epoch_runs_are_visible_on_integer_epoch_axes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from analysis import plots
+
+    saved = _Saved(monkeypatch)
+    sweep = tmp_path / "one"
+    for i, reg in enumerate(["none", "l2"]):
+        rows = metrics_rows(1, 0.8 + 0.01 * i, decay=False)
+        write_job(sweep, str(i), [f"regularizer={reg}"], config=job_config(reg, "none", 1),
+                  metrics=rows, summary=make_summary(rows, "completed", 1))
+    runs = load_sweeps(sweep)
+    run = runs.epochs[runs.epochs["job"] == "0"]
+    title = "best trial: " + "a-very-long-study-name " * 12
+    assert plots.best_curves(run, title, tmp_path / "b.png") is not None
+    assert plots.group_curves(runs.trials, runs.epochs, "regularizer", tmp_path / "g.png")
+    assert plots.lr_trace(runs.epochs, [(str(sweep), "0", "one #0")], tmp_path / "l.png")
+    assert plots.stats_curves(run, "stats", tmp_path / "s.png")
+    assert plots.epochs_vs_budget(runs.trials, tmp_path / "e.png")
+    assert len(saved.figures) == 5
+    for fig in saved.figures:
+        _assert_visible_integer_epochs(fig)
+    _assert_title_fits(saved.figures[0], "best trial:")
+    _assert_title_fits(saved.figures[1], "validation curves by regularizer")
+
+
+def test_long_epoch_axes_have_integer_ticks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    from analysis import plots
+
+    saved = _Saved(monkeypatch)
+    run = pd.DataFrame(metrics_rows(7, 0.9))
+    plots.best_curves(run, "seven epochs", tmp_path / "b.png")
+    _assert_visible_integer_epochs(saved.figures[0])
+    ax = _epoch_axes(saved.figures[0])[0]
+    assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 7
