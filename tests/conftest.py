@@ -15,6 +15,8 @@ Generic on purpose (the sweeper and analysis tests reuse them):
 * ``real_data_root`` skips unless ``FASHION_MNIST_ROOT`` is set.
 * ``--run-slow`` runs ``@pytest.mark.slow`` tests (skipped otherwise); ``@pytest.mark.cuda``
   tests are skipped without a CUDA GPU.
+* ``slurm_cluster`` (session) / ``slurm_env``: a throw-away single-node SLURM cluster with
+  accounting, from ``tests/slurm_cluster.py`` (its docstring has the API).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest_plugins = ("slurm_cluster",)  # fixtures slurm_cluster, slurm_env
 
 # One intra-op thread for this process and the train.py subprocesses (inherited), unless the
 # caller chose: on a small shared CPU, OpenMP threads competing with other processes slow a

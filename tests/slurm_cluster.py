@@ -39,7 +39,10 @@ API (all commands reach this cluster through ``SLURM_CONF``):
   ``cluster.state(job_id)`` → the allocation's state (``CANCELLED by 0`` → ``CANCELLED``).
 * ``cluster.wait_for(job_id, states, timeout=60)`` → the state once it is one of ``states``
   (sacct), else ``TimeoutError`` with the daemons' log tails.
-* ``cluster.wait_running(job_id)``, ``cluster.wait_idle()`` (no job left, node idle).
+* ``cluster.wait_running(job_id)``, ``cluster.wait_idle()`` (no job left, node idle),
+  ``cluster.reset()`` (cancel every pending/running job, then ``wait_idle``): call it in a
+  test's ``finally`` so the next test finds the node free.
+* ``cluster.active_jobs()`` — ``jobs()`` that are pending, running, completing or suspended.
 * ``cluster.log_tail(n=40)`` — the last lines of every daemon's log (for assert messages).
 """
 
@@ -399,6 +402,12 @@ class SlurmCluster:
         """Until no job is pending or running and the node is idle."""
         self._wait(lambda: not self.active_jobs() and self.node_state() == "idle",
                    "cluster idle", timeout)  # fmt: skip
+
+    def reset(self, timeout: float = 60) -> None:
+        """Cancel every pending or running job and wait until the node is idle again."""
+        if self.active_jobs():
+            self.run(["scancel", "--partition", self.partition])
+        self.wait_idle(timeout)
 
     def log_tail(self, n: int = 40) -> str:
         """The last ``n`` lines of each daemon's log and console output."""
