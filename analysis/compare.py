@@ -7,17 +7,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from optuna.trial import TrialState
 
 from analysis.load import FINISHED, GROUPS, param_columns
+from lenet_lab.record import Status
 
-#: Status → coarse outcome used for the Optuna-style counts.
-OUTCOME: dict[str, str] = {
-    "completed": "complete", "early_stopped": "complete", "complete": "complete",
-    "pruned": "pruned",
-    "failed": "failed", "fail": "failed", "diverged": "failed", "interrupted": "failed",
-    "incomplete": "incomplete", "running": "incomplete", "waiting": "incomplete",
+#: Run status → the trial state a sweep records for it (a diverged or interrupted run is a
+#: FAIL, as the sweeper tells Optuna); any other word counts as FAIL.
+OUTCOME: dict[str, TrialState] = {
+    Status.COMPLETED: TrialState.COMPLETE, Status.EARLY_STOPPED: TrialState.COMPLETE,
+    Status.PRUNED: TrialState.PRUNED,
+    Status.DIVERGED: TrialState.FAIL, Status.FAILED: TrialState.FAIL,
+    Status.INTERRUPTED: TrialState.FAIL,
+    Status.RUNNING: TrialState.RUNNING,
 }
-OUTCOME_ORDER: tuple[str, ...] = ("complete", "pruned", "failed", "incomplete")
+OUTCOME_ORDER: tuple[TrialState, ...] = (
+    TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 STAT_PREFIXES: tuple[str, ...] = ("param_", "feat_")
 
 
@@ -42,9 +47,9 @@ def best_index(trials: pd.DataFrame) -> Any | None:
 
 
 def outcome_counts(trials: pd.DataFrame) -> dict[str, int]:
-    """Counts of complete/pruned/failed/incomplete trials (unknown statuses → failed)."""
-    outcomes = trials["status"].map(lambda s: OUTCOME.get(str(s), "failed"))
-    return {k: int((outcomes == k).sum()) for k in OUTCOME_ORDER}
+    """Trials per Optuna state (``complete``, ``pruned``, ``fail``, ``running``)."""
+    outcomes = trials["status"].map(lambda s: OUTCOME.get(str(s), TrialState.FAIL))
+    return {k.name.lower(): int((outcomes == k).sum()) for k in OUTCOME_ORDER}
 
 
 def varied_columns(trials: pd.DataFrame) -> list[str]:
@@ -115,8 +120,8 @@ def compare_by(trials: pd.DataFrame, column: str) -> pd.DataFrame:
 
     Columns: ``n`` (finished trials), ``mean_best_val_acc``, ``max_best_val_acc``,
     ``mean_best_epoch``, ``mean_epochs_run``, ``mean_final_gap`` and ``n_other`` (trials with
-    that choice that were pruned/failed/diverged/incomplete). Trials of several studies are
-    never pooled: the index is then ``(study, choice)``, each study's choices best first.
+    that choice that did not finish normally). Trials of several studies are never pooled:
+    the index is then ``(study, choice)``, each study's choices best first.
     """
     if trials["study"].nunique(dropna=False) > 1:
         parts = {study: compare_by(sub, column)

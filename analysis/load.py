@@ -18,9 +18,12 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from optuna.trial import TrialState
 
 from analysis.errors import AnalysisError
 from analysis.overrides import parse_overrides
+from lenet_lab import record
+from lenet_lab.record import FINISHED, Status
 
 PathLike = str | os.PathLike[str]
 
@@ -35,9 +38,14 @@ KEY_COLUMNS: list[str] = ["sweep_dir", "job", "trial", "study"]
 GROUPS: tuple[str, ...] = (
     "optimizer", "regularizer", "normalization", "scheduler", "early_stopping",
 )
-#: Statuses of trials that ran to their normal end (used for ranking and comparisons).
-FINISHED: frozenset[str] = frozenset({"completed", "early_stopped", "complete"})
-JOB_MARKERS: tuple[str, ...] = (".hydra", "summary.json", "metrics.csv")
+#: A trial's Optuna state (``trial.json``'s ``state``, ``study_trials.csv``) as a run status,
+#: for jobs without a readable ``summary.json`` and trials without a job dir.
+STATE_STATUS: dict[TrialState, Status] = {
+    TrialState.COMPLETE: Status.COMPLETED, TrialState.PRUNED: Status.PRUNED,
+    TrialState.FAIL: Status.FAILED, TrialState.RUNNING: Status.RUNNING,
+    TrialState.WAITING: Status.RUNNING,
+}
+JOB_MARKERS: tuple[str, ...] = (".hydra", record.SUMMARY_FILE, "metrics.csv")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT_COLUMNS = ("trial", "best_epoch", "epochs_run", "max_epochs")
 _FLOAT_COLUMNS = ("best_val_acc", "wall_time_s", "final_gap")
@@ -234,6 +242,14 @@ def _real_name(value: Any) -> bool:
     )
 
 
+def state_status(state: Any) -> Status | None:
+    """The run status of an Optuna state name (``"PRUNED"`` → pruned); None if not one."""
+    try:
+        return STATE_STATUS[TrialState[str(state).strip().upper()]]
+    except KeyError:
+        return None
+
+
 def _study_states(info: SweepInfo) -> dict[int, str]:
     st = info.study_trials
     if st is None or "number" not in st.columns or "state" not in st.columns:
@@ -258,11 +274,10 @@ def _group_value(config: Any, group: str) -> Any:
 # --------------------------------------------------------------------------- job level
 
 
-def _trial_number(job: Path, internal: dict[str, Any], trial_json: Any, summary: Any) -> Any:
+def _trial_number(job: Path, trial_json: Any, summary: Any) -> Any:
     candidates = [
-        internal.get("optuna_trial.number"),
         trial_json.get("number") if isinstance(trial_json, dict) else None,
-        _dig(summary, "trial.number"),
+        _dig(summary, "trial.number"),  # summary.json of runs before trial.json existed
     ]
     for value in candidates:
         n = _num(value)
@@ -275,9 +290,8 @@ def _trial_number(job: Path, internal: dict[str, Any], trial_json: Any, summary:
     return int(n) if n is not None else None
 
 
-def _study_name(internal: dict[str, Any], trial_json: Any, summary: Any) -> str | None:
+def _study_name(trial_json: Any, summary: Any) -> str | None:
     for value in (
-        internal.get("optuna_trial.study"),
         trial_json.get("study") if isinstance(trial_json, dict) else None,
         _dig(summary, "trial.study"),
     ):
@@ -314,13 +328,13 @@ def load_job(
     """Load one job dir → ``(row, params, details, metrics)``."""
     raw_overrides = _read_yaml(job / ".hydra" / "overrides.yaml")
     overrides = [str(o) for o in raw_overrides] if isinstance(raw_overrides, list) else []
-    params, internal = parse_overrides(overrides)
-    summary = _read_json(job / "summary.json")
-    summary = summary if isinstance(summary, dict) else None
+    params, _ = parse_overrides(overrides)
+    summary = record.read_summary(job)
     trial_json = _read_json(job / "trial.json")
+    trial_json = trial_json if isinstance(trial_json, dict) else None
     config = _read_yaml(job / ".hydra" / "config.yaml")
     if not isinstance(config, dict):
-        config = (summary or {}).get("config")
+        config = (summary or {}).get(record.CONFIG)
         config = config if isinstance(config, dict) else {}
     for group in GROUPS:
         if group not in params:
@@ -334,15 +348,13 @@ def load_job(
 
     metrics = read_metrics(job / "metrics.csv")
     derived = _from_metrics(metrics)
-    number = _trial_number(job, internal, trial_json, summary)
-    if summary is not None:
-        status = str(summary.get("status") or "unknown")
-    else:
-        state = states.get(number) if number is not None else None
-        status = {"PRUNED": "pruned", "FAIL": "fail", "RUNNING": "running"}.get(
-            state or "", "incomplete"
-        )
+    number = _trial_number(job, trial_json, summary)
+    status = job_status(summary, trial_json, states.get(number) if number is not None else None)
     s = summary or {}
+    values = (trial_json or {}).get("values")
+    if (s.get(record.BEST_VAL_ACC) is None and "best_val_acc" not in derived
+            and status in FINISHED and isinstance(values, list) and values):
+        derived["best_val_acc"] = _num(values[0])  # the objective the sweeper was told
 
     def pick(key: str) -> Any:
         value = _num(s.get(key))
@@ -350,28 +362,44 @@ def load_job(
 
     final_gap = derived.get("final_gap")
     if final_gap is None:
-        train, val = _num(s.get("final_train_acc")), _num(s.get("final_val_acc"))
+        train, val = _num(s.get(record.FINAL_TRAIN_ACC)), _num(s.get(record.FINAL_VAL_ACC))
         final_gap = train - val if train is not None and val is not None else None
-    max_epochs = _num(s.get("max_epochs"))
+    max_epochs = _num(s.get(record.MAX_EPOCHS))
     if max_epochs is None:
         max_epochs = _num(_dig(config, "trainer.epochs"))
-    stopped = s.get("stopped_early")
+    stopped = s.get(record.STOPPED_EARLY)
+    reason = s.get(record.REASON) or (trial_json or {}).get("reason")
     row = {
         "sweep_dir": str(sweep.path),
         "job": job.name,
         "trial": number,
-        "study": _study_name(internal, trial_json, summary) or sweep.study,
-        "status": status,
-        "best_val_acc": pick("best_val_acc"),
-        "best_epoch": pick("best_epoch"),
-        "epochs_run": pick("epochs_run"),
+        "study": _study_name(trial_json, summary) or sweep.study,
+        "status": str(status),
+        "best_val_acc": pick(record.BEST_VAL_ACC),
+        "best_epoch": pick(record.BEST_EPOCH),
+        "epochs_run": pick(record.EPOCHS_RUN),
         "max_epochs": max_epochs,
         "stopped_early": bool(stopped) if isinstance(stopped, bool) else None,
-        "wall_time_s": pick("wall_time_s"),
+        "wall_time_s": pick(record.WALL_TIME_S),
         "final_gap": final_gap,
     }
-    details = {"overrides": overrides, "reason": s.get("reason"), "path": str(job)}
+    details = {"overrides": overrides, "reason": reason, "path": str(job)}
     return row, params, details, metrics
+
+
+def job_status(summary: dict[str, Any] | None, trial_json: dict[str, Any] | None,
+               study_state: str | None) -> Status | str:
+    """The run's status: its ``summary.json`` says it; a run that never wrote one (or was
+    killed while its summary said running) takes its trial's state (``trial.json``, then the
+    study); with neither, it is still running or was killed: :attr:`Status.RUNNING`."""
+    status = (summary or {}).get(record.STATUS)
+    if status and status != Status.RUNNING:
+        return status if isinstance(status, Status) else str(status)
+    for state in ((trial_json or {}).get("state"), study_state):
+        found = state_status(state) if state else None
+        if found is not None and found != Status.RUNNING:
+            return found
+    return Status.RUNNING
 
 
 def _is_scalar(value: Any) -> bool:
@@ -391,8 +419,7 @@ def _study_only_rows(
         n = _num(rec.get("number"))
         if n is None or int(n) in seen:
             continue
-        state = rec.get("state")
-        status = str(state).strip().lower() if isinstance(state, str) else "unknown"
+        status = state_status(rec.get("state")) or Status.FAILED
         wall = None
         if "datetime_start" in st.columns and "datetime_complete" in st.columns:
             start = pd.to_datetime(rec.get("datetime_start"), errors="coerce")
@@ -407,7 +434,7 @@ def _study_only_rows(
             params[col[len("params_"):]] = value.item() if hasattr(value, "item") else value
         row = dict.fromkeys(FIXED_COLUMNS)
         row.update(
-            sweep_dir=str(sweep.path), job=None, trial=int(n), study=study, status=status,
+            sweep_dir=str(sweep.path), job=None, trial=int(n), study=study, status=str(status),
             best_val_acc=_num(rec.get("value")), wall_time_s=wall,
         )
         reason = rec.get("user_attrs_fail_reason")
@@ -503,9 +530,7 @@ def load_sweeps(dirs: PathLike | Iterable[PathLike]) -> Runs:
         studies: Counter[str] = Counter()
         for job in jobs:
             row, p, d, metrics = load_job(job, sweep, states)
-            sweep.is_optuna |= (job / "trial.json").is_file() or any(
-                str(o).lstrip("+").startswith("optuna_trial.") for o in d["overrides"]
-            )
+            sweep.is_optuna |= (job / "trial.json").is_file()
             rows.append(row)
             params.append(p)
             details.append(d)

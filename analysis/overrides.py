@@ -1,91 +1,70 @@
-"""Parse Hydra override strings and turn them back into a ``python train.py …`` command."""
+"""A job's Hydra overrides as report columns, and back into a ``python train.py …`` command.
+
+Parsing is the project's one override parser, ``sweeper.overrides`` (Hydra's own grammar):
+values are typed as Hydra types them (``on``/``off`` stay strings, ``1e-3`` is a float).
+Only the command building lives here.
+"""
 
 from __future__ import annotations
 
-import math
-import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
+from hydra.errors import HydraException
 
-#: Override keys that belong to the sweeper/Hydra, not to the experiment.
-INTERNAL_PREFIXES: tuple[str, ...] = ("optuna_trial.", "hydra.")
-
-_OVERRIDE_RE = re.compile(r"^(\+\+|\+|~)?([^=]+?)(?:=(.*))?$", re.S)
+from sweeper import overrides as hydra_overrides
 
 
-def split_override(text: str) -> tuple[str, str, str | None]:
-    """Split ``'++a.b=1'`` into ``('++', 'a.b', '1')``; value is None for ``~key``."""
-    match = _OVERRIDE_RE.match(str(text).strip())
-    if match is None:  # pragma: no cover - the regex matches any non-empty string
-        return "", str(text).strip(), None
-    prefix, key, value = match.groups()
-    return prefix or "", key.strip(), value
+def override_key(text: str) -> str:
+    """The key of an override (``'++a.b=1'`` → ``'a.b'``); its text if Hydra cannot parse it."""
+    try:
+        return hydra_overrides.key_of(text)
+    except HydraException:
+        return str(text).split("=", 1)[0].lstrip("+~").strip()
 
 
 def is_internal(key: str) -> bool:
-    """True for sweeper-internal keys (``optuna_trial.*``, ``hydra.*``)."""
-    return key == "hydra" or key.startswith(INTERNAL_PREFIXES)
+    """True for Hydra's own keys (``hydra.*``): not a parameter of the experiment."""
+    return hydra_overrides.is_hydra_key(key)
 
 
-def parse_value(raw: str) -> Any:
-    """Parse an override value roughly like Hydra does: numbers, bools, null, lists, strings.
-
-    ``on``/``off``/``yes``/``no`` stay strings (YAML 1.1 would make them booleans; Hydra does
-    not), ``1e-3`` becomes a float. Lists/dicts are kept as the raw string so the value stays
-    hashable (usable as a DataFrame group key).
-    """
-    text = raw.strip()
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, bool) and text.lower() not in ("true", "false"):
-        return text
-    if value is None:
-        return "null" if text else ""
-    if isinstance(value, (list, dict)):
-        return text
-    if isinstance(value, (int, float, str, bool)):
-        return value
-    return text  # dates and other YAML types: keep the literal
+def column_value(value: Any) -> Any:
+    """A parsed value as a table cell: lists and dicts as their override text (hashable, so
+    they can be a comparison's groups), everything else as Hydra typed it."""
+    if isinstance(value, (list, tuple, dict)):
+        return hydra_overrides.format_value(value)
+    return value
 
 
 def parse_overrides(overrides: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split overrides into ``(params, internal)`` dicts of key → parsed value.
+    """Split overrides into ``(params, internal)`` dicts of key → value (Hydra's typing).
 
-    Deletions (``~key``) are skipped; ``optuna_trial.*``/``hydra.*`` go to ``internal``.
+    Deletions (``~key``) are skipped, ``hydra.*`` keys go to ``internal``; a later override of
+    a key wins, as in Hydra. Text Hydra cannot parse is kept as a string under its key.
     """
     params: dict[str, Any] = {}
     internal: dict[str, Any] = {}
     for item in overrides:
-        prefix, key, raw = split_override(item)
-        if raw is None or prefix == "~" or not key:
-            continue
-        (internal if is_internal(key) else params)[key] = parse_value(raw)
+        try:
+            override = hydra_overrides.parse(item)
+        except HydraException:
+            key, _, raw = str(item).partition("=")
+            key, value = key.lstrip("+~").strip(), raw.strip()
+        else:
+            if override.is_delete():
+                continue
+            key, value = override.key_or_group, hydra_overrides.value_of(override)
+        if key:
+            (internal if is_internal(key) else params)[key] = column_value(value)
     return params, internal
 
 
 def format_value(value: Any) -> str:
-    """Render a Python value as a Hydra override value."""
+    """A Python (or numpy) value as override text Hydra reads back to the same value."""
     if hasattr(value, "item"):  # numpy scalar
         value = value.item()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return repr(value)
-    return str(value)
+    return hydra_overrides.format_value(value)
 
 
 def command_line(
@@ -95,14 +74,14 @@ def command_line(
 ) -> str:
     """Build a shell command reproducing a job from its overrides.
 
-    Sweeper-internal keys are dropped (a search preset stays, with ``hydra.mode=RUN``);
-    ``extra`` (e.g. phase-2 pinned values) is appended for
-    keys not already overridden. Every argument is shell-quoted as needed.
+    Hydra's own keys are dropped (a search preset stays, with ``hydra.mode=RUN``); ``extra``
+    (e.g. phase-2 pinned values) is appended for keys not already overridden. Every argument
+    is shell-quoted as needed.
     """
     kept: list[str] = []
     keys: set[str] = set()
     for item in overrides:
-        _, key, _ = split_override(item)
+        key = override_key(item)
         if is_internal(key):
             continue
         kept.append(str(item).strip())

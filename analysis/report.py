@@ -158,8 +158,8 @@ class _Builder:
             return
         several = self.trials["study"].nunique(dropna=False) > 1
         self.add("## Comparisons by choice", "",
-                 "Statistics over finished trials (completed/early_stopped); `n_other` counts "
-                 "pruned/failed/diverged/incomplete trials with that choice. `mean_final_gap` "
+                 f"Statistics over finished trials ({'/'.join(sorted(compare.FINISHED))}); "
+                 "`n_other` counts the other trials with that choice. `mean_final_gap` "
                  "is train_acc - val_acc at the last epoch (overfitting).", "")
         if several:
             self.add("Each choice is compared within one study only, where the other "

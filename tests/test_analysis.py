@@ -27,7 +27,9 @@ from analysis import (
 )
 from analysis.__main__ import main
 from analysis.compare import early_stopping_summary, finished, lr_varying_keys, stats_summary
-from analysis.overrides import command_overrides, parse_overrides, parse_value, split_override
+from analysis.overrides import command_line, command_overrides, override_key, parse_overrides
+from lenet_lab.record import Status
+from sweeper.overrides import parse_override
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -172,8 +174,7 @@ def build_optuna(root: Path, study: str, accs: list[float | None], *,
     optimizers = ["adam", "sgd"]
     for i, acc in enumerate(accs):
         opt, lr = optimizers[i % 2], 10 ** (-1 - 0.5 * i)
-        ov = [f"optimizer={opt}", f"optimizer.lr={lr}", f"optuna_trial.number={i}",
-              f"optuna_trial.study={study}", "optuna_trial.storage='sqlite:///multirun/o.db'"]
+        ov = [f"optimizer={opt}", f"optimizer.lr={lr}"]
         if pinned:
             ov.insert(0, f"regularizer={['l2', 'dropout'][i % 2]}")
         info = {"number": i, "study": study, "params": {"optimizer": opt, "optimizer.lr": lr}}
@@ -227,18 +228,27 @@ def report(trees: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
 # --------------------------------------------------------------------------- overrides
 
 
-def test_override_parsing() -> None:
-    assert split_override("++optimizer.lr=1e-3") == ("++", "optimizer.lr", "1e-3")
-    assert split_override("~scheduler") == ("~", "scheduler", None)
-    assert parse_value("1e-3") == pytest.approx(0.001)
-    assert parse_value("64") == 64 and isinstance(parse_value("64"), int)
-    assert parse_value("on") == "on"  # Hydra keeps on/off as strings
-    assert parse_value("true") is True
-    assert parse_value("[1,2]") == "[1,2]"
-    params, internal = parse_overrides(
-        ["+regularizer=l2", "optuna_trial.number=3", "hydra.job.chdir=true", "~x"])
-    assert params == {"regularizer": "l2"}
-    assert internal == {"optuna_trial.number": 3, "hydra.job.chdir": True}
+def test_override_parsing_is_hydras() -> None:
+    texts = ["++optimizer.lr=1e-3", "data.batch_size=64", "trainer.cuda_graph=on",
+             "trainer.progress_bar=false", "model.sizes=[1,2]", "+regularizer=l2",
+             "name='a b'", "hydra.job.chdir=true", "~scheduler"]
+    params, internal = parse_overrides(texts)
+    assert params == {"optimizer.lr": 0.001, "data.batch_size": 64,
+                      "trainer.cuda_graph": "on", "trainer.progress_bar": False,
+                      "model.sizes": "[1,2]", "regularizer": "l2", "name": "a b"}
+    assert isinstance(params["data.batch_size"], int)
+    assert internal == {"hydra.job.chdir": True}
+    # the same typing as the sweeper's parser (the one the lead's sweeper and validation use)
+    for text in texts[:4]:
+        key, value = parse_override(text)
+        assert params[key] == value and type(params[key]) is type(value)
+    assert override_key("++optimizer.lr=1e-3") == "optimizer.lr"
+    cmd = command_line(["optimizer.lr=1e-3", "hydra.job.chdir=true"],
+                       extra={"optimizer": "adam", "name": "a b", "flag": "on", "x": 0.5})
+    assert cmd.startswith("python train.py optimizer.lr=1e-3 optimizer=adam ")
+    # what the shell hands Hydra reads back as the same values
+    assert parse_overrides(command_overrides(cmd))[0] == {
+        "optimizer.lr": 0.001, "optimizer": "adam", "name": "a b", "flag": "on", "x": 0.5}
 
 
 # --------------------------------------------------------------------------- loading
@@ -253,7 +263,7 @@ def test_grid_rows_columns_and_statuses(grid_runs) -> None:
                 "optimizer.lr"):
         assert col in df.columns
     status = dict(zip(df["job"], df["status"], strict=True))
-    assert status["8"] == "incomplete"
+    assert status["8"] == Status.RUNNING  # no summary.json: killed (or still running)
     assert status["9"] == "diverged"
     assert status["10"] == "failed"
     assert (df["optimizer"] == "sgd").all()  # filled from .hydra/config.yaml
@@ -298,7 +308,7 @@ def test_command_line_reproduces_overrides(grid_runs, trees: dict[str, Path]) ->
     cmd = best_command(runs, best)
     original = yaml.safe_load((trees["phase1"] / "trial_3" / ".hydra" / "overrides.yaml")
                               .read_text())
-    assert command_overrides(cmd) == [o for o in original if not o.startswith("optuna_trial.")]
+    assert command_overrides(cmd) == original
 
 
 def test_phase2_command_adds_missing_pinned(trees: dict[str, Path]) -> None:
@@ -354,11 +364,10 @@ def test_optuna_sweeps_merge(trees: dict[str, Path]) -> None:
     assert len(df) == (5 + 1) + (3 + 1)  # job dirs + one study-only FAIL trial each
     p1 = df[df["study"] == "phase1"].set_index("trial")
     assert p1.loc[4, "status"] == "pruned"  # no summary.json, study says PRUNED
-    assert p1.loc[5, "status"] == "fail" and pd.isna(p1.loc[5, "job"])
+    assert p1.loc[5, "status"] == Status.FAILED and pd.isna(p1.loc[5, "job"])
     assert p1.loc[5, "optimizer.lr"] == pytest.approx(0.5)
     assert p1.loc[3, "optimizer.lr"] == pytest.approx(10 ** -2.5)
     assert df.loc[best_index(df), "study"] == "phase2"
-    assert "optuna_trial.number" not in df.columns
 
 
 def test_missing_and_empty_dirs_raise(trees: dict[str, Path], tmp_path: Path) -> None:
@@ -444,7 +453,7 @@ def test_garbled_and_running_jobs_do_not_crash(tmp_path: Path) -> None:
     write_job(sweep, "1", ["optimizer.lr=1e-2", "+seed=4"])  # just started: only .hydra
     result = write_report(sweep, draw=False)
     df = result.runs.trials.set_index("job")
-    assert df.loc["0", "status"] == "incomplete" and df.loc["1", "status"] == "incomplete"
+    assert df.loc["0", "status"] == df.loc["1", "status"] == Status.RUNNING
     assert df.loc["0", "best_val_acc"] == pytest.approx(0.2)
     assert df.loc["0", "final_gap"] == pytest.approx(0.1)  # last complete row
     assert set(df["study"]) == {"2026-11-26/22-30-00"}
@@ -611,3 +620,47 @@ def test_long_epoch_axes_have_integer_ticks(tmp_path: Path, monkeypatch: pytest.
     _assert_visible_integer_epochs(saved.figures[0])
     ax = _epoch_axes(saved.figures[0])[0]
     assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 7
+
+
+def test_statuses_come_from_the_record_and_the_trial_state(tmp_path: Path) -> None:
+    """summary.json's status first; without one (or one left at running by a killed job) the
+    trial's state from trial.json or the study; with neither, the job is running."""
+    sweep = tmp_path / "s"
+    rows = metrics_rows(2, 0.8)
+    cases = {
+        # job: (summary status or None, trial.json state or None, study state)
+        "trial_0": (Status.EARLY_STOPPED, "COMPLETE", "COMPLETE"),
+        "trial_1": (None, "PRUNED", "PRUNED"),
+        "trial_2": (Status.RUNNING, "RUNNING", "FAIL"),  # killed; the sweeper failed it
+        "trial_3": (None, "COMPLETE", "COMPLETE"),  # an app writing no summary.json
+        "trial_4": (None, None, "RUNNING"),
+        "trial_5": (Status.DIVERGED, "FAIL", "FAIL"),
+    }
+    records = []
+    for number, (job, (status, state, study_state)) in enumerate(cases.items()):
+        info = {"number": number, "study": "s", "params": {"optimizer.lr": 0.1 * (number + 1)},
+                "state": state, "values": [0.5 + number / 100] if state == "COMPLETE" else None}
+        write_job(sweep, job, [f"optimizer.lr={0.1 * (number + 1)}"],
+                  metrics=rows if status else None,
+                  summary=make_summary(rows, status, 2) if status else None,
+                  trial=info if state else None)
+        records.append({"number": number, "state": study_state, "value": None})
+    pd.DataFrame(records).to_csv(sweep / "study_trials.csv", index=False)
+    df = load_runs(sweep).set_index("job")
+    assert df["status"].to_dict() == {
+        "trial_0": Status.EARLY_STOPPED, "trial_1": Status.PRUNED, "trial_2": Status.FAILED,
+        "trial_3": Status.COMPLETED, "trial_4": Status.RUNNING, "trial_5": Status.DIVERGED}
+    assert df.loc["trial_3", "best_val_acc"] == pytest.approx(0.53)  # trial.json's value
+    from analysis.compare import outcome_counts
+
+    assert outcome_counts(df) == {"complete": 2, "pruned": 1, "fail": 2, "running": 1}
+
+
+def test_analysis_spells_no_status_word() -> None:
+    """Statuses come from lenet_lab.record (and Optuna's TrialState), never a literal."""
+    import re
+
+    words = "|".join(re.escape(f'"{s.value}"') for s in Status)
+    for path in (REPO / "analysis").glob("*.py"):
+        found = re.findall(words, path.read_text())
+        assert not found, (path.name, found)
