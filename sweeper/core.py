@@ -277,7 +277,8 @@ class LabOptunaSweeper(Sweeper):
                         self._finish(study, trial, fut, time.monotonic() - t0, tally, console)
                     self._check_failures(tally)
         except (Stop, KeyboardInterrupt) as e:
-            self._interrupted(study, running)
+            name = signal.Signals(getattr(stopped, "signum", signal.SIGINT)).name
+            self._interrupted(study, running, f"interrupted ({name} to the sweeper)")
             if isinstance(e, KeyboardInterrupt):
                 raise Stop(getattr(stopped, "signum", signal.SIGINT)) from None
             raise
@@ -374,7 +375,7 @@ class LabOptunaSweeper(Sweeper):
             return 1
         return self.s.max_total_trials - len(study.get_trials(deepcopy=False, states=_COUNTED))
 
-    def _interrupted(self, study: optuna.Study, running: dict) -> None:
+    def _interrupted(self, study: optuna.Study, running: dict, reason: str) -> None:
         """Tell the running trials whose jobs had finished (their ``trial.json``); mark the
         rest FAIL ("interrupted")."""
         assert self.config is not None
@@ -390,8 +391,8 @@ class LabOptunaSweeper(Sweeper):
                     continue
             except Exception as e:  # noqa: BLE001 - never hide the interrupt
                 log.warning("trial %d: could not record its finished job: %s", trial.number, e)
-            _fail(study, trial, states.INTERRUPTED)
-            log.warning("trial %d marked FAIL (%s)", trial.number, states.INTERRUPTED)
+            _fail(study, trial, reason)
+            log.warning("trial %d marked FAIL (%s)", trial.number, reason)
 
     def _write_outputs(self, study: optuna.Study, sweep_dir: Path) -> None:
         """optimization_results.yaml, study_trials.csv and importances.csv."""

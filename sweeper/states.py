@@ -17,7 +17,6 @@ PRUNED_STATE = TrialState.PRUNED.name
 FAIL_STATE = TrialState.FAIL.name
 
 #: Reasons written to a FAIL trial's ``fail_reason`` user attribute.
-INTERRUPTED = "interrupted (Ctrl-C or SIGTERM to the sweeper)"
 STALE = "stale: its job stopped sending heartbeats (killed?)"
 FAIL_REASON_ATTR = "fail_reason"
 

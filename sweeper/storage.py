@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ _CACHE: dict[tuple, RDBStorage] = {}
 
 #: Python driver modules → the pip requirement that provides them.
 _DRIVERS = {
-    "psycopg2": "the `postgres` extra: pip install 'lenet-lab[postgres]' (psycopg2-binary)",
-    "psycopg": "psycopg: pip install 'psycopg[binary]'",
+    "psycopg": "the `postgres` extra: pip install 'lenet-lab[postgres]' (psycopg 3)",
+    "psycopg2": "psycopg2-binary (pip install psycopg2-binary), or use postgresql:// (psycopg 3)",
     "MySQLdb": "mysqlclient (pip install mysqlclient), or use mysql+pymysql:// with pymysql",
     "pymysql": "pymysql: pip install pymysql",
 }
@@ -96,23 +97,28 @@ def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period,
     its tables ("table studies already exists"); the loser just connects again."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-    check_schema = _schema_check()
-    if check_schema is not None:
+    from .schema import StorageSchemaError, check_schema
+
+    try:
         check_schema(url)
+    except OperationalError as e:
+        raise StorageError(_unreachable(url, e)) from None
+    except StorageSchemaError as e:
+        raise StorageError(f"hydra.sweeper.storage={redact(url)}: {e}") from None
     for attempt in range(5):
         try:
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=stale_callback,
-            )
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=stale_callback,
+                )
         except OperationalError as e:
             if attempt == 4 or "already exists" not in str(e):
-                first = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
-                raise StorageError(f"hydra.sweeper.storage={redact(url)}: cannot connect "
-                                   f"({first})") from None  # fmt: skip
+                raise StorageError(_unreachable(url, e)) from None
         except RuntimeError as e:  # optuna's "the schema is outdated" check
             raise StorageError(f"hydra.sweeper.storage={redact(url)}: {e}".splitlines()[0]) from None
         except SQLAlchemyError:
@@ -122,12 +128,10 @@ def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period,
     raise AssertionError("unreachable")
 
 
-def _schema_check():
-    try:
-        from .schema import check_schema
-    except ImportError:
-        return None
-    return check_schema
+def _unreachable(url: str, e: Exception) -> str:
+    cause = getattr(e, "orig", None) or e
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return f"hydra.sweeper.storage={redact(url)}: cannot connect ({first})"
 
 
 def load_study(url: str, study_name: str) -> optuna.Study:

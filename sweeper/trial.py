@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import warnings
@@ -104,7 +105,44 @@ def attach(sweeper_cfg: DictConfig, number: int) -> tuple[optuna.trial.Trial | N
         return None, None, -1
     study_id = storage.get_study_id_from_name(study.study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-    return optuna.trial.Trial(study, trial_id), storage, trial_id
+    return JobTrial(study, trial_id), storage, trial_id
+
+
+class JobTrial(optuna.trial.Trial):
+    """The job's ``optuna.trial.Trial``; a Ctrl-C arriving while it writes to the storage
+    is held until the write is done (a SQLite write cut in half keeps its lock, and every
+    later write — the sweeper recording the interrupted trial — would wait for it)."""
+
+    def report(self, value: float, step: int) -> None:
+        with sigint_deferred():
+            super().report(value, step)
+
+    def should_prune(self) -> bool:
+        with sigint_deferred():
+            return super().should_prune()
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        with sigint_deferred():
+            super().set_user_attr(key, value)
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C until the block has run, then act on it as the previous handler would."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                raise KeyboardInterrupt
 
 
 def _pruner(sweeper_cfg: DictConfig) -> optuna.pruners.BasePruner:

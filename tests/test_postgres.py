@@ -35,7 +35,7 @@ def postgres_url():
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed (extra 'postgres')")
+    pytest.importorskip("psycopg", reason="psycopg is not installed (extra 'postgres')")
     prefix: list[str] = []
     home = Path(tempfile.mkdtemp(prefix="lab-pg-", dir="/tmp"))
     if os.geteuid() == 0:  # initdb refuses to run as root

@@ -1,10 +1,11 @@
 """A Hydra app of a framework user's own (the shape of hydra-optuna-sweeper's example):
-minimise x² + y². ``error=true`` raises, ``nan=true`` returns NaN, ``prune_at=k`` reports
+minimise x² + y². ``sleep=s`` waits first, ``error=true`` raises, ``nan=true`` returns NaN, ``prune_at=k`` reports
 the objective per step and obeys the pruner, ``objectives=2`` returns two values."""
 
 from __future__ import annotations
 
 import math
+import time
 
 import hydra
 import optuna
@@ -16,6 +17,7 @@ from sweeper import current_trial
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def sphere(cfg: DictConfig) -> float | tuple[float, float]:
     x, y = float(cfg.x), float(cfg.y)
+    time.sleep(float(cfg.sleep))
     if cfg.error:
         raise RuntimeError("simulated failure")
     if cfg.nan:
@@ -30,6 +32,12 @@ def sphere(cfg: DictConfig) -> float | tuple[float, float]:
     if int(cfg.objectives) == 2:
         return value, (x - 2) ** 2 + y**2
     return value
+
+
+def add_z(cfg: DictConfig, trial: optuna.Trial) -> None:
+    """A ``custom_search_space``: z only when x is positive (a conditional parameter)."""
+    if float(trial.params.get("x", 0)) > 0:
+        trial.suggest_float("z", 0.0, 1.0)
 
 
 if __name__ == "__main__":

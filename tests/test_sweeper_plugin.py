@@ -1,0 +1,398 @@
+"""The lab_optuna sweeper as any Hydra app uses it: a toy app of a framework user's own
+(tests/toy_app/sphere.py, the shape of hydra-optuna-sweeper's example), run as a real
+subprocess. These re-express hydra-optuna-sweeper's own test suite (grammar, samplers,
+multi-objective, deprecated search_space, custom_search_space, failure rate, persistence)
+plus what the project adds (pruning, retries of dead jobs, slots, one-line errors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from conftest import REPO_ROOT
+from sweeper import space
+
+APP = REPO_ROOT / "tests" / "toy_app" / "sphere.py"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def sweep(tmp: Path, *overrides: str, timeout: int = 180, check: bool = True):
+    """Run the toy app's sweep in ``tmp``; its outputs go to ``tmp/out``."""
+    cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
+    proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def results(tmp: Path) -> dict:
+    return yaml.safe_load((tmp / "out" / "optimization_results.yaml").read_text())
+
+
+def study_of(url: str, name: str = "sphere") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'optuna.db'}"
+
+
+# ---------------------------------------------------------------- the grammar
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("key=choice(1,2)", CategoricalDistribution([1, 2])),
+        ("key=choice(true, false)", CategoricalDistribution([True, False])),
+        ("key=choice('hello', 'world')", CategoricalDistribution(["hello", "world"])),
+        ("key=shuffle(range(1,3))", CategoricalDistribution((1, 2))),
+        ("key=range(1,3)", IntDistribution(1, 3)),
+        ("key=range(1,9,step=2)", IntDistribution(1, 9, step=2)),
+        ("key=interval(1, 5)", FloatDistribution(1, 5)),
+        ("key=int(interval(1, 5))", IntDistribution(1, 5)),
+        ("key=tag(log, interval(1, 5))", FloatDistribution(1, 5, log=True)),
+        ("key=tag(log, int(interval(1, 5)))", IntDistribution(1, 5, log=True)),
+        ("key=range(0.5, 5.5, step=1)", FloatDistribution(0.5, 5.5, step=1)),
+    ],
+)
+def test_overrides_become_optuna_distributions(override, expected):
+    dist = space.from_overrides([override])[0]["key"]
+    if isinstance(expected, CategoricalDistribution):  # shuffle() orders at random
+        assert sorted(map(str, dist.choices)) == sorted(map(str, expected.choices))
+    else:
+        assert dist == expected
+
+
+def test_fixed_values_and_later_overrides_win():
+    dists, fixed = space.from_overrides(["x=interval(0,1)", "y=choice(1,2)", "y=3", "z=abc",
+                                         "x=tag(log,interval(0.1,1))"])  # fmt: skip
+    assert dists == {"x": FloatDistribution(0.1, 1, log=True)}
+    assert fixed == {"y": "3", "z": "abc"}
+
+
+def test_reversed_interval_is_one_line_naming_the_key():
+    with pytest.raises(space.SearchSpaceError, match=r"^lr: interval\(0.1,0.01\): .*low"):
+        space.from_overrides(["lr=interval(0.1,0.01)"])
+
+
+def test_grid_values_of_choices_and_ranges():
+    dists, _ = space.from_overrides(["a=choice(x,y)", "b=range(0,4,step=2)", "c=range(0.5,1.5,step=0.5)"])
+    assert space.grid(dists) == {"a": ["x", "y"], "b": [0, 2, 4], "c": [0.5, 1.0, 1.5]}
+    with pytest.raises(space.SearchSpaceError, match="grid sampler"):
+        space.grid(space.from_overrides(["d=interval(0,1)"])[0])
+
+
+# ---------------------------------------------------------------- sweeps of the toy app
+def test_single_objective_in_memory(tmp_path):
+    proc = sweep(tmp_path, "hydra.sweeper.n_trials=8")
+    res = results(tmp_path)
+    trials = [json.loads((tmp_path / "out" / str(n) / "trial.json").read_text())
+              for n in range(8)]  # fmt: skip
+    assert [t["number"] for t in trials] == list(range(8))
+    assert all(t["state"] == "COMPLETE" for t in trials)
+    values = [t["values"][0] for t in trials]
+    assert res["best_value"] == min(values)
+    best = trials[values.index(min(values))]
+    assert res["best_params"] == best["params"]
+    assert res["best_value"] == best["params"]["x"] ** 2 + best["params"]["y"] ** 2
+    assert "[8/8] trial 7 COMPLETE" in proc.stdout + proc.stderr
+
+
+def test_command_line_sweep_and_fixed_value(tmp_path):
+    sweep(tmp_path, "hydra.sweeper.n_trials=4", "x=interval(0,1)", "y=2")
+    csv = (tmp_path / "out" / "study_trials.csv").read_text().splitlines()
+    assert "params_x" in csv[0] and "params_y" not in csv[0]  # y fixed, not searched
+    for n in range(4):
+        record = json.loads((tmp_path / "out" / str(n) / "trial.json").read_text())
+        assert 0 <= record["params"]["x"] <= 1
+        assert record["values"][0] == pytest.approx(record["params"]["x"] ** 2 + 4)
+
+
+def test_sqlite_resume_adds_trials_without_replays(tmp_path, db):
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
+          "x=interval(-5,5)")  # fmt: skip
+    first = [t.params for t in study_of(db).trials]
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
+          "x=interval(-5,5)")  # fmt: skip
+    trials = study_of(db).trials
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(t.params not in first for t in trials[3:]), "the resumed sweep replayed"
+    assert sorted(int(p.name) for p in (tmp_path / "out").iterdir() if p.name.isdigit()) == list(
+        range(6)
+    )  # job dir = trial number: nothing overwritten
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc", "gp"])
+def test_each_sampler_option(tmp_path, sampler):
+    sweep(tmp_path, f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.n_trials=3",
+          "x=interval(-1,1)", "y=interval(-1,1)")  # fmt: skip
+    assert len(results(tmp_path)["best_params"]) == 2
+
+
+def test_sampler_options_hold_only_their_own_keys(tmp_path):
+    proc = subprocess.run([sys.executable, str(APP), "hydra/sweeper/sampler=random", "--cfg",
+                           "hydra", "-p", "hydra.sweeper.sampler"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert yaml.safe_load(proc.stdout) == {"_target_": "optuna.samplers.RandomSampler",
+                                           "seed": 123}  # fmt: skip
+
+
+def test_grid_sampler_runs_every_point_once(tmp_path, db):
+    sweep(tmp_path, "hydra/sweeper/sampler=grid", f"hydra.sweeper.storage={db}",
+          "hydra.sweeper.n_trials=20", "x=choice(0,1)", "y=range(0,2)")  # fmt: skip
+    points = sorted((t.params["x"], t.params["y"]) for t in study_of(db).trials)
+    assert points == [(x, y) for x in (0, 1) for y in (0, 1, 2)]
+    proc = sweep(tmp_path, "hydra/sweeper/sampler=grid", f"hydra.sweeper.storage={db}",
+                 "hydra.sweeper.n_trials=20", "x=choice(0,1)", "y=range(0,2)")  # fmt: skip
+    assert len(study_of(db).trials) == 6 and "0 of the grid's points left" in proc.stdout
+
+
+def test_multi_objective_pareto_front(tmp_path, db):
+    sweep(tmp_path, "hydra/sweeper/sampler=nsgaii", "hydra.sweeper.sampler.population_size=4",
+          "hydra.sweeper.direction=[minimize,minimize]", f"hydra.sweeper.storage={db}",
+          "hydra.sweeper.n_trials=8", "objectives=2", "x=interval(-1,3)", "y=interval(-1,1)")
+    solutions = results(tmp_path)["solutions"]
+    best = study_of(db).best_trials
+    assert sorted(s["trial"] for s in solutions) == sorted(t.number for t in best)
+    for s in solutions:
+        assert set(s) >= {"params", "values"} and len(s["values"]) == 2
+        others = [t.values for t in study_of(db).trials]
+        assert not any(o[0] <= s["values"][0] and o[1] <= s["values"][1] and o != s["values"]
+                       for o in others), "a Pareto solution is dominated"  # fmt: skip
+
+
+def test_deprecated_search_space_key(tmp_path):
+    proc = sweep(tmp_path, "hydra.sweeper.params=null", "hydra.sweeper.n_trials=3",
+                 "+hydra.sweeper.search_space.x={type:float,low:-1,high:1}",
+                 "+hydra.sweeper.search_space.y={type:categorical,choices:[0,1]}")  # fmt: skip
+    params = results(tmp_path)["best_params"]
+    assert -1 <= params["x"] <= 1 and params["y"] in (0, 1), proc.stderr
+
+
+def test_custom_search_space_adds_conditional_params(tmp_path, db):
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=8",
+          "hydra.sweeper.custom_search_space=sphere.add_z", "x=interval(-1,1)")  # fmt: skip
+    for t in study_of(db).trials:
+        assert ("z" in t.params) == (t.params["x"] > 0)
+
+
+# ---------------------------------------------------------------- outcomes
+def test_crashes_stop_at_the_failure_rate(tmp_path):
+    proc = sweep(tmp_path, "error=true", "hydra.sweeper.n_trials=5", check=False)
+    assert proc.returncode == 1
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors and "simulated failure" in errors[0] and "max_failure_rate=0.0" in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / "0").is_dir() and not (tmp_path / "out" / "1").exists()
+
+
+def test_crashes_below_the_failure_rate_are_recorded(tmp_path, db):
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=8",
+          "hydra.sweeper.max_failure_rate=0.9", "error=choice(true,false)")  # fmt: skip
+    trials = study_of(db).trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed and len(trials) == 8
+    assert all(t.params["error"] is True for t in failed)
+    assert all(t.user_attrs["fail_reason"] == "RuntimeError: simulated failure" for t in failed)
+
+
+def test_non_finite_results_fail_without_counting_as_crashes(tmp_path, db):
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=6",
+          "nan=choice(true,false)")  # max_failure_rate 0.0: a crash would stop it
+    trials = study_of(db).trials
+    assert len(trials) == 6
+    for t in trials:
+        assert t.state == (TrialState.FAIL if t.params["nan"] else TrialState.COMPLETE)
+        if t.params["nan"]:
+            assert "non-finite" in t.user_attrs["fail_reason"]
+
+
+def test_all_trials_failing_exits_non_zero(tmp_path):
+    proc = sweep(tmp_path, "nan=true", "hydra.sweeper.n_trials=3", check=False)
+    assert proc.returncode == 1 and "all 3 trials of this sweep failed" in proc.stderr
+
+
+def test_pruning_with_a_pruner_option(tmp_path, db):
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra/sweeper/pruner=median",
+          "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.n_trials=10", "steps=5",
+          "x=choice(0,4)", "y=0")  # fmt: skip
+    trials = study_of(db).trials
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and all(t.params["x"] == 4 for t in pruned)
+    assert all(len(t.intermediate_values) < 5 for t in pruned)
+
+
+def test_max_total_trials_caps_the_study(tmp_path, db):
+    proc = sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=5",
+                 "hydra.sweeper.max_total_trials=2")  # fmt: skip
+    assert len(study_of(db).trials) == 2 and "max_total_trials=2" in proc.stdout
+
+
+# ---------------------------------------------------------------- bad settings: one line
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("hydra.sweeper.direction=maximise", "hydra.sweeper.direction='maximise': use minimize"),
+        ("hydra.sweeper.n_trials=-2", "hydra.sweeper.n_trials=-2: an integer >= 0"),
+        ("x=interval(5,1)", "x: interval(5,1): `low <= high`"),
+        ("hydra.sweeper.storage=nonsense", "hydra.sweeper.storage=nonsense: not a database URL"),
+        ("hydra.sweeper.storage=mysql://u:secret@localhost/db", "driver 'MySQLdb' is not installed"),
+        ("hydra.sweeper.storage=postgresql://u:secret@127.0.0.1:9/db", "u:***@127.0.0.1:9/db: cannot connect"),
+        ("+hydra.sweeper.sampler.bogus=1", "hydra.sweeper.sampler (optuna.samplers.TPESampler)"),
+        ("+hydra.sweeper.colour=blue", "hydra.sweeper.colour: not a key of the lab_optuna sweeper"),
+    ],
+)
+def test_bad_settings_are_one_line_before_any_trial(tmp_path, override, message):
+    proc = sweep(tmp_path, "hydra.sweeper.n_trials=2", override, check=False)
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "secret" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out" / "0").exists()
+
+
+# ---------------------------------------------------------------- faults and slots
+def _popen(tmp: Path, *overrides: str) -> subprocess.Popen:
+    cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
+    return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=_default_sigint)  # fmt: skip
+
+
+def _default_sigint() -> None:  # a test run started with SIGINT ignored must not pass it on
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _states(url: str) -> list[TrialState]:
+    try:
+        return [t.state for t in study_of(url).trials]
+    except KeyError:
+        return []
+
+
+BEATS = ("hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
+
+
+def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
+    """Worker A is killed during its trial; worker B, already sweeping, fails it as stale
+    before its next trial and runs its params again (lineage in user attributes)."""
+    a = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1", "sleep=60",
+               *BEATS)  # fmt: skip
+    try:
+        _wait_for(lambda: _states(db) == [TrialState.RUNNING], 60, "worker A's trial")
+        time.sleep(1.0)  # its job has started beating
+    finally:
+        a.kill()
+        a.communicate()
+    proc = sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=2",
+                 "sleep=choice(3)", *BEATS)  # fmt: skip
+    trials = study_of(db).trials
+    killed = trials[0]
+    (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == 0]
+    assert killed.state == TrialState.FAIL
+    assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
+    assert retry.params["x"] == killed.params["x"] and retry.params["y"] == killed.params["y"]
+    assert retry.user_attrs["retry_of"] == 0 and retry.user_attrs["retries"] == 1
+    assert "stale" in retry.user_attrs["retry_reason"]
+    assert "re-queued" in proc.stdout
+
+
+def test_sigterm_marks_the_running_trial_and_says_how_to_resume(tmp_path, db):
+    proc = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
+                  "sleep=choice(0,30)", "x=choice(0)", "y=choice(0)")  # fmt: skip
+    optuna.create_study(study_name="sphere", storage=db).enqueue_trial({"sleep": 0})
+    study_of(db).enqueue_trial({"sleep": 30})
+    try:
+        _wait_for(lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING], 60,
+                  "one trial done, one running")  # fmt: skip
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, out[-2000:]
+    done, stopped = study_of(db).trials
+    assert done.state == TrialState.COMPLETE
+    assert stopped.state == TrialState.FAIL and "SIGTERM" in stopped.user_attrs["fail_reason"]
+    assert "Resume with the same command" in out
+
+
+def test_ctrl_c_keeps_finished_trials(tmp_path, db):
+    proc = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
+                  "sleep=choice(0,30)", *BEATS)  # fmt: skip
+    optuna.create_study(study_name="sphere", storage=db).enqueue_trial({"sleep": 0})
+    study_of(db).enqueue_trial({"sleep": 30})
+    try:
+        _wait_for(lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING], 60,
+                  "one trial done, one running")  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    done, stopped = study_of(db).trials
+    assert done.state == TrialState.COMPLETE
+    assert stopped.state == TrialState.FAIL and "interrupted" in stopped.user_attrs["fail_reason"]
+    assert "Resume with the same command" in out
+
+
+@pytest.mark.parametrize("async_slots", [True, False])
+def test_slots_start_a_trial_when_one_ends(tmp_path, db, async_slots):
+    """n_jobs=2 on a launcher running jobs concurrently (submitit's local executor): one
+    long trial and three short ones. Asynchronous slots run the short ones beside the long
+    one; a batch waits for the long one before starting the third trial."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    study = optuna.create_study(study_name="sphere", storage=db)
+    for s in (8, 0, 0, 0):
+        study.enqueue_trial({"sleep": s})
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra/launcher=submitit_local",
+          "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "sleep=choice(0,8)",
+          f"hydra.sweeper.async_slots={str(async_slots).lower()}", timeout=300)  # fmt: skip
+    trials = study_of(db).trials
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    long = trials[0]
+    third = trials[2]
+    if async_slots:
+        assert third.datetime_start < long.datetime_complete
+    else:
+        assert third.datetime_start >= long.datetime_complete
+    records = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("trial.json")]
+    assert sorted(r["number"] for r in records) == [0, 1, 2, 3]
+
+
+def test_sigint_ignored_by_the_test_runner_does_not_matter():
+    """The suite may run with SIGINT ignored (``nohup make test &``): the job-side deferral
+    still delivers a Ctrl-C once the write is done when a handler is installed."""
+    from sweeper.trial import sigint_deferred
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = []
+        with pytest.raises(KeyboardInterrupt):
+            with sigint_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+                done.append("write")
+        assert done == ["write"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
