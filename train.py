@@ -1,4 +1,4 @@
-"""Train LeNet-5 on FashionMNIST and return the best validation accuracy.
+"""Train LeNet-5 on FashionMNIST and return the objective (best validation accuracy).
 
     python train.py                                  # the lab sheet's baseline
     python train.py experiment=ex5_dropout           # an exercise preset
@@ -9,23 +9,51 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from lenet_lab.callbacks import Callback, StopTraining
+from lenet_lab.record import BEST_EPOCH, EPOCHS_RUN, OBJECTIVE, REASON, STATUS, VAL_SPLIT, Status
+
 log = logging.getLogger("train")
 
 
-def metric_value(summary: dict, name: str) -> float:
-    """The optimized metric from a run summary, with a clear error for a wrong name."""
-    if name not in summary or not isinstance(summary[name], (int, float)):
-        numeric = sorted(k for k, v in summary.items() if isinstance(v, (int, float)))
-        raise KeyError(f"optimized_metric={name!r} is not a numeric summary key: {numeric}")
-    return float(summary[name])
+class PruningReporter(Callback):
+    """Reports each epoch's val accuracy to the sweep's Optuna trial; the pruner may stop it."""
+
+    def __init__(self, trial: Any):
+        self.trial = trial
+
+    def on_epoch_end(self, run, epoch: int, metrics: dict[str, float]) -> None:
+        self.trial.report(metrics["val_acc"], epoch)
+        if self.trial.should_prune():
+            raise StopTraining(Status.PRUNED, f"pruned at epoch {epoch} "
+                                              f"(val_acc {metrics['val_acc']:.4f})")  # fmt: skip
+
+
+def to_sweeper(summary: dict[str, Any], trial: Any | None) -> float:
+    """The value for the sweeper; records the run on the trial. A pruned run raises
+    ``optuna.TrialPruned``; a diverged one returns NaN (the sweeper's FAIL) with its reason."""
+    status = summary[STATUS]
+    if trial is not None:
+        for key in (BEST_EPOCH, EPOCHS_RUN, VAL_SPLIT):
+            trial.set_user_attr(key, summary.get(key))
+        if status == Status.DIVERGED:
+            trial.set_user_attr("fail_reason", f"diverged: {summary[REASON]}"[:500])
+    if status == Status.PRUNED:
+        import optuna
+
+        raise optuna.TrialPruned(summary[REASON])
+    if status == Status.DIVERGED:
+        return math.nan
+    return float(summary[OBJECTIVE])
 
 
 def _log_to_files(message: str) -> None:
@@ -39,23 +67,25 @@ def _log_to_files(message: str) -> None:
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     from lenet_lab.data import DataError
-    from lenet_lab.run import objective, train
+    from lenet_lab.run import train
     from lenet_lab.validation import ConfigError
-    from sweeper.reporting import trial_hook
 
     hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
+    trial = None
+    if hc.mode == RunMode.MULTIRUN:
+        from sweeper import current_trial
+
+        trial = current_trial()
     try:
-        summary = train(cfg, out_dir, on_epoch=trial_hook(cfg, out_dir))
+        summary = train(cfg, Path(hc.runtime.output_dir),
+                        callbacks=[PruningReporter(trial)] if trial is not None else [])
     except (ConfigError, DataError) as e:
         if hc.mode == RunMode.MULTIRUN:
             raise  # a failed trial, recorded by the sweeper with its overrides
         _log_to_files(f"error: {e}")
         print(f"error: {e}", file=sys.stderr)  # the console's one line
         sys.exit(2)
-    if summary["status"] == "diverged":
-        return objective(summary)
-    return metric_value(summary, cfg.optimized_metric)
+    return to_sweeper(summary, trial)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
-"""What every run leaves in its output dir: metrics.csv, summary.json, curves.png, best.pt."""
+"""The columns of metrics.csv and curves.png (summary.json: ``record.py``; the writers of
+metrics.csv and best.pt are callbacks: ``callbacks.py``)."""
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 from pathlib import Path
-from typing import Any
 
 METRIC_COLUMNS = [
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
@@ -14,39 +11,6 @@ METRIC_COLUMNS = [
     "feat_in_min", "feat_in_max", "feat_in_mean", "feat_in_std",
     "feat_out_min", "feat_out_max", "feat_out_mean", "feat_out_std",
 ]  # fmt: skip
-
-
-class MetricsWriter:
-    """Appends one row per epoch to ``metrics.csv`` and flushes it (a killed run keeps them)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._file = path.open("w", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
-        self._writer.writeheader()
-        self._file.flush()
-        self.rows: list[dict[str, float]] = []
-
-    def write(self, row: dict[str, float]) -> None:
-        self.rows.append(row)
-        self._writer.writerow(row)
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: write non-finite floats as null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
-    """Write ``summary.json`` atomically (readers never see half a file)."""
-    clean = {k: _finite(v) for k, v in summary.items()}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(clean, indent=2, default=str))
-    tmp.replace(path)
 
 
 def plot_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Path | None:

@@ -1,31 +1,210 @@
-"""Per-epoch helpers of the training loop: early stopping and the lab's statistics."""
+"""Per-epoch behaviours of the training loop, as callback objects.
+
+The loop in ``run.train`` calls, on every callback, ``on_train_start(run)`` once,
+``on_batch_end(run)`` after every optimizer step (only callbacks that override it),
+``on_epoch_end(run, epoch, metrics)`` after every epoch, in list order, and
+``on_train_end(run)`` once, whatever happened. A callback ends the run by raising
+``StopTraining(status, reason)``: early stopping, the divergence check and a sweep's pruning
+reporter do so. Also here: the lab's per-epoch statistics (exercises 5 and 7).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from .record import Status
 
-class EarlyStopping:
-    """Stop when ``value`` has not improved by at least ``min_delta`` for ``patience`` epochs.
+if TYPE_CHECKING:
+    from .run import Run
 
-    Lower is better (val loss). ``step`` returns True when training should stop: after
-    ``patience`` consecutive epochs without improvement (``patience=0``: at the first one).
+log = logging.getLogger(__name__)
+
+Metrics = dict[str, float]
+
+
+class StopTraining(Exception):
+    """Ends the run with ``status`` (early_stopped, pruned, diverged) and a ``reason``."""
+
+    def __init__(self, status: Status, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = Status(status), reason
+
+
+class Callback:
+    """Does nothing; subclasses override what they need."""
+
+    def on_train_start(self, run: Run) -> None:
+        pass
+
+    def on_batch_end(self, run: Run) -> None:
+        pass
+
+    def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
+        pass
+
+    def on_train_end(self, run: Run) -> None:
+        pass
+
+
+def overrides(callback: Callback, method: str) -> bool:
+    """True if ``callback`` implements ``method`` itself (the loop skips no-op batch hooks)."""
+    return getattr(type(callback), method) is not getattr(Callback, method)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by at least ``min_delta`` for ``patience`` epochs.
+
+    ``mode`` min: lower is better (val_loss). ``step`` returns True when training should stop:
+    after ``patience`` consecutive epochs without improvement (``patience=0``: at the first).
     """
 
-    def __init__(self, patience: int = 5, min_delta: float = 0.005):
-        self.patience, self.min_delta = patience, min_delta
+    def __init__(self, patience: int = 5, min_delta: float = 0.005, monitor: str = "val_loss",
+                 mode: str = "min"):  # fmt: skip
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+        if not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be min or max, got {mode!r}")
+        self.patience, self.min_delta, self.monitor, self.mode = patience, min_delta, monitor, mode
         self.best = math.inf
         self.bad_epochs = 0
 
     def step(self, value: float) -> bool:
+        value = value if self.mode == "min" else -value
         if value < self.best - self.min_delta:
             self.best, self.bad_epochs = value, 0
             return False  # an improvement never stops training (even with patience 0)
         self.bad_epochs += 1
         return self.bad_epochs >= self.patience
+
+    def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
+        if self.step(metrics[self.monitor]):
+            raise StopTraining(
+                Status.EARLY_STOPPED,
+                f"early stopping at epoch {epoch}: {self.monitor} has not improved by "
+                f"{self.min_delta:g} for {self.bad_epochs} epoch(s) (patience {self.patience})",
+            )
+
+
+class LRScheduler(Callback):
+    """Steps a torch LR scheduler after every epoch or batch (``interval``), passing the
+    ``monitor`` metric (e.g. val_loss for ReduceLROnPlateau) when one is set."""
+
+    def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str | None = None):
+        self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
+        if interval == "batch":  # bind the batch hook only when used: no per-batch call else
+            self.on_batch_end = self._step_batch  # type: ignore[method-assign]
+
+    def _step_batch(self, run: Run) -> None:
+        self.scheduler.step()
+
+    def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
+        if self.interval != "epoch":
+            return
+        if self.monitor:
+            self.scheduler.step(metrics[self.monitor])
+        else:
+            self.scheduler.step()
+
+
+def _has_batch_hook(callback: Callback) -> bool:
+    return "on_batch_end" in vars(callback) or overrides(callback, "on_batch_end")
+
+
+class DivergenceCheck(Callback):
+    """A non-finite validation loss ends the run as diverged (the training loss is checked
+    inside the epoch, see ``engine.train_epoch``)."""
+
+    def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
+        if not math.isfinite(metrics["val_loss"]):
+            raise StopTraining(Status.DIVERGED, f"non-finite validation loss at epoch {epoch}")
+
+
+class Checkpoint(Callback):
+    """Writes the model's state_dict to ``best.pt`` whenever val_acc reaches a new best."""
+
+    def __init__(self, filename: str = "best.pt"):
+        self.filename = filename
+
+    def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
+        if run.summary["best_epoch"] == epoch:
+            torch.save(run.model.state_dict(), run.out_dir / self.filename)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the run's batches; log lines print above it, not into it."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self.bar = None
+
+    def on_train_start(self, run: Run) -> None:
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        total = run.epochs * run.steps_per_epoch
+        if total:
+            self.bar = self._stack.enter_context(
+                tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
+            )
+            self._stack.enter_context(logging_redirect_tqdm())
+
+    def on_batch_end(self, run: Run) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_train_end(self, run: Run) -> None:
+        self._stack.close()
+
+
+class EpochLog(Callback):
+    """One console line per epoch."""
+
+    def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
+        m = metrics
+        log.info("epoch %3d/%d  loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | lr %.3g"
+                 " | %.1fs", epoch, run.epochs, m["train_loss"], m["train_acc"], m["val_loss"],
+                 m["val_acc"], m["lr"], m["seconds"])  # fmt: skip
+
+
+class MetricsWriter(Callback):
+    """Appends one row per epoch to ``metrics.csv`` and flushes it (a killed run keeps them)."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path, self.columns = Path(path), columns
+        self._file = None
+
+    def on_train_start(self, run: Run) -> None:
+        import csv
+
+        self._file = self.path.open("w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="ignore")
+        self._writer.writeheader()
+        self._file.flush()
+
+    def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
+        self._writer.writerow(metrics)
+        self._file.flush()
+
+    def on_train_end(self, run: Run) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def batch_callbacks(callbacks: list[Callback]) -> list[Callback]:
+    """The callbacks with a per-batch hook."""
+    return [c for c in callbacks if _has_batch_hook(c)]
+
+
+# --------------------------------------------------------------------------- lab statistics
 
 
 def tensor_stats(t: torch.Tensor, prefix: str) -> dict[str, float]:

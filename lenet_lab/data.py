@@ -17,6 +17,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -101,7 +102,7 @@ def _check_split(raw: Path, train: bool) -> None:
 
 
 _RAW_CACHE: dict[tuple[str, bool], tuple[torch.Tensor, torch.Tensor]] = {}
-_SPLIT_CACHE: dict[tuple, Split] = {}
+_SPLIT_CACHE: dict[tuple, Any] = {}
 
 
 def _read_raw(source: DataSource, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,6 +160,70 @@ def load_split(
         if normalize:
             x = x.sub_(mean).div_(std)
         _SPLIT_CACHE[key] = Split(x.contiguous(), labels.to(device))
+    return _SPLIT_CACHE[key]
+
+
+#: The hold-out split's seed: fixed, independent of the run's ``seed``, so every run and every
+#: trial of a search validates on the same images.
+HOLDOUT_SEED = 20240611
+
+
+def holdout_indices(
+    labels: torch.Tensor, size: int, seed: int = HOLDOUT_SEED
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train, holdout)`` index tensors (sorted, disjoint, covering ``labels``): ``size``
+    images held out, stratified by class (each class's share of the hold-out is its share of
+    the split, rounded by largest remainder), drawn with ``seed``."""
+    n = len(labels)
+    if not 1 <= size < n:
+        raise DataError(f"data.holdout_size={size} must be in [1, {n - 1}] for {n} images")
+    classes, counts = torch.unique(labels, return_counts=True)
+    exact = counts.double() * size / n
+    quota = exact.floor().long()
+    extra = size - int(quota.sum())
+    order = sorted(range(len(classes)), key=lambda i: (-(exact[i] - quota[i]).item(), i))
+    for i in order[:extra]:
+        quota[i] += 1
+    g = torch.Generator().manual_seed(seed)
+    held = []
+    for c, k in zip(classes.tolist(), quota.tolist(), strict=True):
+        members = torch.nonzero(labels == c).flatten()
+        held.append(members[torch.randperm(len(members), generator=g)[:k]])
+    holdout = torch.cat(held).sort().values
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[holdout] = False
+    return torch.nonzero(keep).flatten(), holdout
+
+
+def load_holdout(
+    source: DataSource,
+    holdout_size: int,
+    train_size: int | None = None,
+    val_size: int | None = None,
+    normalize: bool = False,
+    mean: float = 0.2860,
+    std: float = 0.3530,
+    device: torch.device | str = "cpu",
+) -> tuple[Split, Split]:
+    """Training split minus a stratified hold-out, and the hold-out as validation; the test
+    split is never read. ``train_size``/``val_size`` keep the first N of each."""
+    device = torch.device(device)
+    key = ("holdout", str(source.root), holdout_size, train_size, val_size, normalize, mean,
+           std, str(device))  # fmt: skip
+    if key not in _SPLIT_CACHE:
+        images, labels = _read_raw(source, True)
+        train_idx, val_idx = holdout_indices(labels, holdout_size)
+        parts = []
+        for idx, size, name in ((train_idx, train_size, "train"), (val_idx, val_size, "hold-out")):
+            if size is not None:
+                if size > len(idx):
+                    raise DataError(f"{name} size {size} > {len(idx)} images left for it")
+                idx = idx[:size]
+            x = images[idx].to(device).unsqueeze(1).float().div_(255.0)
+            if normalize:
+                x = x.sub_(mean).div_(std)
+            parts.append(Split(x.contiguous(), labels[idx].to(device)))
+        _SPLIT_CACHE[key] = (parts[0], parts[1])
     return _SPLIT_CACHE[key]
 
 

@@ -15,31 +15,43 @@ backward written out, no autograd graph) unless ``trainer.explicit_backward=fals
 On CUDA, ``GraphedTrainStep`` captures forward, backward, optimizer step and those
 reductions in one CUDA graph; the learning rate lives in a tensor the graph reads, so
 ``ReduceLROnPlateau`` (which ``fill_``s that tensor) still takes effect.
+
+A step takes the model, its optimizer, the ``criterion`` (``nn.CrossEntropyLoss`` from
+``conf/loss/``), the regularizers' ``loss_terms`` (L1) and the training ``transform``
+(``conf/augmentation/``, applied to each training batch on its device).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .callbacks import StopTraining
 from .data import Split
-from .regularizers import l1_penalty
+from .record import Status
+from .regularizers import LossTerm
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
 
 log = logging.getLogger(__name__)
 
 
-class DivergedError(RuntimeError):
+class DivergedError(StopTraining):
     """The training loss became NaN or infinite."""
+
+    def __init__(self, reason: str):
+        super().__init__(Status.DIVERGED, reason)
 
 
 @dataclass
 class EpochResult:
-    loss: float  # mean cross-entropy (the data term, without the L1 penalty)
+    loss: float  # mean criterion value (the data term, without loss terms such as L1)
     acc: float
 
 
@@ -61,22 +73,26 @@ def _default_channels_last(device: torch.device) -> bool:
 
 
 class TrainStep:
-    """Eager step: forward, cross-entropy (+ L1), backward, optimizer step.
+    """Eager step: forward, criterion (+ loss terms), autograd backward, optimizer step.
 
-    ``channels_last`` (default: on the CPU only) feeds each batch channels-last; the values
-    computed are the same as with NCHW batches, up to floating-point summation order.
+    ``criterion`` defaults to ``nn.CrossEntropyLoss()``; ``transform`` (augmentation) maps
+    each training batch before the forward. ``channels_last`` (default: on the CPU only)
+    feeds each batch channels-last; the values computed are the same as with NCHW batches,
+    up to floating-point summation order.
     """
 
     def __init__(
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        l1_coef: float = 0.0,
-        l1_params: list[torch.Tensor] | None = None,
+        criterion: nn.Module | None = None,
+        loss_terms: Sequence[LossTerm] = (),
+        transform: Transform | None = None,
         channels_last: bool | None = None,
     ):
         self.model, self.optimizer = model, optimizer
-        self.l1_coef, self.l1_params = l1_coef, l1_params or []
+        self.criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
+        self.loss_terms, self.transform = list(loss_terms), transform
         device = next(model.parameters()).device
         self.channels_last = (
             _default_channels_last(device) if channels_last is None else channels_last
@@ -90,8 +106,8 @@ class TrainStep:
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> None:
         logits = self.model(x)
-        loss = F.cross_entropy(logits, y)  # log-softmax + NLL: the model outputs raw logits
-        total = loss + self.l1_coef * l1_penalty(self.l1_params) if self.l1_coef else loss
+        loss = self.criterion(logits, y)  # log-softmax + NLL: the model outputs raw logits
+        total = loss + sum(term() for term in self.loss_terms) if self.loss_terms else loss
         total.backward()
         self.optimizer.step()
         self.loss_sum.add_(loss.detach(), alpha=y.shape[0])
@@ -101,9 +117,14 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         self._forward_backward(x, y)
 
-    def run_batch(self, data: Split, idx: torch.Tensor) -> None:
+    def batch(self, data: Split, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training batch ``idx`` of ``data``, transformed (augmented)."""
         x = data.x.index_select(0, idx)
-        self(to_channels_last(x) if self.channels_last else x, data.y.index_select(0, idx))
+        return (self.transform(x) if self.transform is not None else x), data.y.index_select(0, idx)
+
+    def run_batch(self, data: Split, idx: torch.Tensor) -> None:
+        x, y = self.batch(data, idx)
+        self(to_channels_last(x) if self.channels_last else x, y)
 
 
 class GraphedTrainStep(TrainStep):
@@ -125,10 +146,11 @@ class GraphedTrainStep(TrainStep):
         optimizer: torch.optim.Optimizer,
         data: Split,
         batch_size: int,
-        l1_coef: float = 0.0,
-        l1_params: list[torch.Tensor] | None = None,
+        criterion: nn.Module | None = None,
+        loss_terms: Sequence[LossTerm] = (),
+        transform: Transform | None = None,
     ):
-        super().__init__(model, optimizer, l1_coef, l1_params, channels_last=False)
+        super().__init__(model, optimizer, criterion, loss_terms, transform, channels_last=False)
         self.data, self.batch_size = data, batch_size
         device = data.x.device
         if device.type != "cuda" or next(model.parameters()).device != device:
@@ -168,9 +190,7 @@ class GraphedTrainStep(TrainStep):
             torch.cuda.set_rng_state(rng, device)
 
     def _graph_body(self) -> None:
-        x = self.data.x.index_select(0, self.static_idx)
-        y = self.data.y.index_select(0, self.static_idx)
-        self._forward_backward(x, y)
+        self._forward_backward(*self.batch(self.data, self.static_idx))
 
     def run_batch(self, data: Split, idx: torch.Tensor) -> None:
         if data is self.data and idx.shape[0] == self.batch_size:
@@ -178,7 +198,7 @@ class GraphedTrainStep(TrainStep):
             self.graph.replay()
         else:
             self.optimizer.zero_grad(set_to_none=False)  # keep the grads in the graph's pool
-            self._forward_backward(data.x.index_select(0, idx), data.y.index_select(0, idx))
+            self._forward_backward(*self.batch(data, idx))
 
 
 def train_epoch(
@@ -187,12 +207,13 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     check_every: int = 1,
-    progress=None,
+    on_batch: Sequence[Callable[[], None]] = (),
 ) -> EpochResult:
     """One pass over ``data`` in a fresh random order; raises ``DivergedError`` on NaN/inf.
 
     The order is ``torch.randperm(len(data), generator=generator)``; batch ``i`` is
-    ``perm[i*batch_size:(i+1)*batch_size]`` (the last one may be smaller).
+    ``perm[i*batch_size:(i+1)*batch_size]`` (the last one may be smaller). Each function of
+    ``on_batch`` runs after every optimizer step (a per-batch LR scheduler, the progress bar).
     """
     step.model.train()
     step.reset()
@@ -203,8 +224,8 @@ def train_epoch(
         # .item() of a CPU scalar is a plain read; on CUDA it is a sync, hence check_every
         if check_every and (i + 1) % check_every == 0 and not math.isfinite(step.loss_sum.item()):
             raise DivergedError(f"non-finite training loss at batch {i + 1}")
-        if progress is not None:
-            progress.update(1)
+        for hook in on_batch:
+            hook()
     loss_sum, correct = step.loss_sum.item(), step.correct.item()
     if not math.isfinite(loss_sum):
         raise DivergedError("non-finite training loss at the end of the epoch")

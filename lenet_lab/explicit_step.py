@@ -7,36 +7,47 @@ overhead: recording the autograd graph, running its engine, wrapping every layer
 calling the very ATen gradient kernels autograd would call (``convolution_backward``,
 ``max_pool2d_with_indices_backward``, ``threshold_backward``, ``native_batch_norm_backward``,
 the cross-entropy pair). The gradients land in ``p.grad`` and ``optimizer.step()`` runs as
-usual, so every optimizer, weight decay (L2) and scheduler works unchanged; L1 adds
-``coef * sign(w)``. ``benchmarks/epoch_speed.py`` measures the result; tests compare it with
+usual, so every optimizer, weight decay (L2) and scheduler works unchanged; an L1 loss term
+adds ``coef * sign(w)``. ``benchmarks/epoch_speed.py`` measures the result; tests compare it with
 autograd.
 
 One exact rewrite saves work: ReLU's backward mask is applied to the pooled gradient (a
 quarter of the elements) instead of the conv output's: max-pooling sends each gradient to
 one input, and that input is > 0 exactly when the pooled value is.
 
-It handles ``LeNet5`` with or without BatchNorm (batch statistics in train mode, running
-statistics updated as ``nn.BatchNorm2d`` does) and dropout (same random draws as
-``F.dropout`` on the CPU). Anything else (see ``_check_supported``) raises ``Unsupported``
-and the caller uses the autograd step.
+What it supports is declared in ``_check_supported``: ``LeNet5`` (the sheet's or the padded
+32x32 one) with or without BatchNorm (batch statistics in train mode, running statistics
+updated as ``nn.BatchNorm2d`` does) and dropout (same random draws as ``F.dropout`` on the
+CPU), every parameter trainable; the criterion ``nn.CrossEntropyLoss()`` with its defaults
+(no label smoothing, no class weights); the loss terms in ``SUPPORTED_LOSS_TERMS`` (L1); any
+input transform (augmentation runs before the forward and needs no gradient). Anything else
+raises ``Unsupported`` and the caller uses the autograd step (``run.make_step`` logs why).
+A parameter frozen after the step was built gets no gradient (as with autograd).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .engine import TrainStep
+from .engine import TrainStep, Transform
 from .model import LeNet5
+from .regularizers import L1Penalty, LossTerm
 
 aten = torch.ops.aten
 _K2 = [2, 2]  # max-pool kernel and stride
 _ZERO2, _ONE2 = [0, 0], [1, 1]  # padding, dilation (and conv stride)
 
 
+#: Loss terms whose gradient the explicit step adds itself.
+SUPPORTED_LOSS_TERMS: tuple[type[LossTerm], ...] = (L1Penalty,)
+
+
 class Unsupported(ValueError):
-    """The model has a part the explicit backward does not implement."""
+    """The model, criterion or a loss term has a part the explicit backward does not implement."""
 
 
 def _dropout(x: torch.Tensor, layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -49,20 +60,33 @@ def _dropout(x: torch.Tensor, layer: nn.Module) -> tuple[torch.Tensor, torch.Ten
 
 
 def _conv_backward(g: torch.Tensor, inp: torch.Tensor, conv: nn.Conv2d, input_grad: bool):
-    """Gradients of a stride-1, unpadded convolution: (input or None, weight, bias)."""
+    """Gradients of a stride-1, zero-padded convolution: (input or None, weight, bias)."""
     return aten.convolution_backward(
-        g, inp, conv.weight, [conv.out_channels], _ONE2, _ZERO2, _ONE2, False, _ZERO2, 1,
-        [input_grad, True, True],
+        g, inp, conv.weight, [conv.out_channels], _ONE2, list(conv.padding), _ONE2, False,
+        _ZERO2, 1, [input_grad, True, True],
     )  # fmt: skip
+
+
+def _check_loss(criterion: nn.Module, loss_terms: Sequence[LossTerm]) -> None:
+    """Raise ``Unsupported`` unless the loss is plain cross-entropy plus supported terms."""
+    plain = (type(criterion) is nn.CrossEntropyLoss and criterion.weight is None
+             and criterion.label_smoothing == 0 and criterion.reduction == "mean"
+             and criterion.ignore_index == -100)  # fmt: skip
+    if not plain:
+        raise Unsupported(f"criterion {criterion} (only plain nn.CrossEntropyLoss())")
+    for term in loss_terms:
+        if type(term) not in SUPPORTED_LOSS_TERMS:
+            raise Unsupported(f"loss term {type(term).__name__}")
 
 
 def _check_supported(model: nn.Module) -> None:
     """Raise ``Unsupported`` unless ``model`` is the ``LeNet5`` the backward is written for.
 
     That is: the sheet's layers (stride 1, no padding, biases; 2x2/2 max-pooling), dropout
-    and BatchNorm as ``LeNet5`` builds them, contiguous parameters (fused optimizers read
-    ``p.grad`` in ``p``'s memory order), and nothing that only ``model(x)`` or autograd would
-    run: module or global hooks, tensor hooks on parameters, parametrizations.
+    and BatchNorm as ``LeNet5`` builds them, C1 zero-padded or not, contiguous trainable
+    parameters (fused optimizers read ``p.grad`` in ``p``'s memory order), and nothing that
+    only ``model(x)`` or autograd would run: module or global hooks, tensor hooks on
+    parameters, parametrizations.
     """
     if type(model) is not LeNet5:
         raise Unsupported(f"explicit backward is written for LeNet5, not {type(model)}")
@@ -75,14 +99,15 @@ def _check_supported(model: nn.Module) -> None:
             raise Unsupported(f"module {name or 'model'} has hooks, which only autograd runs")
         if nn.utils.parametrize.is_parametrized(mod):
             raise Unsupported(f"module {name} is parametrized")
-    plain_conv = dict(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
-                      padding_mode="zeros")  # fmt: skip
+    plain_conv = dict(stride=(1, 1), dilation=(1, 1), groups=1, padding_mode="zeros")
     for name in ("c1", "c2"):
         conv = getattr(model, name)
         if (
             type(conv) is not nn.Conv2d
             or conv.bias is None
             or any(getattr(conv, k) != v for k, v in plain_conv.items())
+            or not isinstance(conv.padding, tuple)  # "same"/"valid" strings
+            or (name == "c2" and conv.padding != (0, 0))
         ):
             raise Unsupported(f"{name} is not a plain convolution with bias: {conv}")
     for name in ("f3", "f4", "f5"):
@@ -105,6 +130,8 @@ def _check_supported(model: nn.Module) -> None:
             raise Unsupported(f"parameter {name} has gradient hooks, which only autograd runs")
         if not p.is_contiguous():
             raise Unsupported(f"parameter {name} is not contiguous")
+        if not p.requires_grad:
+            raise Unsupported(f"parameter {name} is frozen")
 
 
 class ExplicitBackwardStep(TrainStep):
@@ -118,22 +145,25 @@ class ExplicitBackwardStep(TrainStep):
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        l1_coef: float = 0.0,
-        l1_params: list[torch.Tensor] | None = None,
+        criterion: nn.Module | None = None,
+        loss_terms: Sequence[LossTerm] = (),
+        transform: Transform | None = None,
         channels_last: bool | None = None,
     ):
         _check_supported(model)
-        super().__init__(model, optimizer, l1_coef, l1_params, channels_last)
-        self._l1_ids = {id(p) for p in self.l1_params} if self.l1_coef else set()
+        super().__init__(model, optimizer, criterion, loss_terms, transform, channels_last)
+        _check_loss(self.criterion, self.loss_terms)
+        self._l1 = {id(p): t.coef for t in self.loss_terms for p in t.params}  # L1Penalty only
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         with torch.no_grad():
             grads = self._forward_backward_explicit(x, y)
             for p, g in grads:
-                if not p.requires_grad:  # frozen: autograd would leave p.grad None
+                if not p.requires_grad:  # frozen after the start: autograd leaves p.grad
+                    p.grad = None  # None, so the optimizer skips p (no stale gradient)
                     continue
-                if id(p) in self._l1_ids:
-                    g = g.add(p.sign(), alpha=self.l1_coef)  # d/dw coef*|w| (0 at w == 0)
+                if id(p) in self._l1:
+                    g = g.add(p.sign(), alpha=self._l1[id(p)])  # d/dw coef*|w| (0 at w == 0)
                 # a conv weight's gradient comes out channels-last; the fused optimizers
                 # walk p and p.grad in memory order, so it must have p's (contiguous) layout
                 p.grad = g.contiguous()
@@ -144,7 +174,7 @@ class ExplicitBackwardStep(TrainStep):
     ) -> list[tuple[nn.Parameter, torch.Tensor]]:
         m = self.model
         # ---- forward (as LeNet5.forward, keeping what the backward needs)
-        a1 = F.conv2d(x, m.c1.weight, m.c1.bias).relu_()  # N×6×24×24
+        a1 = F.conv2d(x, m.c1.weight, m.c1.bias, padding=m.c1.padding).relu_()  # N×6×24×24
         r1, i1 = F.max_pool2d(a1, 2, 2, return_indices=True)  # N×6×12×12
         if isinstance(m.norm, nn.BatchNorm2d):  # as nn.BatchNorm2d.forward computes it
             bn, factor = m.norm, m.norm.momentum

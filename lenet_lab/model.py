@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+
+NormFactory = Callable[[int], nn.Module]  # num_features -> a normalization layer
 
 
 class LeNet5(nn.Module):
@@ -14,18 +18,31 @@ class LeNet5(nn.Module):
     use ``logits.softmax(1)`` only to read probabilities. 44,426 trainable parameters.
 
     ``dropout`` > 0 puts ``nn.Dropout(p)`` between C1 and C2 and between F3 and F4
-    (exercise 5); ``batchnorm`` puts ``nn.BatchNorm2d(6)`` between the convolutions
-    (exercise 7). ``stem`` returns the features entering and leaving that point.
+    (exercise 5); ``norm`` (a factory such as ``nn.BatchNorm2d``, called with 6 channels) puts
+    a normalization layer between the convolutions (exercise 7; ``batchnorm=True`` is
+    ``norm=nn.BatchNorm2d``). ``stem`` returns the features entering and leaving that point.
+    ``padding=2`` is LeCun's original 32x32 input (the 28x28 image zero-padded): C1 keeps
+    28x28, C2 ends at 16@5x5 and F3 has 400 inputs, 61,706 parameters in all.
     """
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.0, batchnorm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        dropout: float = 0.0,
+        batchnorm: bool = False,
+        norm: NormFactory | None = None,
+        padding: int = 0,
+    ):
         super().__init__()
-        self.c1 = nn.Conv2d(1, 6, kernel_size=5, stride=1, padding=0)  # 28x28 -> 6@24x24
+        if norm is None and batchnorm:
+            norm = nn.BatchNorm2d
+        side = ((28 + 2 * padding - 4) // 2 - 4) // 2  # 4 (sheet) or 5 (padded)
+        self.c1 = nn.Conv2d(1, 6, kernel_size=5, stride=1, padding=padding)  # -> 6@24x24
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2)  # halves H and W
-        self.norm = nn.BatchNorm2d(6) if batchnorm else nn.Identity()  # between C1 and C2
+        self.norm = norm(6) if norm is not None else nn.Identity()  # between C1 and C2
         self.drop_conv = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.c2 = nn.Conv2d(6, 16, kernel_size=5, stride=1, padding=0)  # 6@12x12 -> 16@8x8
-        self.f3 = nn.Linear(16 * 4 * 4, 120)  # flatten 16@4x4 = 256
+        self.f3 = nn.Linear(16 * side * side, 120)  # flatten 16@4x4 = 256
         self.drop_fc = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.f4 = nn.Linear(120, 84)
         self.f5 = nn.Linear(84, num_classes)

@@ -1,19 +1,21 @@
 """A whole training run from a composed config: read it top to bottom.
 
-``train(cfg, out_dir)`` validates the config, loads the data (once per process), builds
-LeNet-5, its optimizer, scheduler and early stopping, trains, and writes the run's
-artifacts. It returns the summary; ``train.py`` hands ``best_val_acc`` to the sweeper.
+``train(cfg, out_dir, callbacks)`` checks the config and builds every component (before any
+data is read), loads the data (once per process), trains epoch by epoch, and writes the run
+record (``record.py``). Per-epoch behaviours are callbacks (``callbacks.py``); the caller adds
+its own, e.g. ``train.py``'s pruning reporter. It returns the summary; ``summary["objective"]``
+is the value ``train.py`` hands to the sweeper.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +23,41 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import artifacts, callbacks, data, engine, optim, regularizers
+from . import artifacts, data, engine
+from . import record as rec
+from .callbacks import (
+    Callback,
+    Checkpoint,
+    DivergenceCheck,
+    EpochLog,
+    MetricsWriter,
+    ProgressBar,
+    StopTraining,
+    batch_callbacks,
+    feature_stats,
+    parameter_stats,
+)
+from .components import Components, build_components, build_scheduler, loggers, steps_per_epoch
 from .explicit_step import ExplicitBackwardStep, Unsupported
-from .model import LeNet5, count_parameters
+from .model import count_parameters
+from .record import Status
 from .validation import validate
 
 log = logging.getLogger(__name__)
 
-# Objective returned for a diverged run: finite (a NaN crashes the Optuna sweeper) and
-# clearly worse than any real accuracy.
-DIVERGED_OBJECTIVE = 0.0
 
-EpochHook = Callable[[int, dict[str, float]], None]
+@dataclass
+class Run:
+    """What callbacks see of the run."""
 
-
-class Interrupted(Exception):
-    """Wraps a Ctrl-C so the caller can tell it apart from a crash."""
+    cfg: DictConfig
+    out_dir: Path
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    epochs: int
+    steps_per_epoch: int
+    summary: dict[str, Any]
+    rows: list[dict[str, float]] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -46,206 +67,221 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)  # drives the batch order only
 
 
-def build_model(cfg: DictConfig, device: torch.device) -> LeNet5:
-    return LeNet5(
-        num_classes=int(cfg.model.num_classes),
-        dropout=regularizers.dropout_p(cfg.regularizer),
-        batchnorm=cfg.normalization.name == "batchnorm",
-    ).to(device)
-
-
 def load_data(cfg: DictConfig, device: torch.device) -> tuple[data.Split, data.Split]:
+    """The training and validation splits (``data.val_split``: the test split, or a hold-out
+    taken from the training split, stratified, the same for every seed)."""
     source = data.resolve_source(cfg.data.root, bool(cfg.data.download))
     kw = dict(normalize=bool(cfg.data.normalize), mean=float(cfg.data.mean),
               std=float(cfg.data.std), device=device)  # fmt: skip
+    if cfg.data.get("val_split", "test") == "holdout":
+        return data.load_holdout(source, int(cfg.data.holdout_size), cfg.data.train_size,
+                                 cfg.data.val_size, **kw)  # fmt: skip
     train = data.load_split(source, True, cfg.data.train_size, **kw)
     val = data.load_split(source, False, cfg.data.val_size, **kw)
     return train, val
 
 
+def make_step(parts: Components, train_set: data.Split, batch_size: int, *, explicit: bool,
+              graphable: bool) -> engine.TrainStep:  # fmt: skip
+    """The explicit-backward CPU step, the CUDA-graph step, or the autograd step; what the
+    faster steps cannot run falls back to autograd with one log line saying why."""
+    args = (parts.model, parts.optimizer, parts.criterion, parts.loss_terms, parts.transform)
+    if explicit:
+        try:
+            return ExplicitBackwardStep(*args)
+        except Unsupported as e:
+            log.info("explicit backward unavailable (%s); using autograd", e)
+    if graphable and len(train_set) >= batch_size:
+        saved = {k: v.clone() for k, v in parts.model.state_dict().items()}
+        try:
+            return engine.GraphedTrainStep(*args[:2], train_set, batch_size, *args[2:])
+        except Exception as e:  # anything the graph cannot hold: fall back to eager
+            warnings.warn(f"CUDA graph capture failed ({e}); training eagerly", stacklevel=2)
+            parts.model.load_state_dict(saved)
+            parts.optimizer.state.clear()
+    return engine.TrainStep(*args)
+
+
 def _warn_patience_conflict(cfg: DictConfig) -> None:
-    if cfg.scheduler.name == "none" or cfg.early_stopping.name == "none":
+    sched, stop = cfg.get("scheduler"), cfg.get("early_stopping")
+    if not (sched and stop and sched.get("_target_") and stop.get("_target_")
+            and sched.get("monitor") and "patience" in sched and "patience" in stop):  # fmt: skip
         return
     # ReduceLROnPlateau lowers the lr on the (patience + 1)-th epoch without improvement,
     # early stopping ends the run on its patience-th: the lowered lr must get an epoch.
-    if cfg.scheduler.patience + 1 >= cfg.early_stopping.patience:
+    if sched.patience + 1 >= stop.patience:
         log.warning(
             "scheduler.patience=%d >= early_stopping.patience-1=%d: early stopping will end "
             "the run before training with a learning rate ReduceLROnPlateau lowered",
-            cfg.scheduler.patience, cfg.early_stopping.patience - 1,
+            sched.patience, stop.patience - 1,
         )  # fmt: skip
 
 
-def train(cfg: DictConfig, out_dir: Path, on_epoch: EpochHook | None = None) -> dict[str, Any]:
+def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Train one model; write artifacts into ``out_dir``; return the summary dict.
 
-    ``on_epoch(epoch, row)`` runs after each epoch (the sweeper reports to Optuna there and
-    may raise ``optuna.TrialPruned``). Exceptions are recorded in summary.json, then re-raised.
+    ``callbacks`` run after the built-in ones each epoch (before early stopping); one may end
+    the run with ``StopTraining`` (the pruning reporter: status pruned). Other exceptions are
+    recorded in summary.json (failed, interrupted), then re-raised.
     """
-    device = validate(cfg)  # before any data is read
+    device = validate(cfg)  # every component built once on the CPU: before any data is read
     started = time.perf_counter()
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
-    out_dir.mkdir(parents=True, exist_ok=True)
     generator = seed_everything(int(cfg.seed))
+    graphable = device.type == "cuda" and bool(cfg.trainer.cuda_graph)
+    parts = build_components(cfg, device, graphable)
+    out_dir.mkdir(parents=True, exist_ok=True)
     train_set, val_set = load_data(cfg, device)
     for line in data.describe(train_set):
         log.info(line)
-    log.info("train %d images, validation %d images, device %s",
-             len(train_set), len(val_set), device)  # fmt: skip
+    val_split = cfg.data.get("val_split", "test")
+    log.info("train %d images, validation %d images (%s split), device %s",
+             len(train_set), len(val_set), val_split, device)  # fmt: skip
     if cfg.trainer.save_samples:
         data.save_samples(train_set, out_dir / "samples.png")
-
-    model = build_model(cfg, device)
-    n_params = count_parameters(model)
-    log.info("model: LeNet-5 (%s), %s trainable parameters, output = logits (no softmax)",
-             _techniques(cfg), f"{n_params:,}")  # fmt: skip
-    graphable = device.type == "cuda" and bool(cfg.trainer.cuda_graph)
-    optimizer = optim.build_optimizer(model, cfg.optimizer, cfg.regularizer, graphable)
-    scheduler = optim.build_scheduler(optimizer, cfg.scheduler)
-    stopper = (
-        callbacks.EarlyStopping(int(cfg.early_stopping.patience),
-                                float(cfg.early_stopping.min_delta))  # fmt: skip
-        if cfg.early_stopping.name != "none" else None
-    )
+    n_params = count_parameters(parts.model)
+    log.info("model: %s (%s), %s trainable parameters, output = logits (no softmax)",
+             type(parts.model).__name__, _techniques(cfg), f"{n_params:,}")  # fmt: skip
+    epochs, batch_size = int(cfg.trainer.epochs), int(cfg.data.batch_size)
+    steps = steps_per_epoch(len(train_set), batch_size)
+    scheduler = build_scheduler(cfg, parts.optimizer, epochs, steps)
     _warn_patience_conflict(cfg)
-    l1 = regularizers.l1_coef(cfg.regularizer)
-    l1_params = regularizers.l1_parameters(model) if l1 else None
-    batch_size = int(cfg.data.batch_size)
     explicit = device.type == "cpu" and bool(cfg.trainer.get("explicit_backward", True))
-    step = _make_step(model, optimizer, train_set, batch_size, l1, l1_params, graphable, explicit)
+    step = make_step(parts, train_set, batch_size, explicit=explicit, graphable=graphable)
     log.info("training step: %s", type(step).__name__)
-    probe = val_set.x[: min(256, len(val_set))]  # fixed batch for the feature statistics
 
     summary: dict[str, Any] = {
-        "status": "running", "best_val_acc": 0.0, "best_epoch": None, "epochs_run": 0,
-        "max_epochs": int(cfg.trainer.epochs), "stopped_early": False, "stop_epoch": None,
-        "n_params": n_params, "device": str(device), "reason": None,
+        rec.STATUS: Status.RUNNING, rec.REASON: None, rec.OPTIMIZED_METRIC: cfg.optimized_metric,
+        rec.BEST_VAL_ACC: 0.0, rec.BEST_EPOCH: None, rec.EPOCHS_RUN: 0, rec.MAX_EPOCHS: epochs,
+        rec.STOPPED_EARLY: False, rec.STOP_EPOCH: None, rec.VAL_SPLIT: val_split,
+        rec.N_PARAMS: n_params, rec.DEVICE: str(device), rec.TRAINING_STEP: type(step).__name__,
     }  # fmt: skip
-    writer = artifacts.MetricsWriter(out_dir / "metrics.csv")
-    epochs = int(cfg.trainer.epochs)
+    run = Run(cfg, out_dir, parts.model, parts.optimizer, epochs, steps, summary)
+    everyone = _callbacks(cfg, out_dir, scheduler, parts, callbacks)
+    on_batch = [lambda c=c: c.on_batch_end(run) for c in batch_callbacks(everyone)]
+    probe = val_set.x[: min(256, len(val_set))]  # fixed batch for the feature statistics
     check_every = 1 if device.type == "cpu" else 100
-    bar = _progress_bar(cfg, epochs * math.ceil(len(train_set) / batch_size))
-    console = _logs_above(bar)
-    console.__enter__()
     try:
+        for callback in everyone:
+            callback.on_train_start(run)
         if epochs == 0:  # inspect-only: score the untrained model
-            summary["final_val_acc"] = summary["best_val_acc"] = engine.evaluate(
-                model, val_set, int(cfg.data.val_batch_size)).acc  # fmt: skip
+            summary[rec.BEST_VAL_ACC] = engine.evaluate(parts.model, val_set,
+                                                        int(cfg.data.val_batch_size)).acc
         for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            tr = engine.train_epoch(step, train_set, batch_size, generator, check_every, bar)
-            va = engine.evaluate(model, val_set, int(cfg.data.val_batch_size))
-            lr = optim.current_lr(optimizer)
-            row = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
-                   "val_loss": va.loss, "val_acc": va.acc, "lr": lr,
-                   "seconds": time.perf_counter() - t0, **callbacks.parameter_stats(model),
-                   **callbacks.feature_stats(model, probe)}  # fmt: skip
-            writer.write(row)
-            summary["epochs_run"] = epoch
-            log.info("epoch %3d/%d  loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | lr %.3g"
-                     " | %.1fs", epoch, epochs, tr.loss, tr.acc, va.loss, va.acc, lr,
-                     row["seconds"])  # fmt: skip
-            if va.acc > summary["best_val_acc"]:
-                summary.update(best_val_acc=va.acc, best_epoch=epoch)
-                if cfg.trainer.save_checkpoint:
-                    torch.save(model.state_dict(), out_dir / "best.pt")
-            if not math.isfinite(va.loss):
-                raise engine.DivergedError(f"non-finite validation loss at epoch {epoch}")
-            if scheduler is not None:
-                scheduler.step(va.loss)
-            if on_epoch is not None:
-                on_epoch(epoch, row)
-            if stopper is not None and stopper.step(va.loss):
-                summary.update(stopped_early=True, stop_epoch=epoch)
-                log.info("early stopping at epoch %d: val_loss has not improved by %g for %d "
-                         "epoch(s) (patience %d)", epoch, stopper.min_delta, stopper.bad_epochs,
-                         stopper.patience)  # fmt: skip
-                break
-        summary["status"] = "early_stopped" if summary["stopped_early"] else "completed"
-        if epochs == 0:
-            log.info("trainer.epochs=0: no training; val_acc of the untrained model %.4f",
-                     summary["best_val_acc"])  # fmt: skip
-        elif summary["best_val_acc"] <= 1.1 / int(cfg.model.num_classes):
-            log.warning("accuracy stayed at chance level (%.3f): the model did not learn",
-                        summary["best_val_acc"])  # fmt: skip
-    except engine.DivergedError as e:
-        summary.update(status="diverged", reason=str(e))
-        log.error("diverged: %s; stopping this run (objective = %s)", e, DIVERGED_OBJECTIVE)
+            t0, lr = time.perf_counter(), float(parts.optimizer.param_groups[0]["lr"])
+            tr = engine.train_epoch(step, train_set, batch_size, generator, check_every, on_batch)
+            va = engine.evaluate(parts.model, val_set, int(cfg.data.val_batch_size))
+            metrics = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
+                       "val_loss": va.loss, "val_acc": va.acc, "lr": lr,
+                       "seconds": time.perf_counter() - t0, **_statistics(parts.model, probe)}
+            run.rows.append(metrics)
+            summary[rec.EPOCHS_RUN] = epoch
+            if va.acc > summary[rec.BEST_VAL_ACC]:
+                summary.update({rec.BEST_VAL_ACC: va.acc, rec.BEST_EPOCH: epoch})
+            for callback in everyone:
+                callback.on_epoch_end(run, epoch, metrics)
+        summary[rec.STATUS] = Status.COMPLETED
+    except StopTraining as stop:
+        summary.update({rec.STATUS: stop.status, rec.REASON: stop.reason})
+        log.log(logging.ERROR if stop.status is Status.DIVERGED else logging.INFO, "%s: %s",
+                stop.status, stop.reason)  # fmt: skip
     except KeyboardInterrupt:
-        summary.update(status="interrupted", reason="interrupted by the user (Ctrl-C)")
+        summary.update({rec.STATUS: Status.INTERRUPTED,
+                        rec.REASON: "interrupted by the user (Ctrl-C)"})  # fmt: skip
         raise
     except Exception as e:
-        pruned = type(e).__name__ == "TrialPruned"
-        summary.update(status="pruned" if pruned else "failed", reason=f"{type(e).__name__}: {e}")
+        summary.update({rec.STATUS: Status.FAILED, rec.REASON: f"{type(e).__name__}: {e}"})
         raise
     finally:
-        if bar is not None:
-            bar.close()
-        console.__exit__(None, None, None)
-        writer.close()
-        rows = writer.rows
-        summary.update(
-            wall_time_s=time.perf_counter() - started,
-            final_train_acc=rows[-1]["train_acc"] if rows else None,
-            final_val_acc=rows[-1]["val_acc"] if rows else summary.get("final_val_acc"),
-            final_train_loss=rows[-1]["train_loss"] if rows else None,
-            final_val_loss=rows[-1]["val_loss"] if rows else None,
-            objective=objective(summary),
-            config=OmegaConf.to_container(cfg, resolve=True),
-        )
-        if cfg.trainer.save_curves:
-            artifacts.plot_curves(rows, out_dir / "curves.png", _techniques(cfg))
-        artifacts.write_summary(out_dir / "summary.json", summary)
-    log.info("best val_acc %.4f at epoch %s (%s, %d epochs, %.1fs)", summary["best_val_acc"],
-             summary["best_epoch"], summary["status"], summary["epochs_run"],
-             summary["wall_time_s"])  # fmt: skip
+        for callback in everyone:
+            callback.on_train_end(run)
+        _finish(run, started)
+    _report_end(run)
     return summary
 
 
-def objective(summary: dict[str, Any]) -> float:
-    """The sweep objective: best validation accuracy, or a finite bad value if diverged."""
-    if summary["status"] == "diverged":
-        return DIVERGED_OBJECTIVE
-    return float(summary["best_val_acc"])
+def _callbacks(cfg: DictConfig, out_dir: Path, scheduler: Callback | None, parts: Components,
+               extra: Sequence[Callback]) -> list[Callback]:  # fmt: skip
+    """The built-in callbacks, in the order they run each epoch; ``extra`` before early
+    stopping, so a pruned or stopped epoch is still written and logged."""
+    found = [MetricsWriter(out_dir / "metrics.csv", artifacts.METRIC_COLUMNS), EpochLog()]
+    found += loggers(cfg, out_dir)
+    if cfg.trainer.save_checkpoint:
+        found.append(Checkpoint())
+    found.append(DivergenceCheck())
+    found += [scheduler] if scheduler is not None else []
+    found += list(extra)
+    found += [parts.early_stopping] if parts.early_stopping is not None else []
+    found += [ProgressBar()] if cfg.trainer.progress_bar else []
+    return found
 
 
-def _make_step(model, optimizer, train_set, batch_size, l1, l1_params, graphable, explicit=False):
-    """The CUDA-graph step, the explicit-backward CPU step, or the autograd step."""
-    if explicit:
-        try:
-            return ExplicitBackwardStep(model, optimizer, l1, l1_params)
-        except Unsupported as e:  # a model it does not implement: autograd does
-            log.info("explicit backward unavailable (%s); using autograd", e)
-    if graphable and len(train_set) >= batch_size:
-        saved = {k: v.clone() for k, v in model.state_dict().items()}
-        try:
-            return engine.GraphedTrainStep(model, optimizer, train_set, batch_size, l1, l1_params)
-        except Exception as e:  # anything the graph cannot hold: fall back to eager
-            warnings.warn(f"CUDA graph capture failed ({e}); training eagerly", stacklevel=2)
-            model.load_state_dict(saved)
-            optimizer.state.clear()
-    return engine.TrainStep(model, optimizer, l1, l1_params)
+def _statistics(model: torch.nn.Module, probe: torch.Tensor) -> dict[str, float]:
+    stats = parameter_stats(model)
+    return {**stats, **feature_stats(model, probe)} if hasattr(model, "stem") else stats
+
+
+def objective(summary: dict[str, Any], metric: str = rec.BEST_VAL_ACC) -> float:
+    """The value returned to the sweeper: ``metric`` of the summary, NaN if diverged (the
+    sweeper records a non-finite value as a failed trial)."""
+    if summary[rec.STATUS] == Status.DIVERGED:
+        return math.nan
+    value = summary.get(metric)
+    return float(value) if value is not None else math.nan
+
+
+def _finish(run: Run, started: float) -> None:
+    """Complete the summary and write summary.json (and curves.png)."""
+    summary, rows, cfg = run.summary, run.rows, run.cfg
+    last = rows[-1] if rows else {}
+    if summary[rec.STATUS] == Status.EARLY_STOPPED:
+        summary.update({rec.STOPPED_EARLY: True, rec.STOP_EPOCH: summary[rec.EPOCHS_RUN]})
+    summary.update({
+        rec.WALL_TIME_S: time.perf_counter() - started,
+        rec.FINAL_TRAIN_ACC: last.get("train_acc"),
+        rec.FINAL_VAL_ACC: last.get("val_acc", summary[rec.BEST_VAL_ACC] if not rows else None),
+        rec.FINAL_TRAIN_LOSS: last.get("train_loss"),
+        rec.FINAL_VAL_LOSS: last.get("val_loss"),
+        rec.CONFIG: OmegaConf.to_container(cfg, resolve=True),
+    })  # fmt: skip
+    summary[rec.OBJECTIVE] = objective(summary, cfg.optimized_metric)
+    if cfg.trainer.save_curves:
+        artifacts.plot_curves(rows, run.out_dir / "curves.png", _techniques(cfg))
+    rec.write_summary(run.out_dir / rec.SUMMARY_FILE, summary)
+
+
+def _report_end(run: Run) -> None:
+    s = run.summary
+    if run.epochs == 0:
+        log.info("trainer.epochs=0: no training; val_acc of the untrained model %.4f",
+                 s[rec.BEST_VAL_ACC])  # fmt: skip
+    elif s[rec.STATUS] != Status.DIVERGED and s[rec.BEST_VAL_ACC] <= 1.1 / _num_classes(run):
+        log.warning("accuracy stayed at chance level (%.3f): the model did not learn",
+                    s[rec.BEST_VAL_ACC])  # fmt: skip
+    log.info("best val_acc %.4f at epoch %s (%s, %d epochs, %.1fs)", s[rec.BEST_VAL_ACC],
+             s[rec.BEST_EPOCH], s[rec.STATUS], s[rec.EPOCHS_RUN], s[rec.WALL_TIME_S])  # fmt: skip
+
+
+def _num_classes(run: Run) -> int:
+    last = [m for m in run.model.modules() if isinstance(m, torch.nn.Linear)]
+    return last[-1].out_features if last else 10
 
 
 def _techniques(cfg: DictConfig) -> str:
-    return (f"optimizer={cfg.optimizer.name} lr={cfg.optimizer.lr:g} "
-            f"regularizer={cfg.regularizer.name} normalization={cfg.normalization.name} "
-            f"scheduler={cfg.scheduler.name} early_stopping={cfg.early_stopping.name}")  # fmt: skip
+    """``optimizer=sgd lr=0.1 regularizer=none ...`` for the log and the plot title."""
+    from .validation import group_choice
 
-
-def _progress_bar(cfg: DictConfig, total: int):
-    if not cfg.trainer.progress_bar or total == 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
-
-
-def _logs_above(bar) -> contextlib.AbstractContextManager:
-    """While the bar shows, console log lines are printed above it (not into it)."""
-    if bar is None:
-        return contextlib.nullcontext()
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    return logging_redirect_tqdm()
+    groups = ("model", "optimizer", "regularizer", "normalization", "scheduler", "loss",
+              "augmentation", "early_stopping")  # fmt: skip
+    parts = []
+    for group in groups:
+        node = cfg.get(group)
+        optional = group in ("loss", "augmentation", "model")
+        if node is None or (optional and not node.get("_target_")):
+            continue
+        choice = group_choice(cfg, group) if node.get("_target_") else "none"
+        parts.append(f"{group}={choice.rsplit('.', 1)[-1]}")
+        if group == "optimizer" and node.get("lr") is not None:
+            parts.append(f"lr={node.lr:g}")
+    return " ".join(parts)

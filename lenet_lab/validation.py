@@ -1,4 +1,10 @@
-"""Config checks that run before any data is read: one clear line per mistake."""
+"""Config checks that run before any data is read: one clear line per mistake.
+
+``check_values(cfg)`` checks the plain values (ranges, switches) and then builds every
+component once on the CPU (``components``): a constructor's own check, torch's included,
+stops the run the same way, in one line naming the key. A sweep runs it once before its
+first trial (``hydra.sweeper.check_config: lenet_lab.validation.check_values``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 # summary.json keys a sweep can maximize (``optimized_metric``)
 OBJECTIVES = {"best_val_acc", "final_val_acc", "final_train_acc"}
+VAL_SPLITS = ("test", "holdout")
 
 
 class ConfigError(ValueError):
@@ -62,56 +69,26 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-# The ``name`` of each technique group the code knows (a typo would silently mean "none").
-CHOICES = {
-    "optimizer.name": ("sgd", "adam", "adamw"),
-    "regularizer.name": ("none", "l2", "l1", "dropout"),
-    "normalization.name": ("none", "batchnorm"),
-    "scheduler.name": ("none", "plateau"),
-    "early_stopping.name": ("none", "val_loss"),
-}
-
-
-# The keys the code reads for each option. A key the chosen option does not read is ignored
-# silently when it comes from a preset (`experiment=ex5_l2 regularizer=dropout` keeps the
-# preset's `regularizer.coef`), but is an error when it was given on the command line: e.g.
-# `+regularizer.coef=0.1` (what Hydra suggests for `regularizer.coef=0.1`) with
-# regularizer=none would otherwise do nothing.
-OPTION_KEYS = {
-    "optimizer": {"sgd": ("lr", "momentum", "nesterov"), "adam": ("lr", "betas", "eps"),
-                  "adamw": ("lr", "betas", "eps")},
-    "regularizer": {"none": (), "l2": ("coef",), "l1": ("coef",), "dropout": ("p",)},
-    "normalization": {"none": (), "batchnorm": ()},
-    "scheduler": {"none": (), "plateau": ("factor", "patience", "threshold", "min_lr")},
-    "early_stopping": {"none": (), "val_loss": ("patience", "min_delta")},
-}  # fmt: skip
-
-
-def _command_line_keys() -> set[str]:
+def command_line_keys() -> set[str]:
     """Keys set by this run's overrides (empty outside a Hydra run, e.g. the compose API)."""
     from hydra.core.hydra_config import HydraConfig
 
+    from sweeper.overrides import key_of
+
     if not HydraConfig.initialized():
         return set()
-    return {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    return {key_of(o) for o in HydraConfig.get().overrides.task}
 
 
-def _check_option_keys(cfg: DictConfig) -> None:
-    given = _command_line_keys()
-    for group, options in OPTION_KEYS.items():
-        node = _get(cfg, group)
-        if node is None or node.get("name") not in options:
-            continue
-        name = node.name
-        for key in node:
-            if key == "name" or key in options[name] or f"{group}.{key}" not in given:
-                continue
-            owners = [o for o, keys in options.items() if key in keys]
-            fix = f"choose an option that uses it (e.g. {group}={owners[0]}) or drop it"
-            raise ConfigError(
-                f"{group}.{key} is not used by {group}={name}: {fix if owners else 'drop it'}",
-                f"{group}.{key}",
-            )
+def group_choice(cfg: DictConfig, group: str) -> str:
+    """The option chosen for ``group`` (``regularizer=l2``), or its ``_target_`` outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get(group)
+        if choice is not None:
+            return str(choice)
+    return str(_get(cfg, f"{group}._target_"))
 
 
 def validate(cfg: DictConfig) -> torch.device:
@@ -123,15 +100,13 @@ def validate(cfg: DictConfig) -> torch.device:
 def check_values(cfg: DictConfig) -> None:
     """``validate`` without the device: a sweep checks its config with this once, before any
     trial, on a host that may have no GPU (e.g. a SLURM login node)."""
-    positive_int = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
+    positive_int = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1  # noqa: E731
     non_negative = lambda v: v >= 0  # noqa: E731
     non_negative_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
-    for key, names in CHOICES.items():
-        _check(cfg, key, lambda v, names=names: v in names, "one of " + ", ".join(names))
-    _check_option_keys(cfg)
     _check(cfg, "optimized_metric", lambda v: v in OBJECTIVES, f"one of {sorted(OBJECTIVES)}")
     _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0")
     _check(cfg, "optimizer.momentum", non_negative, ">= 0")
+    _check(cfg, "optimizer.weight_decay", non_negative, ">= 0")
     _check(cfg, "trainer.epochs", non_negative_int, "an integer >= 0")
     _check(cfg, "data.batch_size", positive_int, "an integer >= 1")
     _check(cfg, "trainer.num_threads", positive_int, "an integer >= 1 (or null)")
@@ -142,10 +117,19 @@ def check_values(cfg: DictConfig) -> None:
     _check(cfg, "data.val_batch_size", positive_int, "an integer >= 1")
     _check(cfg, "data.train_size", positive_int, "an integer >= 1 (or null for all)")
     _check(cfg, "data.val_size", positive_int, "an integer >= 1 (or null for all)")
-    _check(cfg, "regularizer.coef", non_negative, ">= 0")
-    _check(cfg, "regularizer.p", lambda v: 0 <= v < 1, "in [0, 1)")
-    _check(cfg, "early_stopping.patience", non_negative_int, "an integer >= 0")
-    _check(cfg, "early_stopping.min_delta", non_negative, ">= 0")
+    _check(cfg, "data.val_split", lambda v: v in VAL_SPLITS, "test or holdout")
+    _check(cfg, "data.holdout_size", positive_int, "an integer >= 1")
     _check(cfg, "scheduler.patience", non_negative_int, "an integer >= 0")
     _check(cfg, "scheduler.factor", lambda v: 0 < v < 1, "in (0, 1)")
     _check(cfg, "scheduler.min_lr", non_negative, ">= 0")
+    _check(cfg, "loss.label_smoothing", lambda v: 0 <= v <= 1, "in [0, 1]")
+    _check_components(cfg)
+
+
+def _check_components(cfg: DictConfig) -> None:
+    """Build every component once on the CPU (no data): constructors check the rest."""
+    from .components import build_components, build_scheduler
+
+    parts = build_components(cfg, torch.device("cpu"))
+    epochs = max(1, int(_get(cfg, "trainer.epochs") or 1))
+    build_scheduler(cfg, parts.optimizer, epochs, steps_per_epoch=1)

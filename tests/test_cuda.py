@@ -16,9 +16,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lenet_lab import data, engine, optim, run
+from lenet_lab import augment, data, engine, run
+from lenet_lab.components import build_optimizer, build_scheduler
 from lenet_lab.data import Split
 from lenet_lab.model import LeNet5
+from lenet_lab.regularizers import Regularizer
 
 if not torch.cuda.is_available():
     pytest.skip("needs a CUDA GPU (torch.cuda.is_available() is False)", allow_module_level=True)
@@ -28,10 +30,12 @@ pytestmark = pytest.mark.cuda
 DEV = torch.device("cuda")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 BATCH = 32
-SGD = OmegaConf.create({"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False})
-NO_REG = OmegaConf.create({"name": "none"})
-PLATEAU = OmegaConf.create({"name": "plateau", "factor": 0.1, "patience": 0,
-                            "threshold": 1e-4, "min_lr": 1e-6})  # fmt: skip
+SGD = OmegaConf.create({"optimizer": {"_target_": "torch.optim.SGD", "_partial_": True,
+                                       "lr": 0.1, "momentum": 0.9, "nesterov": False}})
+PLATEAU = OmegaConf.create({"scheduler": {
+    "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "_partial_": True,
+    "interval": "epoch", "monitor": "val_loss", "mode": "min", "factor": 0.1, "patience": 0,
+    "threshold": 1e-4, "threshold_mode": "abs", "min_lr": 1e-6}})  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +67,7 @@ def train_set() -> Split:
 def build(graphed: bool, data_: Split, batchnorm: bool = False):
     torch.manual_seed(0)
     model = LeNet5(batchnorm=batchnorm).to(DEV)  # dropout off
-    opt = optim.build_optimizer(model, SGD, NO_REG, graphable=True)
+    opt = build_optimizer(SGD, model, Regularizer(), graphable=True)
     if graphed:
         step = engine.GraphedTrainStep(model, opt, data_, BATCH)
     else:
@@ -118,7 +122,7 @@ def test_scheduler_lr_change_reaches_the_graph(train_set):
         gen = torch.Generator().manual_seed(3)
         engine.train_epoch(step, train_set, BATCH, gen)
         if reduce:
-            sched = optim.build_scheduler(opt, PLATEAU)
+            sched = build_scheduler(PLATEAU, opt, 3, 1).scheduler
             sched.step(1.0)
             sched.step(2.0)  # no improvement, patience 0: lr * 0.1
             assert opt.param_groups[0]["lr"] is lr  # the tensor the graph reads, changed in place
@@ -232,3 +236,25 @@ def test_full_run_on_cuda_with_cuda_graph(tmp_path, monkeypatch):
     for g, e in zip(graphed, eager, strict=True):
         assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3, abs=1e-4)
         assert g["val_loss"] == pytest.approx(e["val_loss"], rel=1e-3, abs=1e-4)
+
+
+def test_augmentation_in_the_graph_draws_anew_every_replay(train_set):
+    """A flip+shift transform captured in the graph draws new random numbers each replay
+    (CUDA graphs advance the generator's offset), so two replays of one batch differ."""
+    torch.manual_seed(0)
+    model = LeNet5().to(DEV)
+    opt = build_optimizer(SGD, model, Regularizer(), graphable=True)
+    transform = augment.Compose([augment.HFlip(0.5), augment.Shift(2)])
+    step = engine.GraphedTrainStep(model, opt, train_set, BATCH, transform=transform)
+    idx = torch.arange(BATCH, device=DEV)
+    losses = []
+    for _ in range(2):
+        with torch.no_grad():
+            saved = [p.clone() for p in model.parameters()]
+        step.reset()
+        step.run_batch(train_set, idx)
+        losses.append(step.loss_sum.item())
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), saved):
+                p.copy_(q)
+    assert losses[0] != losses[1]

@@ -7,17 +7,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
+from torch import nn
 
-from lenet_lab import engine, optim, run
+from conftest import compose_config
+from lenet_lab import engine, run
+from lenet_lab.components import Components, build_optimizer, build_scheduler
 from lenet_lab.data import Split
 from lenet_lab.explicit_step import ExplicitBackwardStep
 from lenet_lab.model import LeNet5
+from lenet_lab.regularizers import Regularizer
 
-SGD = OmegaConf.create({"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False})
-NO_REG = OmegaConf.create({"name": "none"})
-PLATEAU = OmegaConf.create({"name": "plateau", "factor": 0.1, "patience": 0,
-                            "threshold": 1e-4, "min_lr": 1e-6})  # fmt: skip
+SGD = compose_config("optimizer=sgd")  # lr 0.1, momentum 0.9
+PLATEAU = compose_config("scheduler=plateau", "scheduler.patience=0")
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,9 @@ def project_step(
     """The step as ``run.train`` builds it on the CPU (``graphable`` is False there);
     ``explicit=False`` is ``trainer.explicit_backward=false`` (autograd)."""
     model = fresh_model()
-    opt = optim.build_optimizer(model, SGD, NO_REG, graphable=False)
-    step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=explicit)
+    opt = build_optimizer(SGD, model, Regularizer(), graphable=False)
+    parts = Components(model, opt, nn.CrossEntropyLoss(), Regularizer())
+    step = run.make_step(parts, None, 16, explicit=explicit, graphable=False)
     assert isinstance(step, ExplicitBackwardStep) is explicit
     if channels_last is not None:
         step.channels_last = channels_last
@@ -131,12 +133,12 @@ def test_tensor_lr_fused_optimizer_matches_float_lr_and_follows_the_scheduler(ti
     models, opts = {}, {}
     for kind, graphable in (("float", False), ("tensor", True), ("control", True)):
         models[kind] = fresh_model()
-        opts[kind] = optim.build_optimizer(models[kind], SGD, NO_REG, graphable)
+        opts[kind] = build_optimizer(SGD, models[kind], Regularizer(), graphable)
     # the reference: torch's default (per-parameter loop) SGD with a float lr
     opts["float"] = torch.optim.SGD(models["float"].parameters(), lr=0.1, momentum=0.9)
     lr_tensor = opts["tensor"].param_groups[0]["lr"]
     assert torch.is_tensor(lr_tensor) and opts["tensor"].defaults["fused"]
-    scheds = {k: optim.build_scheduler(opts[k], PLATEAU) for k in ("float", "tensor")}
+    scheds = {k: build_scheduler(PLATEAU, opts[k], 3, 1).scheduler for k in ("float", "tensor")}
 
     def train(n_steps: int) -> None:
         for kind, model in models.items():
@@ -159,7 +161,7 @@ def test_tensor_lr_fused_optimizer_matches_float_lr_and_follows_the_scheduler(ti
         sched.step(2.0)  # worse, patience 0: lr * 0.1
     assert opts["tensor"].param_groups[0]["lr"] is lr_tensor and lr_tensor.data_ptr() == ptr
     assert lr_tensor.item() == pytest.approx(0.01, rel=1e-6)
-    assert optim.current_lr(opts["float"]) == pytest.approx(0.01)
+    assert opts["float"].param_groups[0]["lr"] == pytest.approx(0.01)
     train(12)
     for p, q in zip(models["float"].parameters(), models["tensor"].parameters()):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)

@@ -7,10 +7,12 @@ import torch
 from torch import nn
 
 from conftest import compose_config
-from lenet_lab import engine, regularizers, run
+from lenet_lab import engine, run
+from lenet_lab.components import Components
 from lenet_lab.data import Split
 from lenet_lab.explicit_step import ExplicitBackwardStep, Unsupported
 from lenet_lab.model import LeNet5
+from lenet_lab.regularizers import L1, LossTerm, Regularizer
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,7 @@ def train_pair(data: Split, model_kw: dict, opt: str, l1: float, steps: int, mod
     for cls in (engine.TrainStep, ExplicitBackwardStep):
         torch.manual_seed(0)
         model = LeNet5(**model_kw)
-        step = cls(model, make_optimizer(opt, model), l1,
-                   regularizers.l1_parameters(model) if l1 else None)  # fmt: skip
+        step = cls(model, make_optimizer(opt, model), loss_terms=L1(l1).loss_terms(model))
         model.train(mode == "train")
         torch.manual_seed(7)  # the dropout draws
         gen = torch.Generator().manual_seed(3)
@@ -62,6 +63,7 @@ CASES = [
     ({}, "adam", 0.0),
     ({"batchnorm": True}, "adamw", 0.0),
     ({"batchnorm": True, "dropout": 0.3}, "sgd", 1e-3),
+    ({"padding": 2}, "adamw", 1e-3),  # LeCun's padded 32x32 LeNet-5
 ]
 
 
@@ -138,17 +140,26 @@ class WiderLeNet(LeNet5):
     """A model the explicit backward was not written for."""
 
 
-def test_frozen_parameters_stay_frozen(tiny):
-    """A parameter with ``requires_grad=False`` gets no gradient (as with autograd), so
-    the optimizer leaves it alone; the others still train."""
-    torch.manual_seed(0)
-    model = LeNet5()
-    model.c1.weight.requires_grad_(False)
-    before = model.c1.weight.clone()
-    step = ExplicitBackwardStep(model, torch.optim.SGD(model.parameters(), lr=0.1, fused=True))
-    step.run_batch(tiny, torch.arange(32))
-    assert model.c1.weight.grad is None and torch.equal(model.c1.weight, before)
-    assert model.c1.bias.grad is not None
+def test_a_parameter_frozen_after_the_start_stays_frozen(tiny):
+    """Frozen (``requires_grad=False``) after some steps, with momentum: its stale gradient
+    is dropped, as autograd's ``zero_grad(set_to_none=True)`` does, so SGD leaves it alone
+    (the bug: it kept the last gradient and kept moving); the others still train."""
+    finals = []
+    for cls in (engine.TrainStep, ExplicitBackwardStep):
+        torch.manual_seed(0)
+        model = LeNet5()
+        step = cls(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, fused=True))
+        step.run_batch(tiny, torch.arange(32))
+        model.c1.weight.requires_grad_(False)
+        frozen = model.c1.weight.detach().clone()
+        bias = model.c1.bias.detach().clone()
+        for i in range(3):
+            step.run_batch(tiny, torch.arange(32 * (i + 1), 32 * (i + 2)))
+        assert model.c1.weight.grad is None and torch.equal(model.c1.weight, frozen), cls
+        assert not torch.equal(model.c1.bias, bias)
+        finals.append(model.state_dict())
+    for key, value in finals[0].items():
+        torch.testing.assert_close(finals[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
 def test_anything_else_falls_back_to_autograd():
@@ -171,16 +182,30 @@ def test_anything_else_falls_back_to_autograd():
     model.drop_conv = nn.Dropout2d(0.5)
     cases.append((model, "drop_conv is Dropout2d"))
     model = LeNet5()
-    model.c1 = nn.Conv2d(1, 6, 5, padding=2)
+    model.c1 = nn.Conv2d(1, 6, 5, stride=2)
     cases.append((model, "c1 is not a plain convolution"))
+    model = LeNet5()
+    model.c1.weight.requires_grad_(False)  # frozen from the start
+    cases.append((model, "c1.weight is frozen"))
     model = LeNet5()
     model.f5 = nn.Linear(84, 10, bias=False)
     cases.append((model, "f5 is not a linear layer with bias"))
-    for model, match in cases:
+    cases = [(model, None, (), match) for model, match in cases]
+    cases.append((LeNet5(), nn.CrossEntropyLoss(label_smoothing=0.1), (), "criterion"))
+    cases.append((LeNet5(), nn.MultiMarginLoss(), (), "criterion"))
+
+    class Orthogonality(LossTerm):  # a loss term the explicit step has no gradient for
+        def __call__(self):
+            return torch.zeros(())
+
+    cases.append((LeNet5(), None, [Orthogonality()], "loss term Orthogonality"))
+    for model, criterion, terms, match in cases:
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         with pytest.raises(Unsupported, match=match):
-            ExplicitBackwardStep(model, opt)
-        step = run._make_step(model, opt, None, 16, 0.0, None, graphable=False, explicit=True)
+            ExplicitBackwardStep(model, opt, criterion, terms)
+        parts = Components(model, opt, criterion or nn.CrossEntropyLoss(), Regularizer(),
+                           list(terms))  # fmt: skip
+        step = run.make_step(parts, None, 16, graphable=False, explicit=True)
         assert type(step) is engine.TrainStep
     handle = torch.nn.modules.module.register_module_forward_hook(lambda *args: None)
     try:
@@ -195,14 +220,14 @@ def test_train_uses_the_explicit_step_and_matches_autograd(tmp_path, tiny_env, m
     """``run.train`` on the CPU builds the explicit step unless
     ``trainer.explicit_backward=false``; both runs give the same metrics."""
     built = []
-    real = run._make_step
+    real = run.make_step
 
     def spy(*args, **kwargs):
         step = real(*args, **kwargs)
         built.append(type(step))
         return step
 
-    monkeypatch.setattr(run, "_make_step", spy)
+    monkeypatch.setattr(run, "make_step", spy)
     results = {}
     for flag in ("true", "false"):
         cfg = compose_config("trainer.device=cpu", "trainer.progress_bar=false",

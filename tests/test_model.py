@@ -110,3 +110,24 @@ def test_without_batchnorm_stem_is_identity():
     model = LeNet5()
     before, after = model.stem(torch.rand(2, 1, 28, 28))
     assert torch.equal(before, after)
+
+
+def test_padded_lenet5_is_lecuns_32x32_network():
+    """C1 156 + C2 2,416 + F3 16*5*5*120+120 = 48,120 + F4 10,164 + F5 850 = 61,706."""
+    model = LeNet5(padding=2)
+    assert 156 + 2_416 + 48_120 + 10_164 + 850 == 61_706 == count_parameters(model)
+    assert model.c1.padding == (2, 2) and model.f3.in_features == 400
+    before, _ = model.stem(torch.rand(2, 1, 28, 28))
+    assert before.shape == (2, 6, 14, 14)  # C1 on the padded 32x32: 28x28, pooled to 14x14
+    # padding the conv is padding the image with zeros (black background)
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (2, 2, 2, 2)),
+                                         model.c1.weight, model.c1.bias)  # fmt: skip
+        torch.testing.assert_close(model.c1(x), ref)
+    assert model(x).shape == (3, 10)
+
+
+def test_norm_factory_places_any_normalization():
+    model = LeNet5(norm=nn.InstanceNorm2d)
+    assert isinstance(model.norm, nn.InstanceNorm2d) and model.norm.num_features == 6

@@ -9,15 +9,16 @@ import math
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from conftest import CONF_DIR, compose_config
-from lenet_lab import engine, optim, regularizers
+from lenet_lab import engine, regularizers
 from lenet_lab.artifacts import METRIC_COLUMNS
 from lenet_lab.callbacks import EarlyStopping
+from lenet_lab.components import build_components, build_scheduler
 from lenet_lab.data import Split
 from lenet_lab.model import LeNet5
-from lenet_lab.run import DIVERGED_OBJECTIVE, _warn_patience_conflict, objective, train
+from lenet_lab.record import Status
+from lenet_lab.run import _warn_patience_conflict, objective, train
 
 SUMMARY_KEYS = {
     "best_val_acc", "best_epoch", "epochs_run", "stopped_early", "status", "n_params",
@@ -70,20 +71,17 @@ def test_training_step_adds_exactly_coef_times_l1():
     torch.manual_seed(0)
     init = LeNet5().state_dict()
     x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
-    opt_cfg = OmegaConf.create({"name": "sgd", "lr": 1.0, "momentum": 0.0, "nesterov": False})
 
     def one_step(reg):
         model = LeNet5()
         model.load_state_dict(init)
-        reg_cfg = OmegaConf.create(reg)
-        opt = optim.build_optimizer(model, opt_cfg, reg_cfg)
-        l1 = regularizers.l1_coef(reg_cfg)
-        step = engine.TrainStep(model, opt, l1, regularizers.l1_parameters(model) if l1 else None)
+        opt = torch.optim.SGD(model.parameters(), lr=1.0, momentum=0.0)
+        step = engine.TrainStep(model, opt, loss_terms=reg.loss_terms(model))
         step.run_batch(Split(x, y), torch.arange(16))
         return model, float(step.loss_sum) / 16
 
-    plain, loss_plain = one_step({"name": "none"})
-    with_l1, loss_l1 = one_step({"name": "l1", "coef": coef})
+    plain, loss_plain = one_step(regularizers.Regularizer())
+    with_l1, loss_l1 = one_step(regularizers.L1(coef))
     assert loss_plain == pytest.approx(loss_l1)  # the logged loss is the data term
     for name in ("c1", "c2", "f3", "f4", "f5"):
         w0 = init[f"{name}.weight"]
@@ -150,25 +148,29 @@ def test_early_stopping_in_a_run(tmp_path, tiny_env):
 # --------------------------------------------------------------------------- plateau scheduler
 
 
+def plateau(*overrides):
+    cfg = compose_config("scheduler=plateau", *overrides)
+    opt = build_components(cfg, torch.device("cpu")).optimizer
+    callback = build_scheduler(cfg, opt, epochs=10, steps_per_epoch=1)
+    return opt, callback
+
+
 def test_plateau_lowers_lr_on_scripted_losses():
-    cfg = compose_config("scheduler=plateau", "scheduler.patience=1", "scheduler.factor=0.5")
-    opt = optim.build_optimizer(LeNet5(), cfg.optimizer, cfg.regularizer)
-    sched = optim.build_scheduler(opt, cfg.scheduler)
+    opt, sched = plateau("scheduler.patience=1", "scheduler.factor=0.5")
+    assert (sched.interval, sched.monitor) == ("epoch", "val_loss")
     lrs = []
-    for loss in [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5]:
-        sched.step(loss)
-        lrs.append(optim.current_lr(opt))
+    for epoch, loss in enumerate([1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5], start=1):
+        sched.on_epoch_end(None, epoch, {"val_loss": loss})
+        lrs.append(opt.param_groups[0]["lr"])
     # 2 epochs without improvement (> patience 1) halve the lr; the count restarts
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
 
 
 def test_plateau_respects_min_lr():
-    cfg = compose_config("scheduler=plateau", "scheduler.patience=0", "scheduler.min_lr=0.05")
-    opt = optim.build_optimizer(LeNet5(), cfg.optimizer, cfg.regularizer)
-    sched = optim.build_scheduler(opt, cfg.scheduler)
+    opt, sched = plateau("scheduler.patience=0", "scheduler.min_lr=0.05")
     for _ in range(5):
-        sched.step(1.0)
-    assert optim.current_lr(opt) == pytest.approx(0.05)
+        sched.scheduler.step(1.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
 
 
 def test_plateau_lowers_lr_in_a_run(tmp_path, tiny_env):
@@ -218,26 +220,26 @@ def test_no_conflict_warning_without_both():
 # --------------------------------------------------------------------------- divergence
 
 
-def test_divergence_is_a_finite_zero_objective(run_train):
+def test_divergence_is_one_signal_a_status_and_no_objective(run_train):
     proc = run_train("optimizer.lr=1e6", "trainer.epochs=2", *QUIET)
     assert proc.returncode == 0, proc.stderr
     assert "diverged: non-finite training loss" in proc.stdout + proc.stderr
     summary = json.loads((proc.out_dir / "summary.json").read_text())
-    assert summary["status"] == "diverged"
-    assert summary["objective"] == DIVERGED_OBJECTIVE == 0.0
-    assert math.isfinite(summary["objective"])
+    assert summary["status"] == Status.DIVERGED
+    assert summary["objective"] is None  # NaN, which JSON writes as null
     assert "non-finite" in summary["reason"]
     assert "Traceback" not in proc.stderr
 
 
 def test_objective_of_a_diverged_summary():
-    assert objective({"status": "diverged", "best_val_acc": 0.9}) == 0.0
-    assert objective({"status": "completed", "best_val_acc": 0.9}) == 0.9
+    assert math.isnan(objective({"status": Status.DIVERGED, "best_val_acc": 0.9}))
+    assert objective({"status": Status.COMPLETED, "best_val_acc": 0.9}) == 0.9
+    assert objective({"status": "completed", "final_val_acc": 0.8}, "final_val_acc") == 0.8
 
 
-def test_divergence_returns_zero_through_hydra(tmp_path, tiny_env, hydra_inprocess):
+def test_divergence_returns_nan_through_hydra(tmp_path, tiny_env, hydra_inprocess):
     ret = hydra_inprocess("optimizer.lr=1e6", "trainer.epochs=1", *QUIET, run_dir=tmp_path)
-    assert ret.return_value == 0.0
+    assert math.isnan(ret.return_value)  # the sweeper records a non-finite value as FAIL
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
 
 
@@ -286,7 +288,8 @@ def test_optimized_metric_picks_the_summary_key(tmp_path, tiny_env, hydra_inproc
     ret = hydra_inprocess("trainer.epochs=1", "optimized_metric=final_val_acc", *QUIET,
                           run_dir=tmp_path)  # fmt: skip
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert ret.return_value == summary["final_val_acc"]
+    assert ret.return_value == summary["final_val_acc"] == summary["objective"]
+    assert summary["optimized_metric"] == "final_val_acc"
     with pytest.raises(SystemExit) as exc:  # rejected before any training
         hydra_inprocess("trainer.epochs=1", "optimized_metric=nope", *QUIET, run_dir=tmp_path / "b")
     assert exc.value.code == 2
