@@ -664,3 +664,25 @@ def test_analysis_spells_no_status_word() -> None:
     for path in (REPO / "analysis").glob("*.py"):
         found = re.findall(words, path.read_text())
         assert not found, (path.name, found)
+
+
+def test_run_curves_png_shows_one_epoch_and_a_title_that_fits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """curves.png of a run (lenet_lab.artifacts): the run title in full, a one-epoch run's
+    points visible, whole epochs on the axis."""
+    from lenet_lab.artifacts import plot_curves
+
+    saved = _Saved(monkeypatch)
+    title = ("model=lenet5 optimizer=adamw lr=0.00162354 regularizer=dropout "
+             "normalization=batchnorm scheduler=onecycle loss=label_smoothing "
+             "augmentation=flip_shift early_stopping=val_loss")
+    for n in (1, 12):
+        assert plot_curves(metrics_rows(n, 0.9, decay=True), tmp_path / f"c{n}.png", title)
+    assert (tmp_path / "c1.png").read_bytes().startswith(PNG_MAGIC)
+    for fig in saved.figures:
+        _assert_visible_integer_epochs(fig)
+        _assert_title_fits(fig, "model=lenet5")
+        lines = [line for ax in fig.axes for line in ax.get_lines()]
+        assert len(lines) == 5 and all(line.get_marker() == "o" for line in lines)
+    ax = _epoch_axes(saved.figures[1])[0]
+    assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 12
