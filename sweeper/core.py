@@ -28,7 +28,7 @@ import logging
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,7 +242,7 @@ class LabOptunaSweeper(Sweeper):
         slots = self.s.n_jobs if concurrent else 1
         running: dict[Future, tuple[optuna.Trial, float]] = {}
         started = 0
-        pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="trial-slot")
+        next_check = time.monotonic()
         try:
             with _sweeper_heartbeat(storage, running, self.s.heartbeat_interval):
                 while started < n_trials or running:
@@ -265,7 +265,7 @@ class LabOptunaSweeper(Sweeper):
                             self._run_here(study, trial, overrides, running, tally, console)
                             self._check_failures(tally)
                             continue
-                        running[pool.submit(self._launch, trial, overrides)] = (
+                        running[_in_thread(self._launch, trial, overrides)] = (
                             trial, time.monotonic())
                     if stopped.is_set():
                         raise Stop(stopped.signum)  # type: ignore[attr-defined]
@@ -275,6 +275,9 @@ class LabOptunaSweeper(Sweeper):
                     for fut in done:
                         trial, t0 = running.pop(fut)
                         self._finish(study, trial, fut, time.monotonic() - t0, tally, console)
+                    if self.s.heartbeat_interval and time.monotonic() >= next_check:
+                        next_check = time.monotonic() + self.s.heartbeat_interval
+                        self._drop_dead_jobs(study, storage, running, tally, console)
                     self._check_failures(tally)
         except (Stop, KeyboardInterrupt) as e:
             name = signal.Signals(getattr(stopped, "signum", signal.SIGINT)).name
@@ -282,8 +285,21 @@ class LabOptunaSweeper(Sweeper):
             if isinstance(e, KeyboardInterrupt):
                 raise Stop(getattr(stopped, "signum", signal.SIGINT)) from None
             raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _drop_dead_jobs(self, study, storage, running: dict, tally: Tally,
+                        console: Console) -> None:  # fmt: skip
+        """Stop waiting for jobs whose trial went stale (the job died: killed, cancelled,
+        node lost) even if the launcher never returns; their params are re-queued."""
+        _fail_stale(study, storage)
+        if not running:
+            return
+        frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+        for fut, (trial, t0) in list(running.items()):
+            if frozen[trial.number].state == TrialState.FAIL:
+                del running[fut]  # its thread may stay blocked in the launcher: abandoned
+                tally.failed += 1
+                console.finished(trial.number, "failed", states.STALE, time.monotonic() - t0,
+                                 frozen[trial.number])  # fmt: skip
 
     def _run_here(self, study, trial, overrides, running: dict, tally: Tally,
                   console: Console) -> None:  # fmt: skip
@@ -472,6 +488,21 @@ def _fail_stale(study: optuna.Study, storage: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def _in_thread(fn: Any, *args: Any) -> Future:
+    """Run ``fn(*args)`` in a daemon thread (a launcher that never returns for a dead job
+    must not keep the sweep alive once the sweeper has moved on)."""
+    fut: Future = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - handed to the sweep loop
+            fut.set_exception(e)
+
+    threading.Thread(target=run, name="trial-slot", daemon=True).start()
+    return fut
 
 
 def _in_process(launcher: Any) -> bool:
