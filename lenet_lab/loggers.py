@@ -69,13 +69,16 @@ class TensorBoardLogger(Callback):
 class MLflowLogger(Callback):
     """An MLflow run: the config as params and ``config.yaml``, every metric per epoch, the
     run's status as a tag. Tracking store: ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``,
-    else ``<run dir>/mlruns`` (a local file store)."""
+    else a local SQLite store ``<run dir>/mlflow.db`` (artifacts in ``<run dir>/mlruns``;
+    MLflow's file store is deprecated)."""
 
     def __init__(self, out_dir: str | Path, tracking_uri: str | None = None,
                  experiment: str = "lenet-lab", run_name: str | None = None):  # fmt: skip
         _require("mlflow", "mlflow")
+        local = Path(out_dir).resolve()
         self.tracking_uri = (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-                             or (Path(out_dir) / "mlruns").resolve().as_uri())  # fmt: skip
+                             or f"sqlite:///{local / 'mlflow.db'}")  # fmt: skip
+        self.artifacts = (local / "mlruns").as_uri()
         self.experiment, self.run_name = experiment, run_name
         self.run_id: str | None = None
 
@@ -83,8 +86,11 @@ class MLflowLogger(Callback):
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_experiment(self.experiment)
-        active = mlflow.start_run(run_name=self.run_name or run.out_dir.name)
+        found = mlflow.get_experiment_by_name(self.experiment)
+        experiment_id = found.experiment_id if found else mlflow.create_experiment(
+            self.experiment, artifact_location=self.artifacts)  # fmt: skip
+        active = mlflow.start_run(experiment_id=experiment_id,
+                                  run_name=self.run_name or run.out_dir.name)  # fmt: skip
         self.run_id = active.info.run_id
         config = OmegaConf.to_container(run.cfg, resolve=True)
         mlflow.log_params({k: str(v)[:500] for k, v in _flat(config).items()})

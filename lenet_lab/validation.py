@@ -128,8 +128,9 @@ def check_values(cfg: DictConfig) -> None:
 
 def _check_components(cfg: DictConfig) -> None:
     """Build every component once on the CPU (no data): constructors check the rest."""
-    from .components import build_components, build_scheduler
+    from .components import build, build_components, build_scheduler
 
+    build(cfg, "logger", out_dir=".")  # constructors only check: files come at train start
     parts = build_components(cfg, torch.device("cpu"))
     epochs = max(1, int(_get(cfg, "trainer.epochs") or 1))
     build_scheduler(cfg, parts.optimizer, epochs, steps_per_epoch=1)
