@@ -43,7 +43,8 @@ def _sqlite_file(url: sqlalchemy.engine.URL) -> Path | None:
 
 def check_schema(url: str) -> None:
     """Raise :class:`StorageSchemaError` if the Optuna storage at ``url`` has an old schema
-    (or one of a newer Optuna); return quietly for a current, empty or not yet created one.
+    (or one of a newer Optuna); return quietly for a current, empty or not yet created one,
+    or one whose tables another worker is creating.
 
     Reads only: a missing SQLite file is not created and an empty database gets no tables.
     Connection and driver errors (SQLAlchemy's, ``ImportError``) are left to the caller.
@@ -61,11 +62,13 @@ def check_schema(url: str) -> None:
             revision = MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+    if revision is None or "version_info" not in tables:
+        # Tables without a schema version: another worker is creating them right now (Optuna
+        # stamps the version after creating the tables). Optuna's own check covers the rest.
+        return
     where = f"Optuna storage {redact(url)}"
     fix = (f"run once: {upgrade_command(url)} "
            f"(one-way: Optuna < 3 cannot open it afterwards)")
-    if revision is None or "version_info" not in tables:
-        raise StorageSchemaError(f"{where} predates Optuna's schema versions; {fix}")
     # Both tables exist, so this neither creates tables nor stamps a version: it only reads.
     storage = RDBStorage(parsed.render_as_string(hide_password=False),
                          skip_compatibility_check=True, skip_table_creation=True)

@@ -7,6 +7,7 @@ import json
 import shlex
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -175,6 +176,11 @@ def test_check_schema_accepts_new_and_current_databases(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'current.db'}"
     optuna.create_study(study_name="s", storage=url)
     check_schema(url)
+    # a worker's view while another creates the tables (not yet stamped with a version)
+    racing = tmp_path / "racing.db"
+    with sqlite3.connect(racing) as db:
+        db.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
+    check_schema(f"sqlite:///{racing}")
 
 
 def test_redacted_upgrade_command() -> None:
