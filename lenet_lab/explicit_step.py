@@ -73,7 +73,10 @@ def _check_loss(criterion: nn.Module, loss_terms: Sequence[LossTerm]) -> None:
              and criterion.label_smoothing == 0 and criterion.reduction == "mean"
              and criterion.ignore_index == -100)  # fmt: skip
     if not plain:
-        raise Unsupported(f"criterion {criterion} (only plain nn.CrossEntropyLoss())")
+        settings = {k: getattr(criterion, k, None) for k in ("label_smoothing", "reduction")}
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+        raise Unsupported(f"criterion {type(criterion).__name__}({shown}); it implements "
+                          "plain cross-entropy only")  # fmt: skip
     for term in loss_terms:
         if type(term) not in SUPPORTED_LOSS_TERMS:
             raise Unsupported(f"loss term {type(term).__name__}")
