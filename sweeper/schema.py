@@ -53,7 +53,9 @@ def check_schema(url: str) -> None:
     file = _sqlite_file(parsed)
     if file is not None and (not file.is_file() or file.stat().st_size == 0):
         return  # Optuna will create it at the current schema
-    engine = sqlalchemy.create_engine(parsed)
+    # SQLite: wait for a busy file (workers writing) as the sweeper's storage does
+    engine_kwargs = {"connect_args": {"timeout": 60}} if file is not None else {}
+    engine = sqlalchemy.create_engine(parsed, **engine_kwargs)
     try:
         with engine.connect() as connection:
             tables = set(sqlalchemy.inspect(connection).get_table_names())
@@ -71,7 +73,8 @@ def check_schema(url: str) -> None:
            f"(one-way: Optuna < 3 cannot open it afterwards)")
     # Both tables exist, so this neither creates tables nor stamps a version: it only reads.
     storage = RDBStorage(parsed.render_as_string(hide_password=False),
-                         skip_compatibility_check=True, skip_table_creation=True)
+                         engine_kwargs=engine_kwargs, skip_compatibility_check=True,
+                         skip_table_creation=True)
     try:
         current, head = storage.get_current_version(), storage.get_head_version()
         known = storage.get_all_versions()
