@@ -7,8 +7,8 @@ batch 64, SGD lr 0.1 momentum 0.9, 938 optimizer steps per epoch on the 60k trai
 * ``sheet``: ``torchvision.datasets.FashionMNIST`` + ``transforms.ToTensor()``,
   ``DataLoader(shuffle=True, batch_size=64, num_workers=0)`` (also ``num_workers=4`` with
   ``--device cuda``), the usual eager loop with ``loss.item()`` per batch.
-* ``project``: what ``train.py`` runs: ``run.load_data`` (``data.load_split``),
-  ``run.build_model``, ``optim.build_optimizer``, ``run._make_step``
+* ``project``: what ``train.py`` runs: ``components.build_components`` (model and optimizer
+  from their ``_target_`` configs), ``run.load_data`` (``data.load_split``), ``run.make_step``
   (``explicit_step.ExplicitBackwardStep`` on the CPU, ``engine.GraphedTrainStep`` on CUDA),
   ``engine.train_epoch`` and ``engine.evaluate``.
 * ``project_autograd`` (CPU only): the same with ``trainer.explicit_backward=false``
@@ -140,7 +140,8 @@ class ProjectPath:
         import torch
         from hydra import compose, initialize_config_dir
 
-        from lenet_lab import engine, optim, run
+        from lenet_lab import engine, run
+        from lenet_lab.components import build_components
 
         self.torch, self.engine, self.device = torch, engine, device
         overrides = [f"trainer.device={device.type}", "trainer.progress_bar=false",
@@ -154,14 +155,14 @@ class ProjectPath:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cfg = compose(config_name="train", overrides=overrides)
         self.generator = run.seed_everything(int(cfg.seed))
+        self.graphable = device.type == "cuda" and bool(cfg.trainer.cuda_graph)
+        parts = build_components(cfg, device, self.graphable)  # as run.train, in its order
         self.train_set, self.val_set = run.load_data(cfg, device)
         self.n_train, self.n_val = len(self.train_set), len(self.val_set)
-        self.model = run.build_model(cfg, device)
-        self.graphable = device.type == "cuda" and bool(cfg.trainer.cuda_graph)
+        self.model = parts.model
         explicit = device.type == "cpu" and bool(cfg.trainer.explicit_backward)  # as run.train
-        opt = optim.build_optimizer(self.model, cfg.optimizer, cfg.regularizer, self.graphable)
-        self.step = run._make_step(self.model, opt, self.train_set, BATCH, 0.0, None,
-                                   self.graphable, explicit)  # fmt: skip
+        self.step = run.make_step(parts, self.train_set, BATCH, explicit=explicit,
+                                  graphable=self.graphable)  # fmt: skip
         self.step_kind = type(self.step).__name__
         self.check_every = 1 if device.type == "cpu" else 100  # as run.train does
         self.val_batch = int(cfg.data.val_batch_size)
