@@ -11,10 +11,15 @@ A daemon that fails to start fails the test with the tail of its log.
 
 The cluster, as configured (``SlurmCluster.CONF_DEFAULTS``):
 
-* one partition (``.partition``, ``lab``, the default) with one node of ``.cpus`` (4) CPUs
+* one partition (``.partition``, ``lab``, the default) with one node of ``.cpus`` (8) CPUs
   whatever the machine has (``SlurmdParameters=config_overrides``), scheduling by CPU only
-  (``CR_CPU``: ``--mem`` is checked against ``RealMemory`` but not consumed), no GRES (pass
-  ``gpus_per_node=0`` to submitit), ``MaxTime=INFINITE``;
+  (``CR_CPU``: ``--mem`` is checked against ``RealMemory`` 16000 MB but not consumed),
+  ``MaxTime=INFINITE``;
+* one fake GPU (``Gres=gpu:1``, device file ``/dev/null``) split into ``.gpu_shards`` (4)
+  shards (``GresTypes=gpu,shard``): ``--gres=shard:1`` jobs share it, 4 at a time, each with
+  ``CUDA_VISIBLE_DEVICES=0`` and ``SLURM_SHARDS_ON_NODE=1``; ``--gpus-per-node=1`` takes it
+  whole. There is no CUDA device behind it (torch sees none), so it tests the scheduling
+  only; ``gpus_per_node=0`` asks for none;
 * ``ProctrackType=proctrack/linuxproc``, ``TaskPlugin=task/none`` (no cgroups),
   ``JobAcctGatherType=jobacct_gather/linux``,
   ``AccountingStorageType=accounting_storage/slurmdbd``: ``sacct`` works, as submitit needs;
@@ -27,7 +32,8 @@ API (all commands reach this cluster through ``SLURM_CONF``):
 * ``cluster.env`` — a full environment (``os.environ`` + ``SLURM_CONF``) for ``subprocess``;
   ``cluster.extra_env`` only the added variables (e.g. ``run_train_subprocess(env=...)``);
   the function fixture ``slurm_env`` sets them in ``os.environ`` for in-process code.
-* ``cluster.partition``, ``cluster.node``, ``cluster.cpus``, ``cluster.root`` (temp dir).
+* ``cluster.partition``, ``cluster.node``, ``cluster.cpus``, ``cluster.gpu_shards``,
+  ``cluster.root`` (temp dir; ``sbatch`` output goes to ``root/jobs``).
 * ``cluster.run(cmd, check=True, timeout=60)`` → ``CompletedProcess`` (text); ``cmd`` a list
   or a shell string.
 * ``cluster.sbatch(*args, wrap=None)`` → job id (``sbatch --parsable``).
@@ -136,9 +142,12 @@ class SlurmCluster:
         "CommunicationParameters": "NoInAddrAny,NoCtldInAddrAny",  # bind to 127.0.0.1
     }
 
-    def __init__(self, root: Path, cpus: int = 4, partition: str = "lab", node: str = "lab1"):
+    def __init__(self, root: Path, cpus: int = 8, partition: str = "lab", node: str = "lab1",
+                 gpu_shards: int = 4, fake_gpu: str = "/dev/null"):  # fmt: skip
         self.root = root
         self.cpus = cpus
+        self.gpu_shards = gpu_shards
+        self.fake_gpu = fake_gpu
         self.partition = partition
         self.node = node
         self.conf = root / "etc" / "slurm.conf"
@@ -295,8 +304,16 @@ class SlurmCluster:
             **self.CONF_DEFAULTS,
         }
         lines = [auth.rstrip()] + [f"{k}={v}" for k, v in settings.items()]
+        gres = ""
+        if self.gpu_shards:
+            lines.append("GresTypes=gpu,shard")
+            gres = f" Gres=gpu:1,shard:{self.gpu_shards}"
+            (r / "etc" / "gres.conf").write_text(
+                f"NodeName={self.node} Name=gpu File={self.fake_gpu}\n"
+                f"NodeName={self.node} Name=shard Count={self.gpu_shards}\n"
+            )
         lines.append(f"NodeName={self.node} NodeHostname={host} NodeAddr=127.0.0.1 "
-                     f"CPUs={self.cpus} RealMemory=16000 State=UNKNOWN")  # fmt: skip
+                     f"CPUs={self.cpus} RealMemory=16000{gres} State=UNKNOWN")  # fmt: skip
         lines.append(f"PartitionName={self.partition} Nodes={self.node} Default=YES "
                      "MaxTime=INFINITE State=UP")  # fmt: skip
         self.conf.write_text("\n".join(lines) + "\n")

@@ -1,7 +1,7 @@
 """Jobs really scheduled by a throw-away single-node SLURM cluster (``tests/slurm_cluster.py``):
 plain ``sbatch``, Hydra multiruns through hydra-submitit-launcher (a toy app and ``train.py``
-with the basic sweeper and ``conf/hydra/launcher/slurm.yaml``), and ``scancel`` seen as
-CANCELLED by sacct, submitit and Hydra."""
+with the basic sweeper and ``conf/hydra/launcher/slurm.yaml``), runs sharing one GPU through
+``--gres=shard:1``, and ``scancel`` seen as CANCELLED by sacct, submitit and Hydra."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def main(cfg) -> int:
     out = Path(HydraConfig.get().runtime.output_dir)
     env = {k: os.environ.get(k) for k in
            ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME",
-            "SLURM_JOB_PARTITION", "SLURM_CPUS_PER_TASK")}
+            "SLURM_JOB_PARTITION", "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES",
+            "SLURM_SHARDS_ON_NODE")}
     (out / "started.json").write_text(json.dumps(env))
     time.sleep(cfg.sleep)
     (out / "result.json").write_text(json.dumps({"x": cfg.x, **env}))
@@ -52,6 +53,8 @@ LAUNCHER = (
     "hydra.launcher.mem_gb=1",
     "hydra.launcher.timeout_min=5",
 )
+# One GPU shard per run, as in the README's recipe: gpus_per_node must be null, not 0.
+SHARD = ("hydra.launcher.gres=shard:1", "hydra.launcher.gpus_per_node=null")
 SACCT_WARNING = "Bypassing sacct error"  # what submitit logs per poll when sacct fails
 
 
@@ -64,15 +67,17 @@ def _toy_app(directory: Path) -> Path:
 
 
 def _toy_cmd(app: Path, sweep_dir: Path, *overrides: str) -> list[str]:
-    return [sys.executable, str(app), "-m", *overrides, *LAUNCHER,
+    """``python toy_app.py -m LAUNCHER... overrides...`` (``overrides`` win)."""
+    return [sys.executable, str(app), "-m", *LAUNCHER,
             f"hydra.searchpath=[file://{REPO_ROOT / 'conf'}]",
-            f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+            f"hydra.sweep.dir={sweep_dir}", *overrides]  # fmt: skip
 
 
 def _submitit_job_ids(sweep_dir: Path) -> list[str]:
     """The SLURM job ids of the runs (folders ``.submitit/<array>_<task>``; ``<array>`` holds
     the batch's submission)."""
-    return sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if p.is_dir() and "_" in p.name)
+    runs = (sweep_dir / ".submitit").iterdir()
+    return sorted(p.name for p in runs if p.is_dir() and "_" in p.name)
 
 
 def _wait_for_file(path: Path, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -117,6 +122,49 @@ def test_hydra_multirun_through_slurm_launcher(slurm_cluster: SlurmCluster, tmp_
     assert time.monotonic() - start < 120
 
 
+def test_gpu_shards_let_trials_share_one_gpu(slurm_cluster: SlurmCluster, tmp_path: Path):
+    """``gres=shard:1 gpus_per_node=null``: as many runs as the GPU has shards share it at
+    once (same ``CUDA_VISIBLE_DEVICES``); the next waits for a shard (reason ``Resources``)."""
+    n = slurm_cluster.gpu_shards
+    assert slurm_cluster.cpus > n  # so that the shards, not the CPUs, are what runs out
+    app, sweep = _toy_app(tmp_path / "app"), tmp_path / "sweep"
+    xs = ",".join(str(i) for i in range(n + 1))
+    cmd = _toy_cmd(app, sweep, f"x={xs}", "sleep=600", *SHARD)
+    proc = subprocess.Popen(cmd, env=slurm_cluster.env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            started = [json.loads(p.read_text()) for p in sweep.glob("*/started.json")]
+            states = sorted((j["state"], j["reason"]) for j in slurm_cluster.active_jobs())
+            if len(started) >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        time.sleep(3)  # the scheduler had its chance to start one more
+        states = sorted((j["state"], j["reason"]) for j in slurm_cluster.active_jobs())
+        started = [json.loads(p.read_text()) for p in sweep.glob("*/started.json")]
+    finally:
+        proc.kill()
+        proc.wait()
+        slurm_cluster.reset()
+    assert states == [("PENDING", "Resources")] + [("RUNNING", "None")] * n, states
+    assert len(started) == n
+    assert {(s["CUDA_VISIBLE_DEVICES"], s["SLURM_SHARDS_ON_NODE"]) for s in started} == {("0", "1")}
+
+
+def test_gpus_per_node_zero_hides_the_shard(slurm_cluster: SlurmCluster, tmp_path: Path):
+    """``gres=shard:1`` with ``gpus_per_node=0`` (not null): sbatch gets ``--gpus-per-node=0``
+    and submitit's ``srun`` step then has no GPU (no ``CUDA_VISIBLE_DEVICES``; with
+    ``ConstrainDevices`` it could not open one): the README's recipe says null."""
+    app, sweep = _toy_app(tmp_path / "app"), tmp_path / "sweep"
+    cmd = _toy_cmd(app, sweep, "x=1", "hydra.launcher.gres=shard:1")  # LAUNCHER's 0 stays
+    proc = subprocess.run(cmd, env=slurm_cluster.env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((sweep / "0" / "result.json").read_text())
+    assert result["CUDA_VISIBLE_DEVICES"] is None and result["SLURM_SHARDS_ON_NODE"] is None
+
+
 def test_train_py_multirun_on_the_cluster(slurm_cluster: SlurmCluster, tmp_path: Path,
                                           tiny_data_root: Path):  # fmt: skip
     """The project's ``train.py`` (basic sweeper) trains one epoch per SLURM job."""
@@ -149,6 +197,7 @@ def test_scancel_is_cancelled_in_sacct_and_submitit(slurm_env: SlurmCluster, tmp
     assert slurm_env.wait_for(job.job_id, timeout=60) == "CANCELLED"
     assert job.watcher.get_state(job.job_id, mode="force").startswith("CANCELLED")
     assert job.done()
+    job._results_timeout_s = 1  # submitit waits 15 s (slow NFS) for a result that never comes
     with pytest.raises(submitit.core.utils.UncompletedJobError, match="CANCELLED"):
         job.result()
     assert not [j for j in slurm_env.active_jobs() if j["job_id"] == job.job_id]
