@@ -10,6 +10,7 @@ import torch
 
 from conftest import compose_config
 from lenet_lab.augment import Compose, HFlip, Shift
+from lenet_lab.record import Status
 from lenet_lab.run import train
 
 QUIET = ("trainer.progress_bar=false", "trainer.device=cpu", "trainer.save_samples=false",
@@ -62,7 +63,8 @@ def test_runs_with_augmentation_train_on_the_explicit_step(tmp_path, tiny_env, c
     with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
         summary = train(compose_config(*QUIET, f"augmentation={option}", "optimizer=adam",
                                        "optimizer.lr=0.003", "trainer.epochs=3"), tmp_path)
-    assert summary["status"] == "completed" and summary["training_step"] == "ExplicitBackwardStep"
+    assert summary["status"] == Status.COMPLETED
+    assert summary["training_step"] == "ExplicitBackwardStep"
     losses = [float(line.split(",")[1]) for line in
               (tmp_path / "metrics.csv").read_text().splitlines()[1:]]  # fmt: skip
     assert losses[-1] < losses[0] and summary["best_val_acc"] > 0.15  # it still learns

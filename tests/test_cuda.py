@@ -20,6 +20,7 @@ from lenet_lab import augment, data, engine, run
 from lenet_lab.components import build_optimizer, build_scheduler
 from lenet_lab.data import Split
 from lenet_lab.model import LeNet5
+from lenet_lab.record import Status
 from lenet_lab.regularizers import Regularizer
 
 if not torch.cuda.is_available():
@@ -224,7 +225,7 @@ def test_full_run_on_cuda_with_cuda_graph(tmp_path, monkeypatch):
         finally:
             data.clear_cache()
         assert not [w for w in caught if "CUDA graph capture failed" in str(w.message)]
-        assert summary["status"] == "completed" and summary["epochs_run"] == 3
+        assert summary["status"] == Status.COMPLETED and summary["epochs_run"] == 3
         assert summary["device"].startswith("cuda")
         lines = (tmp_path / f"run_{graph}" / "metrics.csv").read_text().splitlines()
         header = lines[0].split(",")

@@ -12,6 +12,7 @@ from lenet_lab.components import Components
 from lenet_lab.data import Split
 from lenet_lab.explicit_step import ExplicitBackwardStep, Unsupported
 from lenet_lab.model import LeNet5
+from lenet_lab.record import Status
 from lenet_lab.regularizers import L1, LossTerm, Regularizer
 
 
@@ -236,6 +237,6 @@ def test_train_uses_the_explicit_step_and_matches_autograd(tmp_path, tiny_env, m
                              f"trainer.explicit_backward={flag}")  # fmt: skip
         results[flag] = run.train(cfg, tmp_path / flag)
     assert built == [ExplicitBackwardStep, engine.TrainStep]
-    assert results["true"]["status"] == results["false"]["status"] == "completed"
+    assert results["true"]["status"] == results["false"]["status"] == Status.COMPLETED
     for key in ("final_train_loss", "final_val_loss", "best_val_acc"):
         assert results["true"][key] == pytest.approx(results["false"][key], rel=1e-4), key

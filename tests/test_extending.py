@@ -9,6 +9,8 @@ import math
 
 import pytest
 
+from lenet_lab.record import Status
+
 QUIET = ("trainer.progress_bar=false", "trainer.device=cpu", "trainer.save_samples=false",
          "trainer.save_curves=false")  # fmt: skip
 
@@ -49,7 +51,7 @@ def test_a_users_scheduler_and_optimizer_from_their_config_folder(run_train, use
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert lr_column(proc.out_dir) == pytest.approx([0.002, 0.001, 0.0005])
     summary = json.loads((proc.out_dir / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["epochs_run"] == 3
+    assert summary["status"] == Status.COMPLETED and summary["epochs_run"] == 3
     assert summary["config"]["optimizer"]["_target_"] == "torch.optim.RMSprop"
     assert summary["best_val_acc"] > 0.3, "tiny data is learnable: well above chance (0.1)"
     assert summary["objective"] == summary["best_val_acc"]
@@ -75,7 +77,7 @@ def test_whole_run_schedules_in_a_run(tmp_path, tiny_env, option):
                          "trainer.epochs=4")  # fmt: skip
     summary = train(cfg, tmp_path)
     lrs = lr_column(tmp_path)
-    assert summary["status"] == "completed" and len(lrs) == 4
+    assert summary["status"] == Status.COMPLETED and len(lrs) == 4
     if option == "cosine":
         assert lrs[0] == pytest.approx(0.01) and lrs == sorted(lrs, reverse=True)
         # cosine at the start of epoch 3 of 4: half-way, (1 + cos(pi/2)) / 2 = 0.5

@@ -11,6 +11,7 @@ import torch
 from conftest import compose_config
 from lenet_lab import data
 from lenet_lab.data import holdout_indices
+from lenet_lab.record import Status
 from lenet_lab.run import load_data, train
 
 
@@ -63,7 +64,7 @@ def test_a_run_with_holdout_never_reads_the_test_split(tiny_data_factory, monkey
     assert not any(tuple(r.flatten().tolist()[::7]) in train_rows for r in va1.x)
     summary = train(compose_config(*base, "trainer.epochs=2"), tmp_path)
     assert set(read) == {True}  # only the training split's files were read
-    assert summary["val_split"] == "holdout" and summary["status"] == "completed"
+    assert summary["val_split"] == "holdout" and summary["status"] == Status.COMPLETED
     assert json.loads((tmp_path / "summary.json").read_text())["val_split"] == "holdout"
 
 

@@ -20,6 +20,8 @@ import json
 
 import pytest
 
+from lenet_lab.record import Status
+
 pytestmark = pytest.mark.integration
 
 SUBSET = ("data=fashion_mnist_subset", "trainer.epochs=2", "optimizer=sgd", "seed=42",
@@ -33,13 +35,14 @@ def _summary(proc):
 
 def test_subset_two_epochs_with_batchnorm_above_075(run_train, real_data_root):
     summary = _summary(run_train(*SUBSET, "normalization=batchnorm", data_root=real_data_root))
-    assert summary["status"] == "completed" and summary["epochs_run"] == 2
-    assert summary["config"]["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.9,
+    assert summary["status"] == Status.COMPLETED and summary["epochs_run"] == 2
+    assert summary["config"]["optimizer"] == {"_target_": "torch.optim.SGD", "_partial_": True,
+                                              "lr": 0.1, "momentum": 0.9,
                                               "nesterov": False}  # fmt: skip
     assert summary["best_val_acc"] > 0.75
 
 
 def test_subset_two_epochs_sheet_baseline_learns(run_train, real_data_root):
     summary = _summary(run_train(*SUBSET, data_root=real_data_root))
-    assert summary["status"] == "completed" and summary["n_params"] == 44_426
+    assert summary["status"] == Status.COMPLETED and summary["n_params"] == 44_426
     assert summary["best_val_acc"] > 0.70  # 0.75-0.77 at seed 42; chance is 0.10

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import compose_config
+from lenet_lab.record import Status
 from lenet_lab.run import train
 
 QUIET = ("trainer.progress_bar=false", "trainer.device=cpu", "trainer.save_samples=false",
@@ -42,7 +43,7 @@ def test_mlflow_logger_writes_metrics_and_config(tmp_path, tiny_env, monkeypatch
     assert max(m.value for m in history) == pytest.approx(summary["best_val_acc"])
     assert run.data.params["optimizer.lr"] == "0.1"
     assert run.data.params["trainer.epochs"] == "2"
-    assert run.data.tags["status"] == "completed"
+    assert run.data.tags["status"] == Status.COMPLETED
     config = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path / "dl"))
     assert "torch.optim.SGD" in open(config).read()
     assert (tmp_path / "mlruns").is_dir()  # artifacts beside the run, not in the cwd

@@ -140,7 +140,7 @@ def test_early_stopping_in_a_run(tmp_path, tiny_env):
         tmp_path, "early_stopping=val_loss", "early_stopping.patience=2",
         "early_stopping.min_delta=10", "trainer.epochs=6",
     )  # fmt: skip
-    assert summary["status"] == "early_stopped" and summary["stopped_early"] is True
+    assert summary["status"] == Status.EARLY_STOPPED and summary["stopped_early"] is True
     assert summary["stop_epoch"] == summary["epochs_run"] == 3
     assert len(rows) == 3
 
@@ -180,7 +180,7 @@ def test_plateau_lowers_lr_in_a_run(tmp_path, tiny_env):
         tmp_path, "scheduler=plateau", "scheduler.patience=0", "scheduler.threshold=100",
         "trainer.epochs=4",
     )  # fmt: skip
-    assert summary["status"] == "completed"
+    assert summary["status"] == Status.COMPLETED
     lrs = [float(r["lr"]) for r in rows]
     assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.001])
 
@@ -234,13 +234,13 @@ def test_divergence_is_one_signal_a_status_and_no_objective(run_train):
 def test_objective_of_a_diverged_summary():
     assert math.isnan(objective({"status": Status.DIVERGED, "best_val_acc": 0.9}))
     assert objective({"status": Status.COMPLETED, "best_val_acc": 0.9}) == 0.9
-    assert objective({"status": "completed", "final_val_acc": 0.8}, "final_val_acc") == 0.8
+    assert objective({"status": Status.COMPLETED, "final_val_acc": 0.8}, "final_val_acc") == 0.8
 
 
 def test_divergence_returns_nan_through_hydra(tmp_path, tiny_env, hydra_inprocess):
     ret = hydra_inprocess("optimizer.lr=1e6", "trainer.epochs=1", *QUIET, run_dir=tmp_path)
     assert math.isnan(ret.return_value)  # the sweeper records a non-finite value as FAIL
-    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == Status.DIVERGED
 
 
 # --------------------------------------------------------------------------- end to end
@@ -256,7 +256,7 @@ def test_train_py_end_to_end(run_train):
     assert all(math.isfinite(float(r[c])) for r in rows for c in METRIC_COLUMNS)
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys()
-    assert summary["status"] == "completed" and summary["epochs_run"] == 2
+    assert summary["status"] == Status.COMPLETED and summary["epochs_run"] == 2
     assert summary["stopped_early"] is False and summary["n_params"] == 44_426
     assert summary["device"] == "cpu"
     assert 0.0 <= summary["best_val_acc"] <= 1.0
@@ -298,7 +298,7 @@ def test_optimized_metric_picks_the_summary_key(tmp_path, tiny_env, hydra_inproc
 
 def test_zero_epochs_scores_the_untrained_model(tmp_path, tiny_env):
     summary, rows = run_inprocess(tmp_path, "trainer.epochs=0")
-    assert rows == [] and summary["epochs_run"] == 0 and summary["status"] == "completed"
+    assert rows == [] and summary["epochs_run"] == 0 and summary["status"] == Status.COMPLETED
     assert 0.0 <= summary["best_val_acc"] <= 1.0
 
 
@@ -319,7 +319,7 @@ def test_every_preset_runs_one_epoch(tmp_path, tiny_env, hydra_inprocess, preset
     value = ret.return_value
     assert isinstance(value, float) and 0.0 <= value <= 1.0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["epochs_run"] == 1
+    assert summary["status"] == Status.COMPLETED and summary["epochs_run"] == 1
     assert summary["config"]["task_name"] == preset
     header, rows = read_metrics(tmp_path / "metrics.csv")
     assert header == METRIC_COLUMNS and len(rows) == 1
@@ -346,7 +346,7 @@ def test_cuda_graph_step_matches_eager_and_follows_the_scheduler(tmp_path, tiny_
         summary = train(cfg, tmp_path / str(graph))
         runs[graph] = (summary, read_metrics(tmp_path / str(graph) / "metrics.csv")[1])
     (eager, eager_rows), (graphed, graphed_rows) = runs[False], runs[True]
-    assert graphed["status"] == eager["status"] == "completed"
+    assert graphed["status"] == eager["status"] == Status.COMPLETED
     assert [float(r["lr"]) for r in graphed_rows] == pytest.approx([0.1, 0.1, 0.01])
     assert float(graphed_rows[0]["train_loss"]) == pytest.approx(
         float(eager_rows[0]["train_loss"]), rel=1e-3
