@@ -39,11 +39,15 @@ from .callbacks import (
 )
 from .components import Components, build_components, build_scheduler, loggers, steps_per_epoch
 from .explicit_step import ExplicitBackwardStep, Unsupported
-from .model import count_parameters
+from .model import LeNet5, count_parameters
 from .record import Status
-from .validation import validate
+from .validation import group_choice, validate
 
 log = logging.getLogger(__name__)
+
+#: The config groups whose option summary.json records (``choices``).
+GROUPS = ("model", "optimizer", "regularizer", "normalization", "scheduler", "loss",
+          "augmentation", "early_stopping", "logger")  # fmt: skip
 
 
 @dataclass
@@ -82,7 +86,7 @@ def load_data(cfg: DictConfig, device: torch.device) -> tuple[data.Split, data.S
 
 
 def make_step(parts: Components, train_set: data.Split, batch_size: int, *, explicit: bool,
-              graphable: bool) -> engine.TrainStep:  # fmt: skip
+              graphable: bool, scheduler: Any = None) -> engine.TrainStep:  # fmt: skip
     """The explicit-backward CPU step, the CUDA-graph step, or the autograd step; what the
     faster steps cannot run falls back to autograd with one log line saying why."""
     args = (parts.model, parts.optimizer, parts.criterion, parts.loss_terms, parts.transform)
@@ -91,6 +95,11 @@ def make_step(parts: Components, train_set: data.Split, batch_size: int, *, expl
             return ExplicitBackwardStep(*args)
         except Unsupported as e:
             log.info("explicit backward unavailable (%s); using autograd", e)
+    if graphable and getattr(getattr(scheduler, "scheduler", None), "cycle_momentum", False):
+        # the lr lives in a tensor the graph reads; momentum/betas are baked into the capture
+        log.info("CUDA graph unavailable (the scheduler cycles momentum, which a captured step "
+                 "cannot see: set scheduler.cycle_momentum=false to keep the graph); eager")
+        graphable = False
     if graphable and len(train_set) >= batch_size:
         saved = {k: v.clone() for k, v in parts.model.state_dict().items()}
         try:
@@ -142,13 +151,14 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
         data.save_samples(train_set, out_dir / "samples.png")
     n_params = count_parameters(parts.model)
     log.info("model: %s (%s), %s trainable parameters, output = logits (no softmax)",
-             type(parts.model).__name__, _techniques(cfg), f"{n_params:,}")  # fmt: skip
+             _model_name(parts.model), _techniques(cfg), f"{n_params:,}")  # fmt: skip
     epochs, batch_size = int(cfg.trainer.epochs), int(cfg.data.batch_size)
     steps = steps_per_epoch(len(train_set), batch_size)
     scheduler = build_scheduler(cfg, parts.optimizer, epochs, steps)
     _warn_patience_conflict(cfg)
     explicit = device.type == "cpu" and bool(cfg.trainer.get("explicit_backward", True))
-    step = make_step(parts, train_set, batch_size, explicit=explicit, graphable=graphable)
+    step = make_step(parts, train_set, batch_size, explicit=explicit, graphable=graphable,
+                     scheduler=scheduler)  # fmt: skip
     log.info("training step: %s", type(step).__name__)
 
     summary: dict[str, Any] = {
@@ -156,6 +166,7 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
         rec.BEST_VAL_ACC: 0.0, rec.BEST_EPOCH: None, rec.EPOCHS_RUN: 0, rec.MAX_EPOCHS: epochs,
         rec.STOPPED_EARLY: False, rec.STOP_EPOCH: None, rec.VAL_SPLIT: val_split,
         rec.N_PARAMS: n_params, rec.DEVICE: str(device), rec.TRAINING_STEP: type(step).__name__,
+        rec.CHOICES: {g: group_choice(cfg, g) for g in GROUPS if g in cfg},
     }  # fmt: skip
     run = Run(cfg, out_dir, parts.model, parts.optimizer, epochs, steps, summary)
     everyone = _callbacks(cfg, out_dir, scheduler, parts, callbacks)
@@ -263,6 +274,12 @@ def _report_end(run: Run) -> None:
              s[rec.BEST_EPOCH], s[rec.STATUS], s[rec.EPOCHS_RUN], s[rec.WALL_TIME_S])  # fmt: skip
 
 
+def _model_name(model: torch.nn.Module) -> str:
+    if isinstance(model, LeNet5):
+        return "LeNet-5" + (" padded to 32x32" if model.c1.padding != (0, 0) else "")
+    return type(model).__name__
+
+
 def _num_classes(run: Run) -> int:
     last = [m for m in run.model.modules() if isinstance(m, torch.nn.Linear)]
     return last[-1].out_features if last else 10
@@ -270,18 +287,10 @@ def _num_classes(run: Run) -> int:
 
 def _techniques(cfg: DictConfig) -> str:
     """``optimizer=sgd lr=0.1 regularizer=none ...`` for the log and the plot title."""
-    from .validation import group_choice
-
-    groups = ("model", "optimizer", "regularizer", "normalization", "scheduler", "loss",
-              "augmentation", "early_stopping")  # fmt: skip
     parts = []
-    for group in groups:
-        node = cfg.get(group)
-        optional = group in ("loss", "augmentation", "model")
-        if node is None or (optional and not node.get("_target_")):
-            continue
-        choice = group_choice(cfg, group) if node.get("_target_") else "none"
-        parts.append(f"{group}={choice.rsplit('.', 1)[-1]}")
-        if group == "optimizer" and node.get("lr") is not None:
-            parts.append(f"lr={node.lr:g}")
+    for group in GROUPS[1:-1]:  # model and logger: in the log line's other words
+        if group in cfg:
+            parts.append(f"{group}={group_choice(cfg, group)}")
+        if group == "optimizer" and cfg.optimizer.get("lr") is not None:
+            parts.append(f"lr={cfg.optimizer.lr:g}")
     return " ".join(parts)

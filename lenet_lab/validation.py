@@ -81,14 +81,16 @@ def command_line_keys() -> set[str]:
 
 
 def group_choice(cfg: DictConfig, group: str) -> str:
-    """The option chosen for ``group`` (``regularizer=l2``), or its ``_target_`` outside Hydra."""
+    """The option chosen for ``group`` (``regularizer=l2``); outside a Hydra run (the compose
+    API) its ``_target_``'s last name, or ``none``."""
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
         choice = HydraConfig.get().runtime.choices.get(group)
         if choice is not None:
             return str(choice)
-    return str(_get(cfg, f"{group}._target_"))
+    target = _get(cfg, f"{group}._target_")
+    return str(target).rsplit(".", 1)[-1] if target else "none"
 
 
 def validate(cfg: DictConfig) -> torch.device:

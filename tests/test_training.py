@@ -352,3 +352,24 @@ def test_cuda_graph_step_matches_eager_and_follows_the_scheduler(tmp_path, tiny_
         float(eager_rows[0]["train_loss"]), rel=1e-3
     )
     assert abs(graphed["best_val_acc"] - eager["best_val_acc"]) < 0.05
+
+
+def test_a_momentum_cycling_scheduler_keeps_the_step_out_of_a_cuda_graph(caplog):
+    """OneCycleLR cycles SGD's momentum every batch; a captured graph would keep the first
+    value, so the graph is skipped with one line saying why (CPU check of the decision)."""
+    from torch import nn
+
+    from lenet_lab.components import Components
+    from lenet_lab.regularizers import Regularizer
+    from lenet_lab.run import make_step
+
+    cfg = compose_config("scheduler=onecycle")
+    model = LeNet5()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = build_scheduler(cfg, opt, epochs=2, steps_per_epoch=4)
+    parts = Components(model, opt, nn.CrossEntropyLoss(), Regularizer())
+    data = Split(torch.rand(8, 1, 28, 28), torch.arange(8))
+    with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
+        step = make_step(parts, data, 4, explicit=False, graphable=True, scheduler=sched)
+    assert type(step) is engine.TrainStep
+    assert any("cycles momentum" in r.getMessage() for r in caplog.records)
