@@ -135,6 +135,70 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
     """
     device = validate(cfg)  # every component built once on the CPU: before any data is read
     started = time.perf_counter()
+    run, loop = _prepare(cfg, out_dir, device, callbacks)
+    summary = run.summary
+    try:
+        loop.fit(run)
+        summary[rec.STATUS] = Status.COMPLETED
+    except StopTraining as stop:
+        summary.update({rec.STATUS: stop.status, rec.REASON: stop.reason})
+        log.log(logging.ERROR if stop.status is Status.DIVERGED else logging.INFO, "%s: %s",
+                stop.status, stop.reason)  # fmt: skip
+    except KeyboardInterrupt:
+        summary.update({rec.STATUS: Status.INTERRUPTED,
+                        rec.REASON: "interrupted by the user (Ctrl-C)"})  # fmt: skip
+        raise
+    except Exception as e:
+        summary.update({rec.STATUS: Status.FAILED, rec.REASON: f"{type(e).__name__}: {e}"})
+        raise
+    finally:
+        for callback in loop.callbacks:
+            callback.on_train_end(run)
+        _finish(run, started)
+    _report_end(run)
+    return summary
+
+
+@dataclass
+class Loop:
+    """The epoch loop: train an epoch, evaluate, hand the metrics to every callback."""
+
+    step: engine.TrainStep
+    train_set: data.Split
+    val_set: data.Split
+    callbacks: list[Callback]
+    generator: torch.Generator
+    check_every: int  # finiteness check of the training loss every N batches
+
+    def fit(self, run: Run) -> None:
+        cfg, summary = run.cfg, run.summary
+        batch_size, val_batch = int(cfg.data.batch_size), int(cfg.data.val_batch_size)
+        on_batch = [lambda c=c: c.on_batch_end(run) for c in batch_callbacks(self.callbacks)]
+        probe = self.val_set.x[: min(256, len(self.val_set))]  # for the feature statistics
+        for callback in self.callbacks:
+            callback.on_train_start(run)
+        if run.epochs == 0:  # inspect-only: score the untrained model
+            summary[rec.BEST_VAL_ACC] = engine.evaluate(run.model, self.val_set, val_batch).acc
+        for epoch in range(1, run.epochs + 1):
+            t0, lr = time.perf_counter(), float(run.optimizer.param_groups[0]["lr"])
+            tr = engine.train_epoch(self.step, self.train_set, batch_size, self.generator,
+                                    self.check_every, on_batch)  # fmt: skip
+            va = engine.evaluate(run.model, self.val_set, val_batch)
+            metrics = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
+                       "val_loss": va.loss, "val_acc": va.acc, "lr": lr,
+                       "seconds": time.perf_counter() - t0, **_statistics(run.model, probe)}
+            run.rows.append(metrics)
+            summary[rec.EPOCHS_RUN] = epoch
+            if va.acc > summary[rec.BEST_VAL_ACC]:
+                summary.update({rec.BEST_VAL_ACC: va.acc, rec.BEST_EPOCH: epoch})
+            for callback in self.callbacks:
+                callback.on_epoch_end(run, epoch, metrics)
+
+
+def _prepare(cfg: DictConfig, out_dir: Path, device: torch.device,
+             callbacks: Sequence[Callback]) -> tuple[Run, Loop]:  # fmt: skip
+    """Seed, build the components, then read the data, then the scheduler (which needs the
+    number of batches) and the training step; log what the run is."""
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
     generator = seed_everything(int(cfg.seed))
@@ -160,7 +224,6 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
     step = make_step(parts, train_set, batch_size, explicit=explicit, graphable=graphable,
                      scheduler=scheduler)  # fmt: skip
     log.info("training step: %s", type(step).__name__)
-
     summary: dict[str, Any] = {
         rec.STATUS: Status.RUNNING, rec.REASON: None, rec.OPTIMIZED_METRIC: cfg.optimized_metric,
         rec.BEST_VAL_ACC: 0.0, rec.BEST_EPOCH: None, rec.EPOCHS_RUN: 0, rec.MAX_EPOCHS: epochs,
@@ -170,46 +233,8 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
     }  # fmt: skip
     run = Run(cfg, out_dir, parts.model, parts.optimizer, epochs, steps, summary)
     everyone = _callbacks(cfg, out_dir, scheduler, parts, callbacks)
-    on_batch = [lambda c=c: c.on_batch_end(run) for c in batch_callbacks(everyone)]
-    probe = val_set.x[: min(256, len(val_set))]  # fixed batch for the feature statistics
     check_every = 1 if device.type == "cpu" else 100
-    try:
-        for callback in everyone:
-            callback.on_train_start(run)
-        if epochs == 0:  # inspect-only: score the untrained model
-            summary[rec.BEST_VAL_ACC] = engine.evaluate(parts.model, val_set,
-                                                        int(cfg.data.val_batch_size)).acc
-        for epoch in range(1, epochs + 1):
-            t0, lr = time.perf_counter(), float(parts.optimizer.param_groups[0]["lr"])
-            tr = engine.train_epoch(step, train_set, batch_size, generator, check_every, on_batch)
-            va = engine.evaluate(parts.model, val_set, int(cfg.data.val_batch_size))
-            metrics = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
-                       "val_loss": va.loss, "val_acc": va.acc, "lr": lr,
-                       "seconds": time.perf_counter() - t0, **_statistics(parts.model, probe)}
-            run.rows.append(metrics)
-            summary[rec.EPOCHS_RUN] = epoch
-            if va.acc > summary[rec.BEST_VAL_ACC]:
-                summary.update({rec.BEST_VAL_ACC: va.acc, rec.BEST_EPOCH: epoch})
-            for callback in everyone:
-                callback.on_epoch_end(run, epoch, metrics)
-        summary[rec.STATUS] = Status.COMPLETED
-    except StopTraining as stop:
-        summary.update({rec.STATUS: stop.status, rec.REASON: stop.reason})
-        log.log(logging.ERROR if stop.status is Status.DIVERGED else logging.INFO, "%s: %s",
-                stop.status, stop.reason)  # fmt: skip
-    except KeyboardInterrupt:
-        summary.update({rec.STATUS: Status.INTERRUPTED,
-                        rec.REASON: "interrupted by the user (Ctrl-C)"})  # fmt: skip
-        raise
-    except Exception as e:
-        summary.update({rec.STATUS: Status.FAILED, rec.REASON: f"{type(e).__name__}: {e}"})
-        raise
-    finally:
-        for callback in everyone:
-            callback.on_train_end(run)
-        _finish(run, started)
-    _report_end(run)
-    return summary
+    return run, Loop(step, train_set, val_set, everyone, generator, check_every)
 
 
 def _callbacks(cfg: DictConfig, out_dir: Path, scheduler: Callback | None, parts: Components,
