@@ -24,8 +24,24 @@ The cluster, as configured (``SlurmCluster.CONF_DEFAULTS``):
   ``JobAcctGatherType=jobacct_gather/linux``,
   ``AccountingStorageType=accounting_storage/slurmdbd``: ``sacct`` works, as submitit needs;
 * ``KillWait=5``: ``scancel`` sends SIGTERM, then SIGKILL 5 s later (real clusters: ~30 s);
-  slurmctld checks time limits about every 30 s, so a job that outlives ``--time`` becomes
-  TIMEOUT up to ~30 s after its limit (+ ``KillWait``).
+  slurmctld checks time limits every 30 s: ``sbatch --time=1`` of ``sleep 600`` was TIMEOUT
+  after 87 s (batch step CANCELLED, ``0:15``).
+
+Measured on it, for the sweeper tests to build on:
+
+* accounting lags: a job can be done for submitit (its result file is there) a moment before
+  ``sacct`` lists it; poll with ``wait_for``. ``scancel`` → CANCELLED in sacct within ~0.3 s.
+* submitit polls ``sacct`` 2, 4, 8, 16, … s after its last submission, and for a job that
+  wrote no result (cancelled, killed) waits another 15 s (``job._results_timeout_s``) before
+  ``job.result()`` raises ``UncompletedJobError`` naming the state (``CANCELLED by 0``).
+* a time limit reaches a submitit job as its warning signal, before SLURM's TIMEOUT:
+  hydra-submitit-launcher submits ``--signal=USR2@<signal_delay_s>`` (120), which slurmctld
+  may send up to 60 s early (``man sbatch``). With ``timeout_min=1`` it came ~27 s in, with
+  ``signal_delay_s`` 120 and 10 alike; submitit's handler calls the launcher's checkpoint,
+  does not requeue (``max_num_timeout`` 0) and exits: sacct says COMPLETED, and the result
+  raises ``UncompletedJobError: Job not requeued because: timed-out too many times.``.
+* when one job of a batch fails, the basic sweeper's multirun raises at once and leaves the
+  batch's other jobs running (``cluster.reset()`` cleans up).
 
 API (all commands reach this cluster through ``SLURM_CONF``):
 
@@ -252,7 +268,7 @@ class SlurmCluster:
         proc = self._spawn("munged", [
             _which("munged"), "-F", "--force", f"--socket={self.munge_socket}",
             f"--key-file={key}", f"--pid-file={d / 'munged.pid'}",
-            f"--seed-file={d / 'munged.seed'}", f"--log-file={self.root / 'log' / 'munged.log'}",
+            f"--seed-file={d / 'munged.seed'}",  # logs to stderr (munged.out) with -F
         ])  # fmt: skip
         self._wait(self.munge_socket.exists, "munged socket", 15, proc)
 
