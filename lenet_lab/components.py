@@ -128,6 +128,10 @@ def build(cfg: DictConfig, group: str, *args: Any, skip: tuple[str, ...] = (), *
         _check_unused(cfg, group)
         return None
     params = _kwargs(cfg, group, skip)
+    if (args or kwargs) and not params.get("_partial_"):
+        given = ", ".join([_describe(a) for a in args] + list(kwargs))
+        raise ConfigError(f"{group}._partial_ must be true: the trainer adds {given}",
+                          f"{group}._partial_")  # fmt: skip
     try:
         obj = instantiate(params, _convert_="all")
         if isinstance(obj, functools.partial) and (args or kwargs):
@@ -137,6 +141,12 @@ def build(cfg: DictConfig, group: str, *args: Any, skip: tuple[str, ...] = (), *
         raise
     except Exception as e:  # noqa: BLE001 - constructors raise what they like
         raise _error(cfg, group, e) from None
+
+
+def _describe(arg: Any) -> str:
+    if isinstance(arg, torch.optim.Optimizer):
+        return "the optimizer"
+    return "the model's parameters" if inspect.isgenerator(arg) else type(arg).__name__
 
 
 @dataclass

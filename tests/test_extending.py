@@ -85,3 +85,19 @@ def test_whole_run_schedules_in_a_run(tmp_path, tiny_env, option):
     else:
         assert lrs[0] == pytest.approx(0.01 / 25) and max(lrs) > lrs[0] and lrs[-1] < max(lrs)
     assert math.isfinite(summary["best_val_acc"]) and summary["best_val_acc"] > 0.3
+
+
+def test_an_option_without_partial_says_what_the_trainer_adds(user_conf):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF_DIR
+    from lenet_lab.validation import ConfigError, validate
+
+    path = user_conf / "optimizer" / "rmsprop.yaml"
+    path.write_text(RMSPROP_YAML.replace("_partial_: true\n", ""))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra.searchpath=[file://{user_conf}]",
+                                          "optimizer=rmsprop"])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^optimizer._partial_ must be true: the trainer "
+                                          r"adds the model's parameters$"):  # fmt: skip
+        validate(cfg)
