@@ -31,3 +31,18 @@ def test_status_words_are_the_lab_words():
                                          "diverged", "failed", "interrupted"}  # fmt: skip
     assert "completed" in FINISHED and "pruned" not in FINISHED
     assert set(FIELDS) >= {"status", "objective", "best_val_acc", "val_split"}
+
+
+def test_each_status_word_is_spelled_only_in_the_record_module():
+    """The trainer and train.py compare and write statuses through ``Status``; a quoted
+    status word anywhere else in them would be a second spelling."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    words = "|".join(s.value for s in Status)
+    pattern = re.compile(rf"""["']({words})["']""")
+    files = [*sorted((root / "lenet_lab").glob("*.py")), root / "train.py"]
+    found = [f"{p.name}: {m.group(0)}" for p in files if p.name != "record.py"
+             for m in pattern.finditer(p.read_text())]  # fmt: skip
+    assert found == []
