@@ -45,7 +45,8 @@ Measured on it, for the sweeper tests to build on:
 
 API (all commands reach this cluster through ``SLURM_CONF``):
 
-* ``cluster.env`` — a full environment (``os.environ`` + ``SLURM_CONF``) for ``subprocess``;
+* ``cluster.env`` — a full environment (``os.environ`` as at the cluster's start +
+  ``SLURM_CONF``) for ``subprocess``; ``sbatch`` passes it on to the jobs;
   ``cluster.extra_env`` only the added variables (e.g. ``run_train_subprocess(env=...)``);
   the function fixture ``slurm_env`` sets them in ``os.environ`` for in-process code.
 * ``cluster.partition``, ``cluster.node``, ``cluster.cpus``, ``cluster.gpu_shards``,
