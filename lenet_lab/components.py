@@ -197,6 +197,8 @@ def build_components(cfg: DictConfig, device: torch.device, graphable: bool = Fa
     model = model.to(device)
     optimizer = build_optimizer(cfg, model, regularizer, graphable)
     criterion = build(cfg, "loss") or nn.CrossEntropyLoss()
+    if isinstance(criterion, nn.Module):
+        criterion = criterion.to(device)  # its buffers too (class weights)
     stopper = build(cfg, "early_stopping")
     if stopper is not None and stopper.monitor not in MONITORABLE:
         raise ConfigError(f"early_stopping.monitor must be one of {', '.join(MONITORABLE)}, "
