@@ -48,7 +48,7 @@ from . import states
 from .overrides import format_value, key_of
 from .pinning import PinError, best_params
 from .reporting import Console, route_optuna_logging
-from .retry import RetryStale
+from .retry import RetryStale, requeue
 from .samplers import build_sampler
 from .settings import Settings, SettingsError
 from .storage import StorageError, make_storage, redact
@@ -65,7 +65,8 @@ class Tally:
     pruned: int = 0
     failed: int = 0  # non-finite objective (e.g. diverged), stale, interrupted
     crashed: int = 0  # exceptions: these count towards max_failure_rate
-    first_error: str | None = None
+    first_error: str | None = None  # of a crash
+    first_failure: str | None = None  # of any trial that did not complete
     seconds: list[float] = field(default_factory=list)
 
     @property
@@ -142,7 +143,7 @@ class LabOptunaSweeper(Sweeper):
                  tally.complete, tally.pruned, tally.failed + tally.crashed)  # fmt: skip
         if tally.done and tally.complete == 0 and tally.pruned == 0:
             raise SystemExit(f"error: all {tally.done} trials of this sweep failed (first: "
-                             f"{tally.first_error or 'non-finite objective'}); see {sweep_dir}")
+                             f"{tally.first_failure}); see {sweep_dir}")
 
     # ------------------------------------------------------------------ set-up
     def _search_space(self, arguments: list[str]):
@@ -238,7 +239,7 @@ class LabOptunaSweeper(Sweeper):
     def _run(self, study, storage, space, fixed, n_trials: int, tally: Tally,
              console: Console, stopped: threading.Event) -> None:  # fmt: skip
         """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy."""
-        concurrent = self.s.n_jobs > 1 and not _in_process(self.launcher)
+        concurrent = not _in_process(self.launcher)  # threads watch remote jobs, even 1
         slots = self.s.n_jobs if concurrent else 1
         running: dict[Future, tuple[optuna.Trial, float]] = {}
         started = 0
@@ -343,6 +344,11 @@ class LabOptunaSweeper(Sweeper):
             ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
         state, reason, frozen = self._tell(study, trial, ret)
         tally.seconds.append(seconds)
+        if state == "died, requeue":  # not the app's fault: its params are run again
+            if frozen is not None:
+                requeue(study, frozen, reason, self.s.max_retry)
+        if state != "complete":
+            tally.first_failure = tally.first_failure or reason
         if state == "complete":
             tally.complete += 1
         elif state == "pruned":
@@ -359,13 +365,16 @@ class LabOptunaSweeper(Sweeper):
     def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: JobReturn):
         """Record one job's outcome: (complete|pruned|failed|crashed, reason, FrozenTrial)."""
         if ret.status == JobStatus.FAILED:
-            try:
-                ret.return_value  # noqa: B018 - Hydra re-raises the job's exception here
-            except optuna.TrialPruned as e:
+            # the job's exception (JobReturn.return_value would re-raise it, printing a line)
+            e = ret._return_value
+            if isinstance(e, optuna.TrialPruned):
                 return "pruned", str(e), _tell(study, trial, state=TrialState.PRUNED)
-            except Exception as e:  # noqa: BLE001
-                reason = f"{type(e).__name__}: {e}"
-                return "crashed", reason, _fail(study, trial, reason)
+            reason = f"{type(e).__name__}: {e}"
+            death = states.job_death(reason)
+            if death is not None:  # the cluster ended the job (scancel, time limit, ...)
+                outcome = "died, requeue" if death[1] else "died"
+                return outcome, death[0], _fail(study, trial, death[0])
+            return "crashed", reason, _fail(study, trial, reason)
         n = len(self.s.directions)
         try:
             states.objective_values(ret.return_value, n)

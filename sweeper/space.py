@@ -93,17 +93,17 @@ def from_config(name: str, node: Mapping[str, Any]) -> BaseDistribution:
     try:
         if kind == "categorical":
             return CategoricalDistribution(list(node["choices"]))
+        stepped = step is not None and not log
         if kind == "int":
-            return IntDistribution(int(low), int(high), log=bool(log),
-                                   step=int(step) if step is not None and not log else 1)  # fmt: skip
+            int_step = int(step) if stepped else 1
+            return IntDistribution(int(low), int(high), log=bool(log), step=int_step)
         if kind == "float":
-            return FloatDistribution(float(low), float(high), log=bool(log),
-                                     step=float(step) if step is not None and not log else None)  # fmt: skip
+            float_step = float(step) if stepped else None
+            return FloatDistribution(float(low), float(high), log=bool(log), step=float_step)
     except (KeyError, TypeError, ValueError) as e:
         raise SearchSpaceError(f"hydra.sweeper.search_space.{name}: {e}") from None
-    raise SearchSpaceError(
-        f"hydra.sweeper.search_space.{name}.type={node.get('type')!r}: use categorical, int or float"
-    )
+    raise SearchSpaceError(f"hydra.sweeper.search_space.{name}.type={node.get('type')!r}: "
+                           "use categorical, int or float")  # fmt: skip
 
 
 def suggest(trial: Any, name: str, dist: BaseDistribution) -> Any:

@@ -7,6 +7,7 @@ its values, or FAIL when it is not a finite number (e.g. a diverged run returnin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,3 +53,25 @@ def job_state(value: Any, n_objectives: int) -> tuple[str, list[float] | None]:
     if all(math.isfinite(v) for v in values):
         return COMPLETE_STATE, values
     return FAIL_STATE, None
+
+
+#: Final states of a cluster job that died (from the launcher's error, e.g. submitit's
+#: "has not produced any output (state: CANCELLED by 0)"): (reason, re-queue its params?).
+JOB_DEATHS = {
+    "CANCELLED": ("cancelled: its cluster job was cancelled (scancel, or its allocation ended)",
+                  True),
+    "TIMEOUT": ("time limit: its cluster job exceeded hydra.launcher.timeout_min", False),
+    "NODE_FAIL": ("node failure: the node running its cluster job failed", True),
+    "PREEMPTED": ("preempted: its cluster job was preempted", True),
+    "OUT_OF_MEMORY": ("out of memory: its cluster job exceeded hydra.launcher.mem_gb", False),
+    "BOOT_FAIL": ("boot failure: the node of its cluster job did not start", True),
+    "DEADLINE": ("deadline: its cluster job reached its deadline", False),
+}
+
+
+def job_death(error: str) -> tuple[str, bool] | None:
+    """(reason, re-queue?) when a launcher error says the job died in a final cluster state."""
+    if "timed-out" in error:  # submitit: the job got the time limit's warning signal
+        return JOB_DEATHS["TIMEOUT"]
+    match = re.search(r"state:?\s+([A-Z_]+)", error)
+    return JOB_DEATHS.get(match.group(1)) if match else None

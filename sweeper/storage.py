@@ -78,8 +78,8 @@ def _check_url(url: str) -> None:
         parsed = make_url(url)
         dialect = parsed.get_dialect()
     except ArgumentError:
-        raise StorageError(f"{where}: not a database URL (expected e.g. "
-                           "sqlite:///multirun/optuna.db or postgresql://user:pass@host/db)") from None  # fmt: skip
+        example = "sqlite:///multirun/optuna.db or postgresql://user:pass@host/db"
+        raise StorageError(f"{where}: not a database URL (expected e.g. {example})") from None
     except NoSuchModuleError:
         raise StorageError(f"{where}: unknown database type {url.split(':', 1)[0]!r} "
                            "(use sqlite, postgresql or mysql)") from None  # fmt: skip
@@ -88,7 +88,8 @@ def _check_url(url: str) -> None:
     except ImportError as e:
         module = (getattr(e, "name", None) or str(e)).split(".")[0]
         fix = _DRIVERS.get(module, f"the {module!r} Python package")
-        raise StorageError(f"{where}: its driver {module!r} is not installed; install {fix}") from None
+        message = f"{where}: its driver {module!r} is not installed; install {fix}"
+        raise StorageError(message) from None
 
 
 def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period,
@@ -120,7 +121,8 @@ def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period,
             if attempt == 4 or "already exists" not in str(e):
                 raise StorageError(_unreachable(url, e)) from None
         except RuntimeError as e:  # optuna's "the schema is outdated" check
-            raise StorageError(f"hydra.sweeper.storage={redact(url)}: {e}".splitlines()[0]) from None
+            message = f"hydra.sweeper.storage={redact(url)}: {e}".splitlines()[0]
+            raise StorageError(message) from None
         except SQLAlchemyError:
             if attempt == 4:
                 raise

@@ -68,7 +68,8 @@ class TrialJob:
         out = Path(hc.runtime.output_dir)
         record = {"number": int(hc.job.num), "study": hc.sweeper.study_name,
                   "params": dict(trial.params) if trial else {},
-                  "host": f"{socket.gethostname()}:{os.getpid()}", "state": "RUNNING"}  # fmt: skip
+                  "host": f"{socket.gethostname()}:{os.getpid()}", "state": "RUNNING",
+                  "job_id": _cluster_job_id()}  # fmt: skip
         _write(out, record)
         beats = hc.sweeper.get("heartbeat_interval")
         _current = trial
@@ -88,6 +89,14 @@ class TrialJob:
         state, values = job_state(value, _n_objectives(hc.sweeper))
         _write(out, {**record, "state": state, "values": values})
         return value
+
+
+def _cluster_job_id() -> str | None:
+    """The SLURM job running this trial (array jobs as ``<array>_<task>``), if any."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
 
 
 def attach(sweeper_cfg: DictConfig, number: int) -> tuple[optuna.trial.Trial | None, Any, int]:

@@ -87,7 +87,8 @@ def test_reversed_interval_is_one_line_naming_the_key():
 
 
 def test_grid_values_of_choices_and_ranges():
-    dists, _ = space.from_overrides(["a=choice(x,y)", "b=range(0,4,step=2)", "c=range(0.5,1.5,step=0.5)"])
+    dists, _ = space.from_overrides(["a=choice(x,y)", "b=range(0,4,step=2)",
+                                     "c=range(0.5,1.5,step=0.5)"])  # fmt: skip
     assert space.grid(dists) == {"a": ["x", "y"], "b": [0, 2, 4], "c": [0.5, 1.0, 1.5]}
     with pytest.raises(space.SearchSpaceError, match="grid sampler"):
         space.grid(space.from_overrides(["d=interval(0,1)"])[0])
@@ -248,7 +249,7 @@ def test_max_total_trials_caps_the_study(tmp_path, db):
         ("hydra.sweeper.n_trials=-2", "hydra.sweeper.n_trials=-2: an integer >= 0"),
         ("x=interval(5,1)", "x: interval(5,1): `low <= high`"),
         ("hydra.sweeper.storage=nonsense", "hydra.sweeper.storage=nonsense: not a database URL"),
-        ("hydra.sweeper.storage=mysql://u:secret@localhost/db", "driver 'MySQLdb' is not installed"),
+        ("hydra.sweeper.storage=mysql://u:secret@localhost/db", "driver 'MySQLdb' is not installed"),  # noqa: E501
         ("hydra.sweeper.storage=postgresql://u:secret@127.0.0.1:9/db", "u:***@127.0.0.1:9/db: cannot connect"),
         ("+hydra.sweeper.sampler.bogus=1", "hydra.sweeper.sampler (optuna.samplers.TPESampler)"),
         ("+hydra.sweeper.colour=blue", "hydra.sweeper.colour: not a key of the lab_optuna sweeper"),

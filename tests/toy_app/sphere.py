@@ -18,12 +18,14 @@ from sweeper import current_trial
 def sphere(cfg: DictConfig) -> float | tuple[float, float]:
     x, y = float(cfg.x), float(cfg.y)
     time.sleep(float(cfg.sleep))
+    trial = current_trial()
+    if trial is not None and "retry_of" not in trial.user_attrs:
+        time.sleep(float(cfg.sleep_first_attempt))  # a retry of the trial runs quickly
     if cfg.error:
         raise RuntimeError("simulated failure")
     if cfg.nan:
         return math.nan
     value = x**2 + y**2
-    trial = current_trial()
     for step in range(int(cfg.steps)):
         if trial is not None:
             trial.report(value + 1.0 / (step + 1), step)
