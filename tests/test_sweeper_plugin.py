@@ -250,7 +250,8 @@ def test_max_total_trials_caps_the_study(tmp_path, db):
         ("x=interval(5,1)", "x: interval(5,1): `low <= high`"),
         ("hydra.sweeper.storage=nonsense", "hydra.sweeper.storage=nonsense: not a database URL"),
         ("hydra.sweeper.storage=mysql://u:secret@localhost/db", "driver 'MySQLdb' is not installed"),  # noqa: E501
-        ("hydra.sweeper.storage=postgresql://u:secret@127.0.0.1:9/db", "u:***@127.0.0.1:9/db: cannot connect"),
+        ("hydra.sweeper.storage=postgresql://u:secret@127.0.0.1:9/db",
+         "u:***@127.0.0.1:9/db: cannot connect"),
         ("+hydra.sweeper.sampler.bogus=1", "hydra.sweeper.sampler (optuna.samplers.TPESampler)"),
         ("+hydra.sweeper.colour=blue", "hydra.sweeper.colour: not a key of the lab_optuna sweeper"),
     ],

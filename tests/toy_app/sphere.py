@@ -1,6 +1,7 @@
 """A Hydra app of a framework user's own (the shape of hydra-optuna-sweeper's example):
-minimise x² + y². ``sleep=s`` waits first, ``error=true`` raises, ``nan=true`` returns NaN, ``prune_at=k`` reports
-the objective per step and obeys the pruner, ``objectives=2`` returns two values."""
+minimise x² + y². ``sleep=s`` waits first, ``error=true`` raises, ``nan=true`` returns NaN,
+``steps=k`` reports k intermediate values and obeys the pruner, ``objectives=2`` returns two
+values. It declares nothing for the sweeper: ``current_trial()`` finds its trial."""
 
 from __future__ import annotations
 
