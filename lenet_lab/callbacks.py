@@ -1,7 +1,7 @@
 """Per-epoch behaviours of the training loop, as callback objects.
 
 The loop in ``run.train`` calls, on every callback, ``on_train_start(run)`` once,
-``on_batch_end(run)`` after every optimizer step (only callbacks that override it),
+``on_batch_end(run)`` after every optimizer step (only callbacks with ``per_batch`` set),
 ``on_epoch_end(run, epoch, metrics)`` after every epoch, in list order, and
 ``on_train_end(run)`` once, whatever happened. A callback ends the run by raising
 ``StopTraining(status, reason)``: early stopping, the divergence check and a sweep's pruning
@@ -38,7 +38,10 @@ class StopTraining(Exception):
 
 
 class Callback:
-    """Does nothing; subclasses override what they need."""
+    """Does nothing; subclasses override what they need (and set ``per_batch`` to have
+    ``on_batch_end`` called: the loop skips the call for the others)."""
+
+    per_batch: bool = False
 
     def on_train_start(self, run: Run) -> None:
         pass
@@ -51,11 +54,6 @@ class Callback:
 
     def on_train_end(self, run: Run) -> None:
         pass
-
-
-def overrides(callback: Callback, method: str) -> bool:
-    """True if ``callback`` implements ``method`` itself (the loop skips no-op batch hooks)."""
-    return getattr(type(callback), method) is not getattr(Callback, method)
 
 
 class EarlyStopping(Callback):
@@ -100,23 +98,18 @@ class LRScheduler(Callback):
 
     def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str | None = None):
         self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
-        if interval == "batch":  # bind the batch hook only when used: no per-batch call else
-            self.on_batch_end = self._step_batch  # type: ignore[method-assign]
+        self.per_batch = interval == "batch"
 
-    def _step_batch(self, run: Run) -> None:
+    def on_batch_end(self, run: Run) -> None:
         self.scheduler.step()
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
-        if self.interval != "epoch":
+        if self.per_batch:
             return
         if self.monitor:
             self.scheduler.step(metrics[self.monitor])
         else:
             self.scheduler.step()
-
-
-def _has_batch_hook(callback: Callback) -> bool:
-    return "on_batch_end" in vars(callback) or overrides(callback, "on_batch_end")
 
 
 class DivergenceCheck(Callback):
@@ -141,6 +134,8 @@ class Checkpoint(Callback):
 
 class ProgressBar(Callback):
     """A tqdm bar over the run's batches; log lines print above it, not into it."""
+
+    per_batch = True
 
     def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
@@ -200,8 +195,8 @@ class MetricsWriter(Callback):
 
 
 def batch_callbacks(callbacks: list[Callback]) -> list[Callback]:
-    """The callbacks with a per-batch hook."""
-    return [c for c in callbacks if _has_batch_hook(c)]
+    """The callbacks whose ``on_batch_end`` runs after every batch."""
+    return [c for c in callbacks if c.per_batch]
 
 
 # --------------------------------------------------------------------------- lab statistics
