@@ -131,7 +131,7 @@ class GraphedTrainStep(TrainStep):
     """The same step replayed from a CUDA graph for full batches of ``batch_size``.
 
     Needs an optimizer built with a tensor learning rate and ``fused=True`` (see
-    ``optim.build_optimizer``). The warm-up steps needed before capture are undone:
+    ``components.build_optimizer``). The warm-up steps needed before capture are undone:
     parameters, buffers, optimizer state and the CUDA RNG state are restored, so the graphed
     run takes exactly the optimizer steps the eager one takes. The graph holds train-mode
     behaviour (dropout, BatchNorm batch statistics and running-stat updates), whatever mode
