@@ -76,9 +76,11 @@ class MLflowLogger(Callback):
                  experiment: str = "lenet-lab", run_name: str | None = None):  # fmt: skip
         _require("mlflow", "mlflow")
         local = Path(out_dir).resolve()
-        self.tracking_uri = (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-                             or f"sqlite:///{local / 'mlflow.db'}")  # fmt: skip
-        self.artifacts = (local / "mlruns").as_uri()
+        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        self.artifacts = None  # a store of the user's: its own artifact location
+        if not self.tracking_uri:  # the local default: artifacts beside it, not in the cwd
+            self.tracking_uri = f"sqlite:///{local / 'mlflow.db'}"
+            self.artifacts = (local / "mlruns").as_uri()
         self.experiment, self.run_name = experiment, run_name
         self.run_id: str | None = None
 
