@@ -277,11 +277,14 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
     assert "stale" in requeued.user_attrs["retry_reason"]
 
 
+def _default_sigint() -> None:  # a test run started with SIGINT ignored must not pass it on
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ctrl_c_after_first_epoch(cmd: list[str], data: Path, job_dir: Path) -> tuple[int, str]:
     """Run the sweep ``cmd``; send SIGINT once ``job_dir`` has logged an epoch."""
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
     try:
         metrics = job_dir / "metrics.csv"
         _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
