@@ -1,7 +1,7 @@
 """Does pruning pay? The phase-1 search with and without the median pruner, side by side.
 
 Runs the same N-trial phase-1 search on the FashionMNIST subset twice (same sampler seed,
-fresh SQLite storage and sweep dir each): ``hydra/sweeper/pruner=none``, then ``median``.
+fresh SQLite storage and sweep dir each): ``hydra/sweeper/pruner=none``, then ``lab_median``.
 Reports wall time, best value, complete/pruned/failed trials and epochs trained, and checks
 the issue's target: best within 0.5 accuracy point of the unpruned search in <= 60% of its
 wall time.
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pruned-override", nargs="*", default=[], metavar="KEY=VALUE",
                    help="extra overrides for the pruned search only, e.g. "
                         "hydra.sweeper.pruner.n_warmup_steps=5")  # fmt: skip
-    p.add_argument("--pruner", default="median", help="pruner of the pruned search (median)")
+    p.add_argument("--pruner", default="lab_median",
+                   help="pruner of the pruned search (the presets' lab_median)")
     p.add_argument(
         "--reuse-baseline",
         type=Path,
