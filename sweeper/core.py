@@ -46,7 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 from . import space as sp
 from . import states
 from .overrides import format_value, key_of
-from .pinning import PinError, best_params
+from .pinning import PINNED_ATTR, PinError, best_of
 from .reporting import Console, route_optuna_logging
 from .retry import RetryStale, requeue
 from .samplers import build_sampler
@@ -115,6 +115,7 @@ class LabOptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if pinned:
             OmegaConf.save(OmegaConf.create(pinned), sweep_dir / "pinned.yaml")
+            study.set_user_attr(PINNED_ATTR, pinned)  # a later phase pins them too
         n_trials = self._trials_to_run(study, space)
         log.info("study %r in %s: %d trials so far; sampler %s, pruner %s", study.study_name,
                  redact(self.s.storage) if self.s.storage else "memory", len(study.trials),
@@ -160,15 +161,24 @@ class LabOptunaSweeper(Sweeper):
         return space, fixed, pinned
 
     def _pins(self, searched: list[str], arguments: list[str]) -> dict[str, Any]:
-        """The best params of study ``pin_from``, minus what this phase searches or the
-        command line sets."""
+        """The best params of study ``pin_from`` (with the pins it ran with, and the best
+        trial's user attributes named by ``pin_user_attrs``), minus ``pin_exclude`` and what
+        this phase searches or the command line sets."""
         if not self.s.pin_from:
             return {}
-        params, value, number = best_params(self.s.storage, self.s.pin_from)
-        taken = {key_of(o) for o in searched + arguments}
+        best = best_of(self.s.storage, self.s.pin_from)
+        params = dict(best.params)
+        for key, attr in (self.s.pin_user_attrs or {}).items():
+            if attr not in best.user_attrs:
+                where = f"trial {best.number} of study {best.study!r}"
+                raise PinError(f"hydra.sweeper.pin_user_attrs.{key}={attr}: {where} has no "
+                               f"user attribute {attr!r}")  # fmt: skip
+            params[str(key)] = best.user_attrs[attr]
+        taken = {key_of(o) for o in searched + arguments} | set(self.s.pin_exclude or [])
         pinned = {k: v for k, v in params.items() if k.lstrip("+") not in taken}
-        log.info("pinned from study %r (best trial %d, value %s): %s", self.s.pin_from, number,
-                 _show(value), ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-")  # fmt: skip
+        shown = ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-"
+        log.info("pinned from study %r (best trial %d, value %s): %s", best.study, best.number,
+                 _show(best.value), shown)  # fmt: skip
         return pinned
 
     def _check_fixed_config(self, fixed: dict[str, str], space: dict[str, Any]) -> None:

@@ -30,6 +30,8 @@ class Settings:
     params: Any = None
     custom_search_space: str | None = None
     pin_from: str | None = None
+    pin_exclude: Any = None
+    pin_user_attrs: Any = None
     check_config: str | None = None
     heartbeat_interval: int | None = 10
     grace_period: int | None = 30

@@ -189,6 +189,34 @@ def test_custom_search_space_adds_conditional_params(tmp_path, db):
         assert ("z" in t.params) == (t.params["x"] > 0)
 
 
+def test_pins_chain_through_phases(tmp_path, db):
+    """b pins a's best x; c pins b's best (y and, through b's record, x), drops y
+    (pin_exclude) and fixes z to b's best trial's user attribute x_squared."""
+    base = (f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3", "hydra.sweeper.params=null")
+    sweep(tmp_path, *base, "hydra.sweeper.study_name=a", "x=interval(-1,1)", "y=0")
+    sweep(tmp_path, *base, "hydra.sweeper.study_name=b", "hydra.sweeper.pin_from=a",
+          "y=interval(-1,1)")  # fmt: skip
+    best_a, best_b = study_of(db, "a").best_trial, study_of(db, "b").best_trial
+    assert study_of(db, "b").user_attrs["pinned"] == {"x": best_a.params["x"]}
+    assert all(float(t.user_attrs["x"]) == best_a.params["x"] for t in study_of(db, "b").trials)
+    sweep(tmp_path, *base, "hydra.sweeper.study_name=c", "hydra.sweeper.pin_from=b",
+          "hydra.sweeper.pin_exclude=[y]", "+hydra.sweeper.pin_user_attrs.z=x_squared")
+    pinned = yaml.safe_load((tmp_path / "out" / "pinned.yaml").read_text())
+    assert pinned == {"x": best_a.params["x"], "z": best_b.user_attrs["x_squared"]}
+    for t in study_of(db, "c").trials:
+        assert t.value == pytest.approx(best_a.params["x"] ** 2 + 1)  # y back to its default 1
+
+
+def test_pinning_a_missing_user_attribute_is_one_line(tmp_path, db):
+    base = (f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1")
+    sweep(tmp_path, *base, "hydra.sweeper.study_name=a")
+    proc = sweep(tmp_path, *base, "hydra.sweeper.study_name=b", "hydra.sweeper.pin_from=a",
+                 "+hydra.sweeper.pin_user_attrs.z=nothing", check=False)  # fmt: skip
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: hydra.sweeper.pin_user_attrs.z=nothing: trial 0 of study 'a' has "
+                      "no user attribute 'nothing'"], proc.stderr[-2000:]  # fmt: skip
+
+
 # ---------------------------------------------------------------- outcomes
 def test_crashes_stop_at_the_failure_rate(tmp_path):
     proc = sweep(tmp_path, "error=true", "hydra.sweeper.n_trials=5", check=False)

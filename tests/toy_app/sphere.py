@@ -27,6 +27,8 @@ def sphere(cfg: DictConfig) -> float | tuple[float, float]:
     if cfg.nan:
         return math.nan
     value = x**2 + y**2
+    if trial is not None:
+        trial.set_user_attr("x_squared", x**2)  # something a later phase can pin
     for step in range(int(cfg.steps)):
         if trial is not None:
             trial.report(value + 1.0 / (step + 1), step)
