@@ -50,6 +50,7 @@ from .pinning import PINNED_ATTR, PinError, best_of
 from .reporting import Console, route_optuna_logging
 from .retry import RetryStale, requeue
 from .samplers import build_sampler
+from .screening import select
 from .settings import Settings, SettingsError
 from .storage import StorageError, make_storage, redact
 from .trial import LIVE_STUDIES, TrialJob, read_record
@@ -150,9 +151,11 @@ class LabOptunaSweeper(Sweeper):
     def _search_space(self, arguments: list[str]):
         """(distributions, fixed overrides, pins) from search_space, params, pins and CLI."""
         searched = [f"{k}={v}" for k, v in (self.s.params or {}).items()]
-        pinned = self._pins(searched, arguments)
+        screened = select(self.s.storage, self.s.params_from) if self.s.params_from else {}
+        pinned = self._pins(searched, arguments, set(screened))
         texts = [f"{k}={format_value(v)}" for k, v in pinned.items()] + searched + arguments
         space, fixed = sp.from_overrides(texts)
+        space = {**screened, **space}  # params and the command line win
         if self.s.search_space:
             legacy = {str(k): sp.from_config(str(k), v) for k, v in self.s.search_space.items()}
             space = {**legacy, **space}
@@ -160,7 +163,8 @@ class LabOptunaSweeper(Sweeper):
             space.pop(key, None)
         return space, fixed, pinned
 
-    def _pins(self, searched: list[str], arguments: list[str]) -> dict[str, Any]:
+    def _pins(self, searched: list[str], arguments: list[str],
+              screened: set[str]) -> dict[str, Any]:  # fmt: skip
         """The best params of study ``pin_from`` (with the pins it ran with, and the best
         trial's user attributes named by ``pin_user_attrs``), minus ``pin_exclude`` and what
         this phase searches or the command line sets."""
@@ -174,7 +178,8 @@ class LabOptunaSweeper(Sweeper):
                 raise PinError(f"hydra.sweeper.pin_user_attrs.{key}={attr}: {where} has no "
                                f"user attribute {attr!r}")  # fmt: skip
             params[str(key)] = best.user_attrs[attr]
-        taken = {key_of(o) for o in searched + arguments} | set(self.s.pin_exclude or [])
+        taken = {key_of(o) for o in searched + arguments} | screened
+        taken |= set(self.s.pin_exclude or [])
         pinned = {k: v for k, v in params.items() if k.lstrip("+") not in taken}
         shown = ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-"
         log.info("pinned from study %r (best trial %d, value %s): %s", best.study, best.number,

@@ -30,6 +30,7 @@ class Settings:
     params: Any = None
     custom_search_space: str | None = None
     pin_from: str | None = None
+    params_from: Any = None
     pin_exclude: Any = None
     pin_user_attrs: Any = None
     check_config: str | None = None

@@ -426,3 +426,24 @@ def test_sigint_ignored_by_the_test_runner_does_not_matter():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_params_from_a_screening_study(tmp_path, db):
+    """A random screen over x, y and w (w does nothing): the top-2 phase searches x and y
+    as screened; the rest phase searches w with the first phase's best pinned."""
+    base = (f"hydra.sweeper.storage={db}", "hydra.sweeper.params=null")
+    sweep(tmp_path, *base, "hydra/sweeper/sampler=random", "hydra.sweeper.study_name=screen",
+          "hydra.sweeper.n_trials=24", "x=interval(-5,5)", "y=interval(-4,4)",
+          "+w=interval(0,1)")  # fmt: skip
+    top = sweep(tmp_path, *base, "hydra.sweeper.study_name=first", "hydra.sweeper.n_trials=3",
+                "+hydra.sweeper.params_from={study:screen,take:top,count:2}")  # fmt: skip
+    first = study_of(db, "first")
+    assert set(first.trials[0].distributions) == {"x", "y"}
+    assert first.trials[0].distributions["x"] == FloatDistribution(-5, 5)
+    assert "params from study 'screen' (top 2 of 3" in top.stdout
+    sweep(tmp_path, *base, "hydra.sweeper.study_name=second", "hydra.sweeper.n_trials=2",
+          "+hydra.sweeper.params_from={study:screen,take:rest,count:2}",
+          "hydra.sweeper.pin_from=first")  # fmt: skip
+    second = study_of(db, "second")
+    assert set(second.trials[0].distributions) == {"+w"}
+    assert float(second.trials[0].user_attrs["x"]) == first.best_trial.params["x"]

@@ -1,0 +1,80 @@
+"""Which parameters a phase searches, chosen by a screening study's measured importances.
+
+``params_from: {study: screen, take: top, count: 4}`` searches the 4 parameters the study
+``screen`` found most important (Optuna's default importance evaluator over its complete
+trials), each with the distribution it was screened over; ``take: rest`` searches the others
+(pin the first phase's best with ``pin_from``). ``share: 0.8`` instead of ``count`` takes the
+fewest top parameters whose importances sum to 80 %. Parameters missing from some screened
+trials (conditional ones) are left to ``custom_search_space``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import TrialState
+
+from .pinning import PinError
+from .storage import make_storage, redact
+
+log = logging.getLogger(__name__)
+MIN_TRIALS = 3
+
+
+@dataclass
+class Selection:
+    study: str
+    take: str = "top"
+    count: int | None = None
+    share: float | None = None
+
+    @classmethod
+    def from_config(cls, node: Any) -> Selection:
+        keys = dict(node)
+        unknown = set(keys) - {"study", "take", "count", "share"}
+        if unknown or "study" not in keys:
+            raise PinError("hydra.sweeper.params_from: expected {study, take: top|rest, "
+                           f"count or share}}, got {keys}")  # fmt: skip
+        sel = cls(**keys)
+        if sel.take not in ("top", "rest"):
+            raise PinError(f"hydra.sweeper.params_from.take={sel.take!r}: top or rest")
+        if (sel.count is None) == (sel.share is None):
+            raise PinError("hydra.sweeper.params_from: give count or share (one of them)")
+        if sel.count is not None and (not isinstance(sel.count, int) or sel.count < 1):
+            raise PinError(f"hydra.sweeper.params_from.count={sel.count!r}: an integer >= 1")
+        if sel.share is not None and not 0 < float(sel.share) <= 1:
+            raise PinError(f"hydra.sweeper.params_from.share={sel.share!r}: in (0, 1]")
+        return sel
+
+
+def select(storage_url: str | None, node: Any) -> dict[str, BaseDistribution]:
+    """The distributions this phase searches, picked from the screening study."""
+    sel = Selection.from_config(node)
+    try:
+        study = optuna.load_study(study_name=sel.study, storage=make_storage(storage_url))
+    except KeyError:
+        raise PinError(f"no study {sel.study!r} in {redact(storage_url)}: run its sweep "
+                       f"first (hydra.sweeper.study_name={sel.study})") from None  # fmt: skip
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < MIN_TRIALS:
+        raise PinError(f"study {sel.study!r} has {len(complete)} complete trial(s): at least "
+                       f"{MIN_TRIALS} are needed to rank its parameters")  # fmt: skip
+    importances = optuna.importance.get_param_importances(study)
+    ranked = list(importances)
+    if sel.count is not None:
+        n_top = min(sel.count, len(ranked))
+    else:
+        total, n_top = 0.0, 0
+        while n_top < len(ranked) and total < float(sel.share) - 1e-9:
+            total += importances[ranked[n_top]]
+            n_top += 1
+    chosen = ranked[:n_top] if sel.take == "top" else ranked[n_top:]
+    dists = {name: complete[-1].distributions[name] for name in chosen}
+    log.info("params from study %r (%s %s of %s by importance): %s", sel.study, sel.take,
+             n_top, len(ranked), ", ".join(f"{k} ({importances[k]:.2f})" for k in chosen)
+             or "-")  # fmt: skip
+    return dists
