@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from conftest import ENV_ROOT, REPO_ROOT
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3")
+FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3", "data.holdout_size=128")
 
 
 def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> list[str]:
@@ -81,7 +81,8 @@ def test_phase1_records_trials_and_artifacts(two_phases):
         assert record["params"]["optimizer"] == t.params["optimizer"]
         summary = json.loads((job / "summary.json").read_text())
         assert summary["best_val_acc"] == pytest.approx(t.value)
-        assert set(t.params) == {"optimizer", "optimizer.lr", "data.batch_size", "scheduler"}
+        assert set(t.params) == {"optimizer", "optimizer.lr", "data.batch_size", "scheduler",
+                                 "model"}  # fmt: skip
     results = yaml.safe_load((tmp / "phase1" / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(study(url, "phase1").best_value)
     importances = pd.read_csv(tmp / "phase1" / "importances.csv")
@@ -410,3 +411,37 @@ def test_a_preset_pruner_can_be_replaced_whole(compose_cfg, pruner):
     assert isinstance(built, optuna.pruners.BasePruner)
     if pruner == "lab_hyperband":
         assert cfg.hydra.sweeper.pruner.max_resource == cfg.trainer.epochs
+
+
+def test_phases_select_on_the_holdout_only(two_phases):
+    """A search preset never reads the test split: every phase trial validated on the
+    hold-out (summary.json and the trial's user attributes say so)."""
+    tmp, url, _, _ = two_phases
+    for name in ("phase1", "phase2"):
+        for t in study(url, name).trials:
+            summary = json.loads((tmp / name / f"trial_{t.number}" / "summary.json").read_text())
+            assert summary["val_split"] == "holdout" and t.user_attrs["val_split"] == "holdout"
+
+
+def test_final_retrains_the_best_trial_with_seeds_on_the_test_split(two_phases):
+    tmp, url, data, _ = two_phases
+    cmd = [c for c in sweep_cmd("final", tmp / "final", url)
+           if not c.startswith(("trainer.epochs=", "hydra.sweeper.sampler."))]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env_for(data), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    best = study(url, "phase2").best_trial
+    expected = {**study(url, "phase2").user_attrs["pinned"], **best.params}
+    trials = study(url, "final").trials
+    assert sorted(t.params["seed"] for t in trials) == [1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:
+        job = tmp / "final" / f"trial_{t.number}"
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["val_split"] == "test" and summary["max_epochs"] == best.user_attrs[
+            "best_epoch"]  # fmt: skip
+        assert t.value == summary["final_val_acc"]  # the last epoch, nothing selected
+        assert summary["config"]["early_stopping"].get("_target_") is None  # no early stopping
+        for key, value in expected.items():
+            if key != "early_stopping.patience":
+                assert str(t.user_attrs[key]) == str(value), key
