@@ -272,6 +272,7 @@ class LabOptunaSweeper(Sweeper):
                             break
                         _fail_stale(study, storage)
                         trial = study.ask()
+                        _first_beat(storage, trial)  # a job killed before it beats goes stale
                         overrides = self._overrides(study, trial, space, fixed)
                         console.started(trial)
                         started += 1
@@ -568,6 +569,14 @@ def _sweeper_heartbeat(storage: Any, running: dict, interval: int | None):
         yield
     finally:
         stop.set()
+
+
+def _first_beat(storage: Any, trial: optuna.Trial) -> None:
+    from optuna.storages import RDBStorage
+
+    if isinstance(storage, RDBStorage) and storage.get_heartbeat_interval():
+        with contextlib.suppress(Exception):
+            storage.record_heartbeat(_trial_id(storage, trial))
 
 
 def _trial_id(storage: Any, trial: optuna.Trial) -> int:

@@ -208,9 +208,14 @@ def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_
 
 
 def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
+    """Two good trials, then two hopeless ones: the median pruner stops the latter after its
+    warm-up (2 epochs), across jobs reporting to the study."""
+    seeded = optuna.create_study(study_name="phase1", storage=sqlite_url, direction="maximize")
+    for lr in (0.003, 0.003, 0.000001, 0.000001):
+        seeded.enqueue_trial({"optimizer.lr": lr})
     proc = run_sweep("phase1", tmp_path / "prune", sqlite_url, tiny_data_root,
-                     "hydra.sweeper.n_trials=8", "optimizer=adam", "scheduler=none",
-                     "early_stopping=none", "data.batch_size=32",
+                     "hydra.sweeper.n_trials=4", "optimizer=adam", "scheduler=none",
+                     "early_stopping=none", "data.batch_size=32", "model=lenet5",
                      "optimizer.lr=choice(0.000001,0.003)",  # hopeless vs good
                      "trainer.epochs=5", "hydra.sweeper.pruner.n_startup_trials=2",
                      "hydra.sweeper.pruner.n_warmup_steps=2",
@@ -218,7 +223,7 @@ def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = study(sqlite_url, "phase1").trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert pruned, [(t.params, t.state) for t in trials]
+    assert [t.number for t in pruned] == [2, 3], [(t.params, t.state) for t in trials]
     assert all(t.params["optimizer.lr"] == 1e-6 for t in pruned)
     assert all(len(t.intermediate_values) < 5 for t in pruned)
     summary = json.loads((tmp_path / "prune" / f"trial_{pruned[0].number}" / "summary.json")
