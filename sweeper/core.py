@@ -47,7 +47,7 @@ from . import space as sp
 from . import states
 from .overrides import format_value, key_of
 from .pinning import PINNED_ATTR, PinError, best_of
-from .reporting import Console, route_optuna_logging
+from .reporting import Console, quiet_launchers, route_optuna_logging
 from .retry import RetryStale, requeue
 from .samplers import build_sampler
 from .screening import select
@@ -121,8 +121,10 @@ class LabOptunaSweeper(Sweeper):
         log.info("study %r in %s: %d trials so far; sampler %s, pruner %s", study.study_name,
                  redact(self.s.storage) if self.s.storage else "memory", len(study.trials),
                  study.sampler, type(study.pruner).__name__)  # fmt: skip
-        log.info("search space: %s", ", ".join(f"{k}={_show(v)}" for k, v in space.items()) or "-")
+        log.info("search space: %s", ", ".join(f"{k}={sp.describe(v)}" for k, v in space.items())
+                 or "-")  # fmt: skip
         console = Console(n_trials, self.s.directions, study)
+        quiet_launchers()
         tally = Tally()
         try:
             with _stop_signals() as stopped:

@@ -33,7 +33,8 @@ class Console:
             self.bar = tqdm(total=total, unit="trial", desc="sweep", dynamic_ncols=True)
 
     def started(self, trial: optuna.Trial) -> None:
-        log.debug("trial %d started: %s", trial.number, trial.params)
+        shown = " ".join(_short(f"{k}={v}") for k, v in trial.params.items())
+        log.info("trial %d: %s", trial.number, shown or "(no searched parameter)")
 
     def finished(self, number: int, outcome: str, reason: str, seconds: float,
                  frozen: FrozenTrial | None) -> None:  # fmt: skip
@@ -72,3 +73,24 @@ class Console:
 
 def describe(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _short(override: str) -> str:
+    """``key=0.0016235433866539542`` → ``key=0.001624`` (the full value is in the study)."""
+    key, _, value = override.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        return override
+    return f"{key}={number:.4g}" if "." in value or "e" in value else override
+
+
+#: Launchers' own per-launch lines ("Launching 1 jobs locally", "#0 : ..."): the sweeper's
+#: "trial N: ..." line says the same once per trial.
+LAUNCHER_LOGGERS = ("hydra._internal.core_plugins.basic_launcher",
+                    "hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+
+
+def quiet_launchers() -> None:
+    for name in LAUNCHER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -134,6 +134,17 @@ def grid(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
     return values
 
 
+def describe(dist: BaseDistribution) -> str:
+    """A distribution in the sweep grammar's words: ``choice(a, b)``, ``log[1e-4, 0.3]``."""
+    if isinstance(dist, CategoricalDistribution):
+        return "choice(" + ", ".join(map(str, dist.choices)) + ")"
+    if isinstance(dist, (IntDistribution, FloatDistribution)):
+        step = f" step {dist.step}" if dist.step not in (None, 1) else ""
+        kind = "int" if isinstance(dist, IntDistribution) else ""
+        return f"{'log' if dist.log else ''}{kind}[{dist.low:g}, {dist.high:g}{step}]"
+    return repr(dist)
+
+
 def grid_size(values: Mapping[str, list[Any]]) -> int:
     return len(list(itertools.product(*values.values()))) if values else 1
 
