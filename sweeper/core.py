@@ -275,7 +275,12 @@ class LabOptunaSweeper(Sweeper):
                         _fail_stale(study, storage)
                         trial = study.ask()
                         _first_beat(storage, trial)  # a job killed before it beats goes stale
-                        overrides = self._overrides(study, trial, space, fixed)
+                        try:
+                            overrides = self._overrides(study, trial, space, fixed)
+                        except Exception as e:  # e.g. custom_search_space: never left RUNNING
+                            _fail(study, trial, f"{type(e).__name__}: {e}")
+                            raise SystemExit(f"error: trial {trial.number} could not be "
+                                             f"configured: {type(e).__name__}: {e}") from None
                         console.started(trial)
                         started += 1
                         free -= 1
