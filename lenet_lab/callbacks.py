@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,8 @@ class Checkpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over the run's batches; log lines print above it, not into it."""
+    """A tqdm bar over the run's batches, on a terminal only (``make train > log`` gets no
+    carriage-return frames); log lines print above it, not into it."""
 
     per_batch = True
 
@@ -146,7 +148,7 @@ class ProgressBar(Callback):
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         total = run.epochs * run.steps_per_epoch
-        if total:
+        if total and sys.stderr.isatty():
             self.bar = self._stack.enter_context(
                 tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
             )

@@ -373,3 +373,11 @@ def test_a_momentum_cycling_scheduler_keeps_the_step_out_of_a_cuda_graph(caplog)
         step = make_step(parts, data, 4, explicit=False, graphable=True, scheduler=sched)
     assert type(step) is engine.TrainStep
     assert any("cycles momentum" in r.getMessage() for r in caplog.records)
+
+
+def test_no_progress_bar_frames_when_output_is_not_a_terminal(run_train):
+    """``make train > log``: the bar is for terminals; a captured log gets no \\r frames."""
+    proc = run_train("trainer.epochs=2", "trainer.progress_bar=true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\r" not in proc.stdout + proc.stderr
+    assert "epoch   2/2" in proc.stdout + proc.stderr
