@@ -74,6 +74,28 @@ def test_overrides_become_optuna_distributions(override, expected):
         assert dist == expected
 
 
+@pytest.mark.parametrize(
+    "node, expected",
+    [
+        ({"type": "categorical", "choices": [1, 2]}, CategoricalDistribution([1, 2])),
+        ({"type": "int", "low": 0, "high": 10}, IntDistribution(0, 10)),
+        ({"type": "int", "low": 0, "high": 10, "step": 2}, IntDistribution(0, 10, step=2)),
+        ({"type": "int", "low": 1, "high": 100, "log": True}, IntDistribution(1, 100, log=True)),
+        ({"type": "float", "low": 0, "high": 1}, FloatDistribution(0, 1)),
+        ({"type": "float", "low": 0, "high": 1, "step": 0.1}, FloatDistribution(0, 1, step=0.1)),
+        ({"type": "float", "low": 1e-4, "high": 1, "log": True},
+         FloatDistribution(1e-4, 1, log=True)),
+    ],
+)
+def test_deprecated_search_space_entries(node, expected):
+    assert space.from_config("key", node) == expected
+
+
+def test_deprecated_search_space_bad_type_names_the_key():
+    with pytest.raises(space.SearchSpaceError, match=r"search_space.key.type='uniform'"):
+        space.from_config("key", {"type": "uniform", "low": 0, "high": 1})
+
+
 def test_fixed_values_and_later_overrides_win():
     dists, fixed = space.from_overrides(["x=interval(0,1)", "y=choice(1,2)", "y=3", "z=abc",
                                          "x=tag(log,interval(0.1,1))"])  # fmt: skip
