@@ -18,6 +18,7 @@ def route_optuna_logging() -> None:
     instead of its own colour handler, whose escape codes end up in captured logs."""
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks: "setup plugin ..."
 
 
 class Console:

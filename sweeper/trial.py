@@ -23,6 +23,7 @@ from typing import Any
 import optuna
 from omegaconf import DictConfig, OmegaConf
 
+from .reporting import route_optuna_logging
 from .states import PRUNED_STATE, job_state
 from .storage import make_storage
 
@@ -64,6 +65,7 @@ class TrialJob:
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
+        route_optuna_logging()
         trial, storage, trial_id = attach(hc.sweeper, int(hc.job.num))
         out = Path(hc.runtime.output_dir)
         record = {"number": int(hc.job.num), "study": hc.sweeper.study_name,
