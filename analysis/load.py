@@ -30,7 +30,8 @@ PathLike = str | os.PathLike[str]
 #: Leading columns of the trials table; every later column is a parameter.
 FIXED_COLUMNS: list[str] = [
     "sweep_dir", "job", "trial", "study", "status", "best_val_acc", "best_epoch",
-    "epochs_run", "max_epochs", "stopped_early", "wall_time_s", "final_gap",
+    "epochs_run", "max_epochs", "stopped_early", "wall_time_s", "final_gap", "objective",
+    "val_split",
 ]
 #: Key columns that link ``epochs`` rows to their trial.
 KEY_COLUMNS: list[str] = ["sweep_dir", "job", "trial", "study"]
@@ -382,6 +383,8 @@ def load_job(
         "stopped_early": bool(stopped) if isinstance(stopped, bool) else None,
         "wall_time_s": pick(record.WALL_TIME_S),
         "final_gap": final_gap,
+        "objective": _num(s.get(record.OBJECTIVE)),  # the value the sweeper was told
+        "val_split": s.get(record.VAL_SPLIT),  # where the objective's images came from
     }
     details = {"overrides": overrides, "reason": reason, "path": str(job)}
     return row, params, details, metrics

@@ -113,6 +113,34 @@ class _Builder:
         self.add("**Status counts:** " + ", ".join(f"{k}: {v}" for k, v in counts.items()),
                  "")
 
+    def chain(self) -> None:
+        """Study by study: what each selected on (the hold-out) or reported (the test split,
+        mean ± std over its seeds) — phase 1 → phase 2 → final on one table."""
+        t = self.trials
+        if "objective" not in t.columns or t["study"].nunique() < 2:
+            return
+        rows = []
+        for study, g in t.groupby("study", sort=False):
+            done = g[g["status"].isin(compare.FINISHED) & g["objective"].notna()]
+            if done.empty:
+                continue
+            split = ", ".join(sorted({str(v) for v in done["val_split"].dropna()})) or "-"
+            values = done["objective"].astype(float)
+            if split == "test" and len(done) > 1:
+                shown = ", ".join(f"{v:.4f}" for v in values)
+                result = f"**{values.mean():.4f} ± {values.std():.4f}** ({shown})"
+            else:
+                best = done.loc[values.idxmax()]
+                result = f"best {best['objective']:.4f} (trial {best['trial']})"
+            rows.append({"study": study, "objective on": split, "runs": len(done),
+                         "result": result})  # fmt: skip
+        if len(rows) < 2:
+            return
+        self.add("## Selection chain", "",
+                 "Each study's objective (the value its sweeper was told) and the split it came "
+                 "from: studies on the hold-out select; a study on the test split reports, "
+                 "mean ± std over its runs (seeds).", "", table(pd.DataFrame(rows)), "")
+
     def best_trials(self) -> None:
         varied = compare.varied_columns(self.trials)
         self.add(f"## Best trials (top {self.top} by best_val_acc)", "")
@@ -307,6 +335,7 @@ def build_report(runs: Runs, out_dir: Path, top: int = 10, draw: bool = True) ->
     """Render every section (drawing plots into ``out_dir``); returns the filled builder."""
     b = _Builder(runs, out_dir, top, draw)
     b.overview()
+    b.chain()
     b.best_trials()
     b.best_config()
     b.comparisons()

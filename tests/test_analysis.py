@@ -28,6 +28,7 @@ from analysis import (
 from analysis.__main__ import main
 from analysis.compare import early_stopping_summary, finished, lr_varying_keys, stats_summary
 from analysis.overrides import command_line, command_overrides, override_key, parse_overrides
+from analysis.report import build_report
 from lenet_lab.record import Status
 from sweeper.overrides import parse_override
 
@@ -686,3 +687,25 @@ def test_run_curves_png_shows_one_epoch_and_a_title_that_fits(
         assert len(lines) == 5 and all(line.get_marker() == "o" for line in lines)
     ax = _epoch_axes(saved.figures[1])[0]
     assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 12
+
+
+def test_selection_chain_reports_holdout_best_and_test_mean(tmp_path: Path) -> None:
+    """phase (hold-out) → final (test, 3 seeds) on one table: the best hold-out objective of
+    the phase, the mean ± std of the final's objectives."""
+    def study(name: str, split: str, objectives: list[float]) -> Path:
+        sweep = tmp_path / name
+        for n, value in enumerate(objectives):
+            rows = metrics_rows(2, value)
+            summary = {**make_summary(rows, "completed", 2), "objective": value,
+                       "val_split": split}  # fmt: skip
+            write_job(sweep, f"trial_{n}", [f"seed={n}"], metrics=rows, summary=summary,
+                      trial={"number": n, "study": name, "params": {"seed": n}})
+        return sweep
+
+    dirs = [study("phase", "holdout", [0.80, 0.85, 0.83]),
+            study("final", "test", [0.9, 0.8, 0.7])]  # fmt: skip
+    b = build_report(load_sweeps(dirs), tmp_path / "out", draw=False)
+    text = "\n".join(b.lines)
+    section = text[text.index("## Selection chain"):text.index("## Best trials")]
+    assert "| phase | holdout | 3 | best 0.8500 (trial 1) |" in section
+    assert "| final | test | 3 | **0.8000 ± 0.1000** (0.9000, 0.8000, 0.7000) |" in section
