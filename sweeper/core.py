@@ -24,6 +24,7 @@ deprecated ``search_space``, ``sampler``, ``direction``, ``storage``, ``study_na
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import signal
 import threading
@@ -39,7 +40,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
@@ -501,13 +502,11 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str,
 def _record_of(config: DictConfig, number: int) -> dict[str, Any]:
     """The ``trial.json`` of job ``number`` (its dir resolved as Hydra would)."""
     try:
-        sweep = OmegaConf.to_container(config.hydra.sweep, resolve=False)
-        cfg = OmegaConf.create({"hydra": {"sweep": sweep, "job": {"num": number}}})
-        subdir = str(config.hydra.sweep.subdir).replace("${hydra.job.num}", str(number))
-        with contextlib.suppress(Exception):
-            subdir = OmegaConf.select(OmegaConf.merge(config, cfg), "hydra.sweep.subdir")
-        return read_record(Path(str(config.hydra.sweep.dir)) / str(subdir))
-    except Exception:  # noqa: BLE001
+        cfg = copy.deepcopy(config)
+        with read_write(cfg.hydra.job):
+            cfg.hydra.job.num = number  # as the launchers set it for the job
+        return read_record(Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
+    except Exception:  # noqa: BLE001 - an unreadable record: the trial is marked interrupted
         return {}
 
 

@@ -469,3 +469,21 @@ def test_params_from_a_screening_study(tmp_path, db):
     second = study_of(db, "second")
     assert set(second.trials[0].distributions) == {"+w"}
     assert float(second.trials[0].user_attrs["x"]) == first.best_trial.params["x"]
+
+
+def test_an_interrupted_sweep_finds_a_finished_jobs_record(tmp_path):
+    """On Ctrl-C a job that had finished but was not told yet is recorded from its
+    ``trial.json``, found under the sweep's subdir pattern for its job number."""
+    from omegaconf import OmegaConf
+
+    from sweeper.core import _record_of
+
+    (tmp_path / "trial_5").mkdir()
+    (tmp_path / "trial_5" / "trial.json").write_text(
+        json.dumps({"number": 5, "state": "COMPLETE", "values": [0.9]}))
+    cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path),
+                                                "subdir": "trial_${hydra.job.num}"},
+                                      "job": {"num": None}}})  # fmt: skip
+    OmegaConf.set_readonly(cfg, True)
+    assert _record_of(cfg, 5)["values"] == [0.9]
+    assert _record_of(cfg, 6) == {}
