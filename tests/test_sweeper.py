@@ -367,10 +367,11 @@ def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root
 def test_phase1_two_trials_on_real_subset(tmp_path, sqlite_url, real_data_root):
     proc = run_sweep("phase1", tmp_path / "real", sqlite_url, real_data_root,
                      "hydra.sweeper.n_trials=2", "data=fashion_mnist_subset",
-                     "trainer.epochs=2")  # fmt: skip
+                     "trainer.epochs=2", "data.holdout_size=2000")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     s = study(sqlite_url, "phase1")
     assert len(s.trials) == 2 and s.best_value > 0.6
+    assert {t.user_attrs["val_split"] for t in s.trials} == {"holdout"}
 
 
 def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
