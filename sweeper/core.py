@@ -137,9 +137,7 @@ class LabOptunaSweeper(Sweeper):
                 e, redact(self.s.storage) if self.s.storage else "memory (lost on exit)",
                 study.study_name,
             )  # fmt: skip
-            if e.signum == signal.SIGINT:
-                raise KeyboardInterrupt from None
-            raise SystemExit(128 + e.signum) from None
+            raise SystemExit(128 + e.signum) from None  # 130 Ctrl-C, 143 SIGTERM; no traceback
         finally:
             console.close()
             self._write_outputs(study, sweep_dir)

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from conftest import REPO_ROOT
 from sweeper import space
+from test_sweeper import _wait_for
 
 APP = REPO_ROOT / "tests" / "toy_app" / "sphere.py"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -326,15 +327,6 @@ def _default_sigint() -> None:  # a test run started with SIGINT ignored must no
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _states(url: str) -> list[TrialState]:
     try:
         return [t.state for t in study_of(url).trials]
@@ -369,41 +361,28 @@ def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
     assert "re-queued" in proc.stdout
 
 
-def test_sigterm_marks_the_running_trial_and_says_how_to_resume(tmp_path, db):
-    proc = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
-                  "sleep=choice(0,30)", "x=choice(0)", "y=choice(0)")  # fmt: skip
-    optuna.create_study(study_name="sphere", storage=db).enqueue_trial({"sleep": 0})
-    study_of(db).enqueue_trial({"sleep": 30})
-    try:
-        _wait_for(lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING], 60,
-                  "one trial done, one running")  # fmt: skip
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, out[-2000:]
-    done, stopped = study_of(db).trials
-    assert done.state == TrialState.COMPLETE
-    assert stopped.state == TrialState.FAIL and "SIGTERM" in stopped.user_attrs["fail_reason"]
-    assert "Resume with the same command" in out
-
-
-def test_ctrl_c_keeps_finished_trials(tmp_path, db):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_keeps_finished_trials_and_marks_the_running_one(tmp_path, db, signum):
+    """SIGTERM (what SLURM sends when an allocation ends) is handled like Ctrl-C: the finished
+    trial stays COMPLETE, the running one is FAIL naming the signal, resuming is explained."""
+    seeded = optuna.create_study(study_name="sphere", storage=db)
+    seeded.enqueue_trial({"sleep": 0})
+    seeded.enqueue_trial({"sleep": 30})
     proc = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
                   "sleep=choice(0,30)", *BEATS)  # fmt: skip
-    optuna.create_study(study_name="sphere", storage=db).enqueue_trial({"sleep": 0})
-    study_of(db).enqueue_trial({"sleep": 30})
     try:
         _wait_for(lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING], 60,
                   "one trial done, one running")  # fmt: skip
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode != 0
+    assert proc.returncode == 128 + signum, out[-2000:]
+    assert "Traceback" not in out
     done, stopped = study_of(db).trials
     assert done.state == TrialState.COMPLETE
-    assert stopped.state == TrialState.FAIL and "interrupted" in stopped.user_attrs["fail_reason"]
+    assert stopped.state == TrialState.FAIL
+    assert stopped.user_attrs["fail_reason"] == f"interrupted ({signum.name} to the sweeper)"
     assert "Resume with the same command" in out
 
 
