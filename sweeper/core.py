@@ -30,7 +30,7 @@ import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ from .samplers import build_sampler
 from .screening import select
 from .settings import Settings, SettingsError
 from .storage import StorageError, make_storage, redact
-from .trial import LIVE_STUDIES, TrialJob, read_record
+from .trial import LIVE_STUDIES, TrialJob, beats, read_record, repeating
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,6 @@ class Tally:
     crashed: int = 0  # exceptions: these count towards max_failure_rate
     first_error: str | None = None  # of a crash
     first_failure: str | None = None  # of any trial that did not complete
-    seconds: list[float] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -284,7 +283,6 @@ class LabOptunaSweeper(Sweeper):
                         started += 1
                         free -= 1
                         if not concurrent:  # in this process, now (Ctrl-C reaches the job)
-                            running[Future()] = (trial, time.monotonic())
                             self._run_here(study, trial, overrides, running, tally, console)
                             self._check_failures(tally)
                             continue
@@ -326,9 +324,11 @@ class LabOptunaSweeper(Sweeper):
 
     def _run_here(self, study, trial, overrides, running: dict, tally: Tally,
                   console: Console) -> None:  # fmt: skip
-        """One job in this process (Hydra's basic launcher)."""
-        fut = next(f for f, (t, _) in running.items() if t is trial)
-        t0 = running[fut][1]
+        """One job in this process (Hydra's basic launcher); listed in ``running`` meanwhile,
+        so an interrupt marks its trial."""
+        fut: Future = Future()
+        t0 = time.monotonic()
+        running[fut] = (trial, t0)
         try:
             fut.set_result(self._launch(trial, overrides))
         except Exception as e:  # noqa: BLE001 - the launcher itself failed
@@ -365,7 +365,6 @@ class LabOptunaSweeper(Sweeper):
         except Exception as e:  # the launcher itself failed (e.g. a SLURM submission)
             ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
         state, reason, frozen = self._tell(study, trial, ret)
-        tally.seconds.append(seconds)
         if state == "died, requeue":  # not the app's fault: its params are run again
             if frozen is not None:
                 requeue(study, frozen, reason, self.s.max_retry)
@@ -397,13 +396,11 @@ class LabOptunaSweeper(Sweeper):
                 outcome = "died, requeue" if death[1] else "died"
                 return outcome, death[0], _fail(study, trial, death[0])
             return "crashed", reason, _fail(study, trial, reason)
-        n = len(self.s.directions)
         try:
-            states.objective_values(ret.return_value, n)
+            values = states.objective_values(ret.return_value, len(self.s.directions))
         except states.BadReturn as e:
             return "crashed", str(e), _fail(study, trial, str(e))
-        state, values = states.job_state(ret.return_value, n)
-        if state == states.FAIL_STATE:
+        if not states.finite(values):
             reason = f"non-finite objective {ret.return_value!r}"
             return "failed", reason, _fail(study, trial, reason, keep_existing=True)
         return "complete", "", _tell(study, trial, values=values)
@@ -549,36 +546,26 @@ def _show(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-@contextlib.contextmanager
-def _sweeper_heartbeat(storage: Any, running: dict, interval: int | None):
+def _sweeper_heartbeat(storage: Any, running: dict,
+                       interval: int | None) -> contextlib.AbstractContextManager:  # fmt: skip
     """Beat for launched trials whose job has not started yet (queued on a cluster): once
     the job runs, it beats itself (and stops doing so if it dies)."""
-    from optuna.storages import RDBStorage
-
-    if not isinstance(storage, RDBStorage) or not interval:
-        yield
-        return
-    stop = threading.Event()
+    if not interval or not beats(storage):
+        return contextlib.nullcontext()
+    ids: dict[int, int] = {}  # trial number → storage id, looked up once
 
     def beat() -> None:
-        while not stop.wait(interval):
-            for trial, _ in list(running.values()):
-                with contextlib.suppress(Exception):
-                    if "host" not in storage.get_trial(_trial_id(storage, trial)).user_attrs:
-                        storage.record_heartbeat(_trial_id(storage, trial))
+        for trial, _ in list(running.values()):
+            if trial.number not in ids:
+                ids[trial.number] = _trial_id(storage, trial)
+            if "host" not in storage.get_trial(ids[trial.number]).user_attrs:
+                storage.record_heartbeat(ids[trial.number])
 
-    thread = threading.Thread(target=beat, name="queued-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
+    return repeating(interval, beat, "queued-heartbeat")
 
 
 def _first_beat(storage: Any, trial: optuna.Trial) -> None:
-    from optuna.storages import RDBStorage
-
-    if isinstance(storage, RDBStorage) and storage.get_heartbeat_interval():
+    if beats(storage):
         with contextlib.suppress(Exception):
             storage.record_heartbeat(_trial_id(storage, trial))
 

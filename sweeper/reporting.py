@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -70,10 +69,6 @@ class Console:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def describe(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _short(override: str) -> str:

@@ -15,17 +15,11 @@ import sqlalchemy
 from alembic.migration import MigrationContext
 from optuna.storages import RDBStorage
 
+from .storage import redact
+
 
 class StorageSchemaError(RuntimeError):
     """The storage's schema is not the one this Optuna uses; the message is one line."""
-
-
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (SQLAlchemy's own rendering)."""
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except (sqlalchemy.exc.ArgumentError, ValueError):
-        return url
 
 
 def upgrade_command(url: str) -> str:

@@ -15,7 +15,7 @@ anything else (``x=3``)            fixed: passed to every trial as is
 
 from __future__ import annotations
 
-import itertools
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -146,7 +146,7 @@ def describe(dist: BaseDistribution) -> str:
 
 
 def grid_size(values: Mapping[str, list[Any]]) -> int:
-    return len(list(itertools.product(*values.values()))) if values else 1
+    return math.prod(len(v) for v in values.values())
 
 
 def _text(override: Override) -> str:

@@ -44,15 +44,17 @@ def objective_values(value: Any, n_objectives: int) -> list[float]:
     return values
 
 
+def finite(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
 def job_state(value: Any, n_objectives: int) -> tuple[str, list[float] | None]:
     """(COMPLETE, values) for finite values, else (FAIL, None)."""
     try:
         values = objective_values(value, n_objectives)
     except BadReturn:
         return FAIL_STATE, None
-    if all(math.isfinite(v) for v in values):
-        return COMPLETE_STATE, values
-    return FAIL_STATE, None
+    return (COMPLETE_STATE, values) if finite(values) else (FAIL_STATE, None)
 
 
 #: Final states of a cluster job that died (from the launcher's error, e.g. submitit's

@@ -31,14 +31,15 @@ class StorageError(RuntimeError):
 
 
 def redact(url: Any) -> str:
-    """The URL without its password, for logs, files and errors."""
-    text = str(url)
-    if "://" not in text or "@" not in text:
-        return text
-    scheme, rest = text.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{creds}@{host}"
+    """The URL with its password replaced by ``***`` (SQLAlchemy's own rendering), for logs,
+    files and errors; text that is no URL comes back as it is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(str(url)).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return str(url)
 
 
 def make_storage(
@@ -135,6 +136,3 @@ def _unreachable(url: str, e: Exception) -> str:
     first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return f"hydra.sweeper.storage={redact(url)}: cannot connect ({first})"
 
-
-def load_study(url: str, study_name: str) -> optuna.Study:
-    return optuna.load_study(study_name=study_name, storage=make_storage(url))

@@ -73,10 +73,9 @@ class TrialJob:
                   "host": f"{socket.gethostname()}:{os.getpid()}", "state": "RUNNING",
                   "job_id": _cluster_job_id()}  # fmt: skip
         _write(out, record)
-        beats = hc.sweeper.get("heartbeat_interval")
         _current = trial
         try:
-            with _heartbeat(storage, trial_id, beats):
+            with _heartbeat(storage, trial_id):
                 if trial is not None:  # the sweeper stops beating for it from now on
                     trial.set_user_attr("host", record["host"])
                 value = self.task_function(cfg)
@@ -177,27 +176,38 @@ def _write(out: Path, record: dict[str, Any]) -> None:
     tmp.replace(record_path(out))
 
 
-@contextlib.contextmanager
-def _heartbeat(storage: Any, trial_id: int, interval: int | None) -> Iterator[None]:
-    """Beat for the trial from this (training) process: if it dies, the trial goes stale."""
+def beats(storage: Any) -> bool:
+    """True for a storage that keeps heartbeats (a database with heartbeat_interval set)."""
     from optuna.storages import RDBStorage
 
-    if trial_id < 0 or not isinstance(storage, RDBStorage) or not interval:
-        yield
-        return
+    return isinstance(storage, RDBStorage) and bool(storage.get_heartbeat_interval())
+
+
+@contextlib.contextmanager
+def repeating(interval: float, beat: Callable[[], None], name: str) -> Iterator[None]:
+    """Run ``beat`` now and every ``interval`` seconds in a daemon thread while the block
+    runs; an error in ``beat`` (a lost connection) never reaches the block."""
     stop = threading.Event()
 
-    def beat() -> None:
+    def loop() -> None:
         while True:
-            with contextlib.suppress(Exception):  # a lost connection must not kill the job
-                storage.record_heartbeat(trial_id)
+            with contextlib.suppress(Exception):
+                beat()
             if stop.wait(interval):
                 return
 
-    thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def _heartbeat(storage: Any, trial_id: int) -> contextlib.AbstractContextManager:
+    """Beat for the trial from this (training) process: if it dies, the trial goes stale."""
+    if trial_id < 0 or not beats(storage):
+        return contextlib.nullcontext()
+    return repeating(storage.get_heartbeat_interval(),
+                     lambda: storage.record_heartbeat(trial_id), "trial-heartbeat")  # fmt: skip
