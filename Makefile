@@ -14,10 +14,13 @@ DB ?= multirun/optuna.db
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
+# The sweeper (./sweeper, its own distribution) goes in first, editable; then the lab on it.
+# compat: Hydra finds plugins by walking the hydra_plugins namespace on sys.path.
+$(BIN)/.installed: pyproject.toml sweeper/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,postgres]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e './sweeper[all]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed  ## create .venv and install the project
@@ -44,7 +47,7 @@ workers: install  ## N workers on one study: make workers N=4 ARGS="hparams_sear
 
 dashboard: install  ## optuna-dashboard on multirun/optuna.db at http://127.0.0.1:8080 (PORT=8081, DB=path)
 	@test -f $(DB) || { echo "error: no $(DB) yet: run a sweep first (python train.py -m hparams_search=phase1)" >&2; exit 2; }
-	@$(BIN)/python -m sweeper.schema 'sqlite:///$(DB)'
+	@$(BIN)/python -m lab_optuna.schema 'sqlite:///$(DB)'
 	$(BIN)/optuna-dashboard 'sqlite:///$(DB)' --host 127.0.0.1 --port $(PORT)
 
 clean:  ## remove outputs/ and test caches (sweeps and studies in multirun/ are kept)

@@ -73,7 +73,7 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     trial = None
     if hc.mode == RunMode.MULTIRUN:
-        from sweeper import current_trial
+        from lab_optuna import current_trial
 
         trial = current_trial()
     try:

@@ -1,6 +1,6 @@
 """A job's Hydra overrides as report columns, and back into a ``python train.py …`` command.
 
-Parsing is the project's one override parser, ``sweeper.overrides`` (Hydra's own grammar):
+Parsing is the project's one override parser, ``lab_optuna.overrides`` (Hydra's own grammar):
 values are typed as Hydra types them (``on``/``off`` stay strings, ``1e-3`` is a float).
 Only the command building lives here.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from hydra.errors import HydraException
 
-from sweeper import overrides as hydra_overrides
+from lab_optuna import overrides as hydra_overrides
 
 
 def override_key(text: str) -> str:

@@ -73,7 +73,7 @@ def command_line_keys() -> set[str]:
     """Keys set by this run's overrides (empty outside a Hydra run, e.g. the compose API)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from sweeper.overrides import key_of
+    from lab_optuna.overrides import key_of
 
     if not HydraConfig.initialized():
         return set()

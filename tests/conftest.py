@@ -16,7 +16,8 @@ Generic on purpose (the sweeper and analysis tests reuse them):
 * ``--run-slow`` runs ``@pytest.mark.slow`` tests (skipped otherwise); ``@pytest.mark.cuda``
   tests are skipped without a CUDA GPU.
 * ``slurm_cluster`` (session) / ``slurm_env``: a throw-away single-node SLURM cluster with
-  accounting, from ``tests/slurm_cluster.py`` (its docstring has the API).
+  accounting, and ``postgres_url`` (module): a throw-away PostgreSQL server — both from the
+  sweeper's own suite (``sweeper/tests/slurm_cluster.py``, ``sweeper/tests/pg_server.py``).
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest_plugins = ("slurm_cluster",)  # fixtures slurm_cluster, slurm_env
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "sweeper" / "tests"))  # the servers' fixture modules
+pytest_plugins = ("slurm_cluster", "pg_server")  # slurm_cluster, slurm_env, postgres_url
 
 # One intra-op thread for this process and the train.py subprocesses (inherited), unless the
 # caller chose: on a small shared CPU, OpenMP threads competing with other processes slow a
 # tiny-data epoch down by 10-50x, and the tiny tensors gain nothing from threads.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
 ENV_ROOT = "FASHION_MNIST_ROOT"
 IDX_NAMES = {

@@ -29,8 +29,8 @@ from analysis.__main__ import main
 from analysis.compare import early_stopping_summary, finished, lr_varying_keys, stats_summary
 from analysis.overrides import command_line, command_overrides, override_key, parse_overrides
 from analysis.report import build_report
+from lab_optuna.overrides import parse_override
 from lenet_lab.record import Status
-from sweeper.overrides import parse_override
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -474,7 +474,7 @@ def test_importances_of_optunas_evaluators_are_read_and_shown(tmp_path: Path) ->
     for the plot, one column per evaluator in the report."""
     import optuna
 
-    from sweeper.importance import EVALUATORS, save_importances
+    from lab_optuna.importance import EVALUATORS, save_importances
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize",

@@ -12,7 +12,7 @@ import hydra
 import optuna
 from omegaconf import DictConfig
 
-from sweeper import current_trial
+from lab_optuna import current_trial
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -1,4 +1,4 @@
-"""The lab_optuna sweeper on a real (single-node) SLURM cluster (``tests/slurm_cluster.py``),
+"""The lab_optuna sweeper on a real (single-node) SLURM cluster (``slurm_cluster.py``),
 through hydra-submitit-launcher: a sweep of the toy app with PostgreSQL storage as on a real
 cluster, pruning across jobs, a ``scancel``led job and a job past its time limit."""
 
@@ -13,13 +13,11 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from test_postgres import postgres_url  # noqa: F401 - the throw-away PostgreSQL server
 
-from conftest import REPO_ROOT
+from conftest import TOY_APP as APP
 from slurm_cluster import SlurmCluster
 
 pytestmark = pytest.mark.slurm
-APP = REPO_ROOT / "tests" / "toy_app" / "sphere.py"
 LAUNCHER = ("hydra/launcher=submitit_slurm", "hydra.launcher.partition=lab",
             "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
             "hydra.launcher.timeout_min=5")  # fmt: skip
@@ -39,7 +37,7 @@ def trials(storage: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_sweep_with_pruning_across_slurm_jobs(slurm_cluster: SlurmCluster, tmp_path,
-                                              postgres_url):  # noqa: F811
+                                              postgres_url):
     proc = subprocess.run(
         cmd(tmp_path, postgres_url, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
             "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1",
@@ -126,32 +124,3 @@ def test_trial_past_its_time_limit_is_failed_naming_it(slurm_cluster: SlurmClust
     assert second.state == TrialState.COMPLETE
 
 
-def test_phase1_through_the_slurm_launcher(slurm_cluster: SlurmCluster, tmp_path,
-                                           postgres_url, tiny_data_root):  # noqa: F811
-    """The lab's phase 1 through ``hydra/launcher=slurm`` (conf/hydra/launcher/slurm.yaml)
-    with PostgreSQL storage: every trial COMPLETE or PRUNED, the same ``trial_<N>/`` folders
-    and outputs as a local sweep, each trial its own SLURM job."""
-    cmd = [sys.executable, str(REPO_ROOT / "train.py"), "-m", "hparams_search=phase1",
-           "hydra/launcher=slurm", "hydra.launcher.partition=lab",
-           "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
-           "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=5",
-           f"hydra.sweep.dir={tmp_path / 'phase1'}", f"hydra.sweeper.storage={postgres_url}",
-           "hydra.sweeper.study_name=phase1_slurm", "hydra.sweeper.n_trials=3",
-           "hydra.sweeper.n_jobs=2", "trainer.epochs=2", "data.holdout_size=128"]  # fmt: skip
-    env = {**slurm_cluster.env, "FASHION_MNIST_ROOT": str(tiny_data_root)}
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:] + slurm_cluster.log_tail()
-    study = optuna.load_study(study_name="phase1_slurm", storage=postgres_url)
-    assert [t.number for t in study.trials] == [0, 1, 2]
-    assert {t.state for t in study.trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
-    jobs = set()
-    for t in study.trials:
-        job = tmp_path / "phase1" / f"trial_{t.number}"
-        for name in ("metrics.csv", "summary.json", "trial.json", "train.log"):
-            assert (job / name).is_file(), job / name
-        jobs.add(json.loads((job / "trial.json").read_text())["job_id"])
-    assert len(jobs) == 3 and None not in jobs
-    for name in ("optimization_results.yaml", "study_trials.csv", "importances.csv"):
-        assert (tmp_path / "phase1" / name).is_file(), name

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from sweeper.importance import COLUMNS, EVALUATORS, param_importances, save_importances
+from lab_optuna.importance import COLUMNS, EVALUATORS, param_importances, save_importances
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -65,7 +65,7 @@ def test_every_evaluator_finds_the_parameter_that_matters(study: optuna.Study) -
 def test_save_importances_writes_the_csv_and_logs(study: optuna.Study, tmp_path: Path,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "importances.csv"
-    with caplog.at_level(logging.INFO, logger="sweeper.importance"):
+    with caplog.at_level(logging.INFO, logger="lab_optuna.importance"):
         df = save_importances(study, path)
     back = pd.read_csv(path)
     assert list(back.columns) == COLUMNS and len(back) == len(df)
@@ -77,7 +77,7 @@ def test_save_importances_writes_the_csv_and_logs(study: optuna.Study, tmp_path:
 def test_too_few_trials_give_an_empty_table_and_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     study = study_with(2)
-    with caplog.at_level(logging.WARNING, logger="sweeper.importance"):
+    with caplog.at_level(logging.WARNING, logger="lab_optuna.importance"):
         df = save_importances(study, tmp_path / "importances.csv")
     assert df.empty and list(df.columns) == COLUMNS
     assert "2 complete trial(s), at least 3 needed" in caplog.text

@@ -4,7 +4,7 @@ Select it with ``hydra/sweeper: lab_optuna`` (configs ship with the package, see
 ``hydra_plugins/lab_optuna_sweeper``). Inside a job, ``current_trial()`` returns the running
 ``optuna.trial.Trial`` (None outside a sweep), for ``trial.report``/``should_prune``::
 
-    from sweeper import current_trial
+    from lab_optuna import current_trial
     trial = current_trial()
     ...
     if trial is not None:

@@ -87,12 +87,12 @@ def check_schema(url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sweeper.schema URL``: exit 0 if the schema is current, else 2 and one line."""
+    """``python -m lab_optuna.schema URL``: exit 0 if the schema is current, else 2 and one line."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m sweeper.schema STORAGE_URL", file=sys.stderr)
+        print("usage: python -m lab_optuna.schema STORAGE_URL", file=sys.stderr)
         return 2
     try:
         check_schema(args[0])

@@ -22,7 +22,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeper.schema import StorageSchemaError, check_schema, redact, upgrade_command
+from lab_optuna.schema import StorageSchemaError, check_schema, redact, upgrade_command
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_DB = REPO / "tests" / "data" / "optuna210.db"
@@ -157,7 +157,7 @@ def test_check_schema_names_the_upgrade_then_passes(tmp_path: Path) -> None:
 def test_check_schema_cli_is_one_line(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     shutil.copyfile(OLD_DB, db)
-    proc = subprocess.run([sys.executable, "-m", "sweeper.schema", f"sqlite:///{db}"],
+    proc = subprocess.run([sys.executable, "-m", "lab_optuna.schema", f"sqlite:///{db}"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

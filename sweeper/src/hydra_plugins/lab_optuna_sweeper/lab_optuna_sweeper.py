@@ -1,6 +1,6 @@
 """Hydra plugin entry points (Hydra loads plugins only from the ``hydra_plugins`` namespace).
 
-- ``LabOptunaSweeper``: the sweeper (logic in ``sweeper/core.py``); ``hydra/sweeper=lab_optuna``.
+- ``LabOptunaSweeper``: the sweeper (logic in ``lab_optuna/core.py``); ``hydra/sweeper=lab_optuna``.
 - ``LabOptunaSearchPath``: puts this package's configs (``conf/hydra/sweeper/...``: the
   sweeper, its samplers and pruners) on every app's search path, so any installed Hydra app
   can select them without copying a file.
@@ -16,10 +16,10 @@ from hydra.plugins.sweeper import Sweeper
 
 
 class LabOptunaSweeper(Sweeper):
-    """``hydra/sweeper=lab_optuna``: see ``sweeper/core.py``."""
+    """``hydra/sweeper=lab_optuna``: see ``lab_optuna/core.py``."""
 
     def __init__(self, **config: Any) -> None:
-        from sweeper.core import LabOptunaSweeper as Impl
+        from lab_optuna.core import LabOptunaSweeper as Impl
 
         self.impl = Impl(**config)
 

@@ -6,10 +6,10 @@ deprecated ``search_space``, ``sampler``, ``direction``, ``storage``, ``study_na
 
 - trial identity: a job's ``hydra.job.num`` is its Optuna trial number, so job dirs never
   collide across resumed sweeps or workers, and ``sweeper.current_trial()`` finds the trial
-  from inside the job (``sweeper/trial.py``) for ``report``/``should_prune``;
+  from inside the job (``lab_optuna/trial.py``) for ``report``/``should_prune``;
 - slots: with a launcher that runs jobs concurrently, ``n_jobs`` trials run at once and a
   new one starts as soon as one ends (``async_slots: false``: wait for the whole batch);
-- outcomes (``sweeper/states.py``): pruned → PRUNED; a non-finite objective → FAIL (not a
+- outcomes (``lab_optuna/states.py``): pruned → PRUNED; a non-finite objective → FAIL (not a
   crash); an exception → FAIL with its reason in the ``fail_reason`` user attribute, counted
   towards ``max_failure_rate``;
 - pinning (``pin_from``), a config check before any trial (``check_config``),

@@ -1,5 +1,5 @@
 """The lab_optuna sweeper as any Hydra app uses it: a toy app of a framework user's own
-(tests/toy_app/sphere.py, the shape of hydra-optuna-sweeper's example), run as a real
+(toy_app/sphere.py, the shape of hydra-optuna-sweeper's example), run as a real
 subprocess. These re-express hydra-optuna-sweeper's own test suite (grammar, samplers,
 multi-objective, deprecated search_space, custom_search_space, failure rate, persistence)
 plus what the project adds (pruning, retries of dead jobs, slots, one-line errors)."""
@@ -20,11 +20,10 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from conftest import REPO_ROOT
-from sweeper import space
-from test_sweeper import _wait_for
+from conftest import TOY_APP as APP
+from conftest import default_sigint, wait_for
+from lab_optuna import space
 
-APP = REPO_ROOT / "tests" / "toy_app" / "sphere.py"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -320,11 +319,7 @@ def test_bad_settings_are_one_line_before_any_trial(tmp_path, override, message)
 def _popen(tmp: Path, *overrides: str) -> subprocess.Popen:
     cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
     return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=_default_sigint)  # fmt: skip
-
-
-def _default_sigint() -> None:  # a test run started with SIGINT ignored must not pass it on
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                            text=True, preexec_fn=default_sigint)  # fmt: skip
 
 
 def _states(url: str) -> list[TrialState]:
@@ -343,7 +338,7 @@ def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
     a = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1", "sleep=60",
                *BEATS)  # fmt: skip
     try:
-        _wait_for(lambda: _states(db) == [TrialState.RUNNING], 60, "worker A's trial")
+        wait_for(lambda: _states(db) == [TrialState.RUNNING], 60, "worker A's trial")
         time.sleep(1.0)  # its job has started beating
     finally:
         a.kill()
@@ -371,7 +366,7 @@ def test_a_signal_keeps_finished_trials_and_marks_the_running_one(tmp_path, db, 
     proc = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
                   "sleep=choice(0,30)", *BEATS)  # fmt: skip
     try:
-        _wait_for(lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING], 60,
+        wait_for(lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING], 60,
                   "one trial done, one running")  # fmt: skip
         proc.send_signal(signum)
         out, _ = proc.communicate(timeout=60)
@@ -413,7 +408,7 @@ def test_slots_start_a_trial_when_one_ends(tmp_path, db, async_slots):
 def test_sigint_ignored_by_the_test_runner_does_not_matter():
     """The suite may run with SIGINT ignored (``nohup make test &``): the job-side deferral
     still delivers a Ctrl-C once the write is done when a handler is installed."""
-    from sweeper.trial import sigint_deferred
+    from lab_optuna.trial import sigint_deferred
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -455,7 +450,7 @@ def test_an_interrupted_sweep_finds_a_finished_jobs_record(tmp_path):
     ``trial.json``, found under the sweep's subdir pattern for its job number."""
     from omegaconf import OmegaConf
 
-    from sweeper.core import _record_of
+    from lab_optuna.core import _record_of
 
     (tmp_path / "trial_5").mkdir()
     (tmp_path / "trial_5" / "trial.json").write_text(
