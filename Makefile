@@ -34,8 +34,9 @@ test: install  ## the default test run (CPU, well under 10 minutes)
 test-all: install  ## also the slow tests
 	$(BIN)/python -m pytest -q --run-slow $(ARGS)
 
-lint: install  ## ruff
+lint: install  ## ruff: lint and format check (ruff format . formats)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: install  ## epoch-speed benchmark against the sheet's pipeline (CPU)
 	$(BIN)/python benchmarks/epoch_speed.py $(ARGS)

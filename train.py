@@ -1,9 +1,9 @@
 """Train LeNet-5 on FashionMNIST and return the objective (best validation accuracy).
 
-    python train.py                                  # the lab sheet's baseline
-    python train.py experiment=ex5_dropout           # an exercise preset
-    python train.py -m hparams_search=phase1         # an Optuna search
-    python train.py --help                           # groups, keys and examples
+python train.py                                  # the lab sheet's baseline
+python train.py experiment=ex5_dropout           # an exercise preset
+python train.py -m hparams_search=phase1         # an Optuna search
+python train.py --help                           # groups, keys and examples
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ class PruningReporter(Callback):
     def on_epoch_end(self, run, epoch: int, metrics: dict[str, float]) -> None:
         self.trial.report(metrics["val_acc"], epoch)
         if self.trial.should_prune():
-            raise StopTraining(Status.PRUNED, f"pruned at epoch {epoch} "
-                                              f"(val_acc {metrics['val_acc']:.4f})")  # fmt: skip
+            raise StopTraining(
+                Status.PRUNED, f"pruned at epoch {epoch} (val_acc {metrics['val_acc']:.4f})"
+            )
 
 
 def to_sweeper(summary: dict[str, Any], trial: Any | None) -> float:
@@ -77,8 +78,11 @@ def main(cfg: DictConfig) -> float:
 
         trial = current_trial()
     try:
-        summary = train(cfg, Path(hc.runtime.output_dir),
-                        callbacks=[PruningReporter(trial)] if trial is not None else [])
+        summary = train(
+            cfg,
+            Path(hc.runtime.output_dir),
+            callbacks=[PruningReporter(trial)] if trial is not None else [],
+        )
     except (ConfigError, DataError) as e:
         if hc.mode == RunMode.MULTIRUN:
             raise  # a failed trial, recorded by the sweeper with its overrides

@@ -39,14 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR",
-                        help="Hydra multirun output dir(s), e.g. multirun/phase1")
-    parser.add_argument("--out", metavar="DIR",
-                        help="output directory (default: the first SWEEP_DIR)")
-    parser.add_argument("--top", type=int, default=10, metavar="N",
-                        help="rows in the best-trials table (default: 10)")
-    parser.add_argument("--no-plots", action="store_true",
-                        help="skip the PNG plots (faster; tables and CSVs only)")
+    parser.add_argument(
+        "sweep_dirs",
+        nargs="+",
+        metavar="SWEEP_DIR",
+        help="Hydra multirun output dir(s), e.g. multirun/phase1",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="output directory (default: the first SWEEP_DIR)"
+    )
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=10,
+        metavar="N",
+        help="rows in the best-trials table (default: 10)",
+    )
+    parser.add_argument(
+        "--no-plots", action="store_true", help="skip the PNG plots (faster; tables and CSVs only)"
+    )
     return parser
 
 
@@ -59,8 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from analysis.report import write_report
 
     try:
-        result = write_report(args.sweep_dirs, out=args.out, top=args.top,
-                              draw=not args.no_plots)
+        result = write_report(args.sweep_dirs, out=args.out, top=args.top, draw=not args.no_plots)
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -71,8 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from analysis.markdown import fmt
 
         best = trials.loc[best_index(trials)]
-        print(f"best: {best['best_val_acc']:.4f} "
-              f"(study {best['study']}, trial {fmt(best['trial'])})")
+        print(
+            f"best: {best['best_val_acc']:.4f} (study {best['study']}, trial {fmt(best['trial'])})"
+        )
         print(f"  {result.best_command}")
     print(f"wrote {result.report} (+ trials.csv, epochs.csv, {len(result.plots)} plots)")
     return 0

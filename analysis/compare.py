@@ -15,14 +15,20 @@ from lenet_lab.record import Status
 #: Run status → the trial state a sweep records for it (a diverged or interrupted run is a
 #: FAIL, as the sweeper tells Optuna); any other word counts as FAIL.
 OUTCOME: dict[str, TrialState] = {
-    Status.COMPLETED: TrialState.COMPLETE, Status.EARLY_STOPPED: TrialState.COMPLETE,
+    Status.COMPLETED: TrialState.COMPLETE,
+    Status.EARLY_STOPPED: TrialState.COMPLETE,
     Status.PRUNED: TrialState.PRUNED,
-    Status.DIVERGED: TrialState.FAIL, Status.FAILED: TrialState.FAIL,
+    Status.DIVERGED: TrialState.FAIL,
+    Status.FAILED: TrialState.FAIL,
     Status.INTERRUPTED: TrialState.FAIL,
     Status.RUNNING: TrialState.RUNNING,
 }
 OUTCOME_ORDER: tuple[TrialState, ...] = (
-    TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+    TrialState.COMPLETE,
+    TrialState.PRUNED,
+    TrialState.FAIL,
+    TrialState.RUNNING,
+)
 STAT_PREFIXES: tuple[str, ...] = ("param_", "feat_")
 
 
@@ -124,9 +130,11 @@ def compare_by(trials: pd.DataFrame, column: str) -> pd.DataFrame:
     the index is then ``(study, choice)``, each study's choices best first.
     """
     if trials["study"].nunique(dropna=False) > 1:
-        parts = {study: compare_by(sub, column)
-                 for study, sub in trials.groupby("study", sort=False, dropna=False)
-                 if sub[column].notna().any()}
+        parts = {
+            study: compare_by(sub, column)
+            for study, sub in trials.groupby("study", sort=False, dropna=False)
+            if sub[column].notna().any()
+        }
         return pd.concat(parts, names=["study", column])
     ok = finished(trials)
     table = ok.groupby(column, sort=False, dropna=True).agg(
@@ -164,11 +172,15 @@ def early_stopping_summary(trials: pd.DataFrame) -> dict[str, Any]:
     ok = finished(trials)
     flag = ok["stopped_early"].fillna(False).astype(bool)
     if flag.any() and (~flag).any():
-        table = ok.assign(stopped_early=flag).groupby("stopped_early").agg(
-            n=("best_val_acc", "size"),
-            mean_best_val_acc=("best_val_acc", "mean"),
-            mean_epochs_run=("epochs_run", lambda s: s.astype(float).mean()),
-            mean_wall_time_s=("wall_time_s", "mean"),
+        table = (
+            ok.assign(stopped_early=flag)
+            .groupby("stopped_early")
+            .agg(
+                n=("best_val_acc", "size"),
+                mean_best_val_acc=("best_val_acc", "mean"),
+                mean_epochs_run=("epochs_run", lambda s: s.astype(float).mean()),
+                mean_wall_time_s=("wall_time_s", "mean"),
+            )
         )
         out["table"] = table
         out["acc_delta"] = float(
@@ -203,16 +215,19 @@ def stats_summary(run: pd.DataFrame) -> pd.DataFrame:
         if values.empty:
             continue
         first, last = float(values[col].iloc[0]), float(values[col].iloc[-1])
-        rows.append({
-            "stat": col,
-            "first_epoch": int(values["epoch"].iloc[0]),
-            "first": first,
-            "last_epoch": int(values["epoch"].iloc[-1]),
-            "last": last,
-            "change": last - first if math.isfinite(last - first) else float("nan"),
-        })
-    return pd.DataFrame(rows, columns=["stat", "first_epoch", "first", "last_epoch", "last",
-                                       "change"])
+        rows.append(
+            {
+                "stat": col,
+                "first_epoch": int(values["epoch"].iloc[0]),
+                "first": first,
+                "last_epoch": int(values["epoch"].iloc[-1]),
+                "last": last,
+                "change": last - first if math.isfinite(last - first) else float("nan"),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["stat", "first_epoch", "first", "last_epoch", "last", "change"]
+    )
 
 
 def approx_importances(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:

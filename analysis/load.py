@@ -29,21 +29,38 @@ PathLike = str | os.PathLike[str]
 
 #: Leading columns of the trials table; every later column is a parameter.
 FIXED_COLUMNS: list[str] = [
-    "sweep_dir", "job", "trial", "study", "status", "best_val_acc", "best_epoch",
-    "epochs_run", "max_epochs", "stopped_early", "wall_time_s", "final_gap", "objective",
+    "sweep_dir",
+    "job",
+    "trial",
+    "study",
+    "status",
+    "best_val_acc",
+    "best_epoch",
+    "epochs_run",
+    "max_epochs",
+    "stopped_early",
+    "wall_time_s",
+    "final_gap",
+    "objective",
     "val_split",
 ]
 #: Key columns that link ``epochs`` rows to their trial.
 KEY_COLUMNS: list[str] = ["sweep_dir", "job", "trial", "study"]
 #: Config groups whose chosen option is always filled in from ``.hydra/config.yaml``.
 GROUPS: tuple[str, ...] = (
-    "optimizer", "regularizer", "normalization", "scheduler", "early_stopping",
+    "optimizer",
+    "regularizer",
+    "normalization",
+    "scheduler",
+    "early_stopping",
 )
 #: A trial's Optuna state (``trial.json``'s ``state``, ``study_trials.csv``) as a run status,
 #: for jobs without a readable ``summary.json`` and trials without a job dir.
 STATE_STATUS: dict[TrialState, Status] = {
-    TrialState.COMPLETE: Status.COMPLETED, TrialState.PRUNED: Status.PRUNED,
-    TrialState.FAIL: Status.FAILED, TrialState.RUNNING: Status.RUNNING,
+    TrialState.COMPLETE: Status.COMPLETED,
+    TrialState.PRUNED: Status.PRUNED,
+    TrialState.FAIL: Status.FAILED,
+    TrialState.RUNNING: Status.RUNNING,
     TrialState.WAITING: Status.RUNNING,
 }
 JOB_MARKERS: tuple[str, ...] = (".hydra", record.SUMMARY_FILE, "metrics.csv")
@@ -165,7 +182,8 @@ def read_metrics(path: Path) -> pd.DataFrame:
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
     """Direct subdirectories holding ``.hydra/``, ``summary.json`` or ``metrics.csv``."""
     jobs = [
-        p for p in sweep_dir.iterdir()
+        p
+        for p in sweep_dir.iterdir()
         if p.is_dir() and any((p / marker).exists() for marker in JOB_MARKERS)
     ]
     return sorted(jobs, key=lambda p: _natural_key(p.name))
@@ -188,8 +206,11 @@ def read_sweep_info(sweep_dir: Path, label: str | None = None) -> SweepInfo:
     results = _read_yaml(sweep_dir / "optimization_results.yaml")
     info.results = results if isinstance(results, dict) else None
     results = info.results or {}
-    for name in (results.get("study_name"), info.sweeper_config.get("study_name"),
-                 results.get("name")):
+    for name in (
+        results.get("study_name"),
+        info.sweeper_config.get("study_name"),
+        results.get("name"),
+    ):
         if _real_name(name) and name != "optuna":  # the plugin always writes name: optuna
             info.study_name = str(name)
             break
@@ -226,21 +247,21 @@ def read_importances(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | No
     evaluators = list(dict.fromkeys(imp["evaluator"]))
     first = imp[(imp["evaluator"] == evaluators[0]) & (imp["objective"] == imp["objective"].min())]
     main = first[["param", "importance"]].sort_values(
-        "importance", ascending=False, ignore_index=True)
+        "importance", ascending=False, ignore_index=True
+    )
     keys = ["objective", "param"] if imp["objective"].nunique() > 1 else ["param"]
     wide = imp.pivot_table(index=keys, columns="evaluator", values="importance", sort=False)
     wide = wide.reindex(columns=evaluators).reset_index()
     wide.columns.name = None
-    wide = wide.sort_values([*keys[:-1], evaluators[0]],
-                            ascending=[True] * (len(keys) - 1) + [False], ignore_index=True)
+    wide = wide.sort_values(
+        [*keys[:-1], evaluators[0]], ascending=[True] * (len(keys) - 1) + [False], ignore_index=True
+    )
     return main, wide
 
 
 def _real_name(value: Any) -> bool:
     """True for a usable name (not empty/None/null or an unresolved ``${…}``)."""
-    return value is not None and str(value) not in ("", "None", "null") and "${" not in str(
-        value
-    )
+    return value is not None and str(value) not in ("", "None", "null") and "${" not in str(value)
 
 
 def state_status(state: Any) -> Status | None:
@@ -353,8 +374,13 @@ def load_job(
     status = job_status(summary, trial_json, states.get(number) if number is not None else None)
     s = summary or {}
     values = (trial_json or {}).get("values")
-    if (s.get(record.BEST_VAL_ACC) is None and "best_val_acc" not in derived
-            and status in FINISHED and isinstance(values, list) and values):
+    if (
+        s.get(record.BEST_VAL_ACC) is None
+        and "best_val_acc" not in derived
+        and status in FINISHED
+        and isinstance(values, list)
+        and values
+    ):
         derived["best_val_acc"] = _num(values[0])  # the objective the sweeper was told
 
     def pick(key: str) -> Any:
@@ -390,8 +416,9 @@ def load_job(
     return row, params, details, metrics
 
 
-def job_status(summary: dict[str, Any] | None, trial_json: dict[str, Any] | None,
-               study_state: str | None) -> Status | str:
+def job_status(
+    summary: dict[str, Any] | None, trial_json: dict[str, Any] | None, study_state: str | None
+) -> Status | str:
     """The run's status: its ``summary.json`` says it; a run that never wrote one (or was
     killed while its summary said running) takes its trial's state (``trial.json``, then the
     study); with neither, it is still running or was killed: :attr:`Status.RUNNING`."""
@@ -434,11 +461,16 @@ def _study_only_rows(
             value = rec.get(col)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
-            params[col[len("params_"):]] = value.item() if hasattr(value, "item") else value
+            params[col[len("params_") :]] = value.item() if hasattr(value, "item") else value
         row = dict.fromkeys(FIXED_COLUMNS)
         row.update(
-            sweep_dir=str(sweep.path), job=None, trial=int(n), study=study, status=str(status),
-            best_val_acc=_num(rec.get("value")), wall_time_s=wall,
+            sweep_dir=str(sweep.path),
+            job=None,
+            trial=int(n),
+            study=study,
+            status=str(status),
+            best_val_acc=_num(rec.get("value")),
+            wall_time_s=wall,
         )
         reason = rec.get("user_attrs_fail_reason")
         details = {

@@ -25,8 +25,10 @@ def fmt(value: Any, column: str = "") -> str:
             return "inf" if value > 0 else "-inf"
         if "acc" in column or "gap" in column or "importance" in column:
             return f"{value:.4f}"
-        if value.is_integer() and abs(value) < 1e6 and (
-            "epoch" in column or column in ("n", "trial")
+        if (
+            value.is_integer()
+            and abs(value) < 1e6
+            and ("epoch" in column or column in ("n", "trial"))
         ):
             return str(int(value))
         return f"{value:.4g}"

@@ -113,11 +113,23 @@ def group_curves(
             if len(runs) <= _MAX_LINES:
                 for _, run in runs:
                     run = run.sort_values("epoch")
-                    ax.plot(run["epoch"], _finite(run[metric]), color=color, alpha=0.25, lw=1,
-                            **_marks(len(run), 2))
+                    ax.plot(
+                        run["epoch"],
+                        _finite(run[metric]),
+                        color=color,
+                        alpha=0.25,
+                        lw=1,
+                        **_marks(len(run), 2),
+                    )
             mean = sub.assign(v=_finite(sub[metric])).groupby("epoch")["v"].mean()
-            ax.plot(mean.index, mean.values, color=color, lw=2.2,
-                    label=f"{_label(choice)} (n={len(runs)})", **_marks(len(mean), 4))
+            ax.plot(
+                mean.index,
+                mean.values,
+                color=color,
+                lw=2.2,
+                label=f"{_label(choice)} (n={len(runs)})",
+                **_marks(len(mean), 4),
+            )
         _epoch_axis(ax)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -149,9 +161,7 @@ def _grid(n: int, width: float, height: float):
     return fig, np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
 
 
-def lr_trace(
-    epochs: pd.DataFrame, runs: list[tuple[Any, Any, str]], path: Path
-) -> Path | None:
+def lr_trace(epochs: pd.DataFrame, runs: list[tuple[Any, Any, str]], path: Path) -> Path | None:
     """Val loss with the learning rate on a log secondary axis, one panel per run.
 
     ``runs`` holds ``(sweep_dir, job, title)``.
@@ -163,19 +173,25 @@ def lr_trace(
     fig, axes = _grid(len(panels), 4.6, 3.4)
     for ax, (run, title) in zip(axes, panels, strict=False):
         if "val_loss" in run.columns:
-            ax.plot(run["epoch"], _finite(run["val_loss"]), color="tab:blue", label="val_loss",
-                    **_marks(len(run)))
+            ax.plot(
+                run["epoch"],
+                _finite(run["val_loss"]),
+                color="tab:blue",
+                label="val_loss",
+                **_marks(len(run)),
+            )
         ax.set_ylabel("val_loss", color="tab:blue")
         ax.set_title(_wrap(title, 45), fontsize=9)
         ax.grid(alpha=0.3)
         lr = _finite(run["lr"])
         ax2 = ax.twinx()
-        ax2.plot(run["epoch"], lr.where(lr > 0), color="tab:red", ls="--", label="lr",
-                 **_marks(len(run)))
+        ax2.plot(
+            run["epoch"], lr.where(lr > 0), color="tab:red", ls="--", label="lr", **_marks(len(run))
+        )
         _epoch_axis(ax)
         ax2.set_yscale("log")
         ax2.set_ylabel("learning rate (log)", color="tab:red")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     return _save(fig, path)
 
@@ -195,8 +211,14 @@ def history(trials: pd.DataFrame, path: Path) -> Path | None:
         ax.scatter(x, ok["best_val_acc"], s=18, color=colors[study], alpha=0.6)
         others = sub[~sub.index.isin(ok.index) & sub["best_val_acc"].notna()]
         if not others.empty:
-            ax.scatter(others["trial"].astype(float), others["best_val_acc"], s=18,
-                       marker="x", color="grey", alpha=0.7)
+            ax.scatter(
+                others["trial"].astype(float),
+                others["best_val_acc"],
+                s=18,
+                marker="x",
+                color="grey",
+                alpha=0.7,
+            )
         best = ok["best_val_acc"].cummax()
         ax.step(x, best, where="post", color=colors[study], lw=2, label=f"{study} best so far")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -247,13 +269,18 @@ def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
             cats = [str(v) for v in values]
             names = list(dict.fromkeys(cats))
             pos = np.array([names.index(c) for c in cats], dtype=float)
-            ax.scatter(pos + rng.uniform(-0.15, 0.15, len(pos)), sub["best_val_acc"],
-                       c=color, cmap="viridis", s=20)
+            ax.scatter(
+                pos + rng.uniform(-0.15, 0.15, len(pos)),
+                sub["best_val_acc"],
+                c=color,
+                cmap="viridis",
+                s=20,
+            )
             ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
         ax.set_xlabel(param)
         ax.set_ylabel("best_val_acc")
         ax.grid(alpha=0.3)
-    for ax in axes[len(params):]:
+    for ax in axes[len(params) :]:
         ax.set_visible(False)
     return _save(fig, path)
 
@@ -266,12 +293,20 @@ def epochs_vs_budget(trials: pd.DataFrame, path: Path) -> Path | None:
     fig = _figure(6.5, 4)
     ax = fig.subplots()
     flag = data["stopped_early"].fillna(False).astype(bool)
-    for mask, label, color in ((flag, "stopped early", "tab:orange"),
-                               (~flag, "full budget / other", "tab:blue")):
+    for mask, label, color in (
+        (flag, "stopped early", "tab:orange"),
+        (~flag, "full budget / other", "tab:blue"),
+    ):
         sub = data[mask]
         if not sub.empty:
-            ax.scatter(sub["epochs_run"].astype(float), sub["best_val_acc"], label=label,
-                       color=color, s=22, alpha=0.8)
+            ax.scatter(
+                sub["epochs_run"].astype(float),
+                sub["best_val_acc"],
+                label=label,
+                color=color,
+                s=22,
+                alpha=0.8,
+            )
     for budget in data["max_epochs"].dropna().unique():
         ax.axvline(float(budget), color="grey", ls="--", lw=1, gid="budget")
     _epoch_axis(ax, "epochs run (dashed: max_epochs budget)")
@@ -296,8 +331,13 @@ def stats_curves(run: pd.DataFrame, title: str, path: Path) -> Path | None:
             ax.fill_between(run["epoch"], mean - std, mean + std, alpha=0.25, label="+- std")
         for bound in ("min", "max"):
             if f"{group}_{bound}" in run.columns:
-                ax.plot(run["epoch"], _finite(run[f"{group}_{bound}"]), ls=":", label=bound,
-                        **_marks(len(run), 2))
+                ax.plot(
+                    run["epoch"],
+                    _finite(run[f"{group}_{bound}"]),
+                    ls=":",
+                    label=bound,
+                    **_marks(len(run), 2),
+                )
         ax.set_title(group)
         _epoch_axis(ax)
         ax.grid(alpha=0.3)

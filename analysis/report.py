@@ -16,8 +16,17 @@ from analysis.load import PathLike, Runs, SweepInfo, load_sweeps, param_columns
 from analysis.markdown import fmt, mapping, table
 from analysis.overrides import command_line, format_value
 
-_RANK_COLUMNS = ["study", "trial", "job", "status", "best_val_acc", "best_epoch", "epochs_run",
-                 "wall_time_s", "final_gap"]
+_RANK_COLUMNS = [
+    "study",
+    "trial",
+    "job",
+    "status",
+    "best_val_acc",
+    "best_epoch",
+    "epochs_run",
+    "wall_time_s",
+    "final_gap",
+]
 
 
 @dataclass
@@ -102,16 +111,25 @@ class _Builder:
         for s in self.runs.sweeps:
             mine = t[t["sweep_dir"] == str(s.path)]
             sweeper = "optuna" if s.is_optuna else (s.sweeper or "basic").split(".")[-1]
-            rows.append({"sweep_dir": str(s.path), "study": s.study, "sweeper": sweeper,
-                         "trials": len(mine), "job_dirs": int(mine["job"].notna().sum())})
+            rows.append(
+                {
+                    "sweep_dir": str(s.path),
+                    "study": s.study,
+                    "sweeper": sweeper,
+                    "trials": len(mine),
+                    "job_dirs": int(mine["job"].notna().sum()),
+                }
+            )
         self.add(table(pd.DataFrame(rows)), "")
-        launched = [f"- `{s.label}` launched as: `python train.py -m "
-                    f"{' '.join(s.task_overrides)}`" for s in self.runs.sweeps if s.task_overrides]
+        launched = [
+            f"- `{s.label}` launched as: `python train.py -m {' '.join(s.task_overrides)}`"
+            for s in self.runs.sweeps
+            if s.task_overrides
+        ]
         if launched:
             self.add(*launched, "")
         counts = t["status"].value_counts()
-        self.add("**Status counts:** " + ", ".join(f"{k}: {v}" for k, v in counts.items()),
-                 "")
+        self.add("**Status counts:** " + ", ".join(f"{k}: {v}" for k, v in counts.items()), "")
 
     def chain(self) -> None:
         """Study by study: what each selected on (the hold-out) or reported (the test split,
@@ -132,14 +150,21 @@ class _Builder:
             else:
                 best = done.loc[values.idxmax()]
                 result = f"best {best['objective']:.4f} (trial {best['trial']})"
-            rows.append({"study": study, "objective on": split, "runs": len(done),
-                         "result": result})  # fmt: skip
+            rows.append(
+                {"study": study, "objective on": split, "runs": len(done), "result": result}
+            )
         if len(rows) < 2:
             return
-        self.add("## Selection chain", "",
-                 "Each study's objective (the value its sweeper was told) and the split it came "
-                 "from: studies on the hold-out select; a study on the test split reports, "
-                 "mean ± std over its runs (seeds).", "", table(pd.DataFrame(rows)), "")
+        self.add(
+            "## Selection chain",
+            "",
+            "Each study's objective (the value its sweeper was told) and the split it came "
+            "from: studies on the hold-out select; a study on the test split reports, "
+            "mean ± std over its runs (seeds).",
+            "",
+            table(pd.DataFrame(rows)),
+            "",
+        )
 
     def best_trials(self) -> None:
         varied = compare.varied_columns(self.trials)
@@ -151,12 +176,15 @@ class _Builder:
         if not top["status"].isin(compare.FINISHED).all():
             self.add("_No trial finished normally; ranking unfinished trials._", "")
         shown = top[[c for c in _RANK_COLUMNS if c in top.columns] + varied]
-        self.add(table(shown.assign(rank=range(1, len(shown) + 1))[["rank", *shown.columns]]),
-                 "")
+        self.add(table(shown.assign(rank=range(1, len(shown) + 1))[["rank", *shown.columns]]), "")
         fixed = compare.constant_params(self.trials)
         if fixed:
-            self.add("Same in every trial: " + ", ".join(
-                f"`{k}={format_value(v)}`" for k, v in fixed.items()) + "", "")
+            self.add(
+                "Same in every trial: "
+                + ", ".join(f"`{k}={format_value(v)}`" for k, v in fixed.items())
+                + "",
+                "",
+            )
 
     def best_config(self) -> None:
         self.add("## Best configuration", "")
@@ -176,30 +204,51 @@ class _Builder:
             self.add(f"- directory: `{detail['path']}`")
         self.add("", "Reproduce it with:", "", "```bash", str(self.command), "```", "")
         run = compare.run_epochs(self.runs.epochs, row["sweep_dir"], row["job"])
-        self.add(*_img(self.plot(plots.best_curves, "best_curves.png", run,
-                                 f"best trial: {row['study']} #{fmt(row['trial'])}"),
-                       "best trial curves"))
+        self.add(
+            *_img(
+                self.plot(
+                    plots.best_curves,
+                    "best_curves.png",
+                    run,
+                    f"best trial: {row['study']} #{fmt(row['trial'])}",
+                ),
+                "best trial curves",
+            )
+        )
 
     def comparisons(self) -> None:
         found = compare.comparisons_by_study(self.trials)
         if not found:
             return
         several = self.trials["study"].nunique(dropna=False) > 1
-        self.add("## Comparisons by choice", "",
-                 f"Statistics over finished trials ({'/'.join(sorted(compare.FINISHED))}); "
-                 "`n_other` counts the other trials with that choice. `mean_final_gap` "
-                 "is train_acc - val_acc at the last epoch (overfitting).", "")
+        self.add(
+            "## Comparisons by choice",
+            "",
+            f"Statistics over finished trials ({'/'.join(sorted(compare.FINISHED))}); "
+            "`n_other` counts the other trials with that choice. `mean_final_gap` "
+            "is train_acc - val_acc at the last epoch (overfitting).",
+            "",
+        )
         if several:
-            self.add("Each choice is compared within one study only, where the other "
-                     "parameters were searched or pinned alike (studies are never pooled).",
-                     "")
+            self.add(
+                "Each choice is compared within one study only, where the other "
+                "parameters were searched or pinned alike (studies are never pooled).",
+                "",
+            )
         for study, col, result in found:
             mine = self.trials[self.trials["study"] == study]
-            heading, name = (f"{col} (study {study})", f"compare_{_safe(str(study))}_"
-                             f"{_safe(col)}.png") if several else (col, f"compare_{_safe(col)}.png")
+            heading, name = (
+                (f"{col} (study {study})", f"compare_{_safe(str(study))}_{_safe(col)}.png")
+                if several
+                else (col, f"compare_{_safe(col)}.png")
+            )
             self.add(f"### {heading}", "", table(result, index=True), "")
-            self.add(*_img(self.plot(plots.group_curves, name, mine, self.runs.epochs, col),
-                           f"validation curves by {heading}"))
+            self.add(
+                *_img(
+                    self.plot(plots.group_curves, name, mine, self.runs.epochs, col),
+                    f"validation curves by {heading}",
+                )
+            )
 
     def early_stopping(self) -> None:
         info = compare.early_stopping_summary(self.trials)
@@ -207,20 +256,27 @@ class _Builder:
             return
         self.add("## Early stopping", "")
         budgets = ", ".join(str(b) for b in info.get("budgets", [])) or "unknown"
-        line = (f"Budget (max_epochs): {budgets}. Mean epochs run: "
-                f"{info['mean_epochs_run']:.1f}")
+        line = f"Budget (max_epochs): {budgets}. Mean epochs run: {info['mean_epochs_run']:.1f}"
         if "mean_budget_fraction" in info:
             line += f" ({info['mean_budget_fraction']:.0%} of the budget)"
         self.add(line + f"; {info['n_stopped_early']} of {info['n']} runs stopped early.", "")
         if "table" in info:
             delta = info["acc_delta"]
             verb = "cost" if delta < 0 else "gained"
-            self.add(table(info["table"], index=True), "",
-                     f"Stopped-early runs {verb} {abs(delta) * 100:.2f} accuracy points on "
-                     "average vs full-length runs (mean best_val_acc; runs differ in other "
-                     "parameters too).", "")
-        self.add(*_img(self.plot(plots.epochs_vs_budget, "early_stopping.png", self.trials),
-                       "epochs run vs budget"))
+            self.add(
+                table(info["table"], index=True),
+                "",
+                f"Stopped-early runs {verb} {abs(delta) * 100:.2f} accuracy points on "
+                "average vs full-length runs (mean best_val_acc; runs differ in other "
+                "parameters too).",
+                "",
+            )
+        self.add(
+            *_img(
+                self.plot(plots.epochs_vs_budget, "early_stopping.png", self.trials),
+                "epochs run vs budget",
+            )
+        )
 
     def lr_schedules(self) -> None:
         keys = compare.lr_varying_keys(self.runs.epochs)
@@ -234,22 +290,38 @@ class _Builder:
         if "scheduler" in cand.columns and cand["scheduler"].notna().any():
             cand = cand.drop_duplicates("scheduler")
         cand = cand.head(6)
-        self.add("## Learning-rate schedules", "",
-                 f"{len(keys)} run(s) change the learning rate during training; "
-                 "shown: the best run per scheduler.", "")
+        self.add(
+            "## Learning-rate schedules",
+            "",
+            f"{len(keys)} run(s) change the learning rate during training; "
+            "shown: the best run per scheduler.",
+            "",
+        )
         rows, panels = [], []
         for _, r in cand.iterrows():
             run = compare.run_epochs(self.runs.epochs, r["sweep_dir"], r["job"])
             name = r["scheduler"] if "scheduler" in cand.columns else ""
             vl = run["val_loss"] if "val_loss" in run.columns else pd.Series(dtype=float)
             best_ep = run.loc[vl.idxmin(), "epoch"] if vl.notna().any() else None
-            rows.append({"study": r["study"], "trial": r["trial"], "scheduler": name,
-                         "lr_first": run["lr"].iloc[0], "lr_last": run["lr"].iloc[-1],
-                         "min_val_loss_epoch": best_ep, "best_val_acc": r["best_val_acc"]})
+            rows.append(
+                {
+                    "study": r["study"],
+                    "trial": r["trial"],
+                    "scheduler": name,
+                    "lr_first": run["lr"].iloc[0],
+                    "lr_last": run["lr"].iloc[-1],
+                    "min_val_loss_epoch": best_ep,
+                    "best_val_acc": r["best_val_acc"],
+                }
+            )
             panels.append((r["sweep_dir"], r["job"], f"{r['study']} #{fmt(r['trial'])} {name}"))
         self.add(table(pd.DataFrame(rows)), "")
-        self.add(*_img(self.plot(plots.lr_trace, "lr_trace.png", self.runs.epochs, panels),
-                       "learning rate vs val loss"))
+        self.add(
+            *_img(
+                self.plot(plots.lr_trace, "lr_trace.png", self.runs.epochs, panels),
+                "learning rate vs val loss",
+            )
+        )
 
     def optuna(self) -> None:
         sweeps = [s for s in self.runs.sweeps if s.is_optuna]
@@ -269,39 +341,49 @@ class _Builder:
                 self.add(f"Sweeper's best value: **{fmt(s.results.get('best_value'), 'acc')}**")
                 best_params = s.results.get("best_params") or {}
                 if isinstance(best_params, dict) and best_params:
-                    self.add("", "Best params (optimization_results.yaml):", "",
-                             mapping(best_params))
+                    self.add(
+                        "", "Best params (optimization_results.yaml):", "", mapping(best_params)
+                    )
                     space += [str(k) for k in best_params]
                 self.add("")
             if s.pinned:
                 self.add("Pinned from phase 1 (pinned.yaml):", "", mapping(s.pinned), "")
             if s.study_trials is not None:
-                space += [c[len("params_"):] for c in s.study_trials.columns
-                          if c.startswith("params_")]
+                space += [
+                    c[len("params_") :] for c in s.study_trials.columns if c.startswith("params_")
+                ]
             imp, source = s.importances, "importances.csv"
             shown = s.importance_table if s.importance_table is not None else imp
             if imp is None:
                 params = compare.varied_columns(mine)
-                imp, source = compare.approx_importances(mine, params), (
-                    "approximate: share of best_val_acc variance explained (eta2), "
-                    "computed here because importances.csv is missing")
+                imp, source = (
+                    compare.approx_importances(mine, params),
+                    (
+                        "approximate: share of best_val_acc variance explained (eta2), "
+                        "computed here because importances.csv is missing"
+                    ),
+                )
                 shown = imp
             elif shown is not None and len(shown.columns) > 2:
                 names = [c for c in shown.columns if c not in ("param", "objective")]
-                source += (f": Optuna's evaluators, each summing to 1; the plot shows "
-                           f"`{names[0]}`")
+                source += f": Optuna's evaluators, each summing to 1; the plot shows `{names[0]}`"
             if not imp.empty and shown is not None:
                 self.add(f"Parameter importances ({source}):", "", table(shown), "")
                 imp_tables[s.study] = imp
                 space += [str(p) for p in imp["param"]]
-        self.add(*_img(self.plot(plots.history, "history.png", opt_trials),
-                       "optimisation history"))
-        self.add(*_img(self.plot(plots.importances, "importances.png", imp_tables),
-                       "parameter importances"))
+        self.add(*_img(self.plot(plots.history, "history.png", opt_trials), "optimisation history"))
+        self.add(
+            *_img(
+                self.plot(plots.importances, "importances.png", imp_tables), "parameter importances"
+            )
+        )
         varied = compare.varied_columns(opt_trials)
         params = [p for p in dict.fromkeys(space) if p in varied] or varied
-        self.add(*_img(self.plot(plots.slices, "slices.png", opt_trials, params),
-                       "objective vs parameter"))
+        self.add(
+            *_img(
+                self.plot(plots.slices, "slices.png", opt_trials, params), "objective vs parameter"
+            )
+        )
 
     def stats(self) -> None:
         if self.best is None:
@@ -311,11 +393,23 @@ class _Builder:
         summary = compare.stats_summary(run)
         if summary.empty:
             return
-        self.add("## Parameter and feature statistics (best trial)", "",
-                 "First vs last epoch of the weight (`param_*`) and input/output feature "
-                 "(`feat_*`) statistics.", "", table(summary), "")
-        self.add(*_img(self.plot(plots.stats_curves, "stats.png", run,
-                                 f"{row['study']} #{fmt(row['trial'])}"), "statistics"))
+        self.add(
+            "## Parameter and feature statistics (best trial)",
+            "",
+            "First vs last epoch of the weight (`param_*`) and input/output feature "
+            "(`feat_*`) statistics.",
+            "",
+            table(summary),
+            "",
+        )
+        self.add(
+            *_img(
+                self.plot(
+                    plots.stats_curves, "stats.png", run, f"{row['study']} #{fmt(row['trial'])}"
+                ),
+                "statistics",
+            )
+        )
 
     def problems(self) -> None:
         t = self.trials
@@ -324,7 +418,8 @@ class _Builder:
             return
         reasons = self.runs.details.loc[bad.index, "reason"]
         shown = bad[["study", "trial", "job", "status", "epochs_run", "best_val_acc"]].assign(
-            reason=reasons)
+            reason=reasons
+        )
         self.add("## Unfinished, failed and pruned trials", "", table(shown), "")
 
     def files(self, written: Iterable[str]) -> None:
@@ -370,6 +465,12 @@ def write_report(
         report.write_text("\n".join(b.lines), encoding="utf-8")
     except OSError as exc:
         raise AnalysisError(f"{out_dir}: cannot write outputs ({exc.strerror or exc})") from exc
-    return ReportResult(out_dir=out_dir, report=report, trials_csv=trials_csv,
-                        epochs_csv=epochs_csv, runs=runs, plots=b.plots,
-                        best_command=b.command)
+    return ReportResult(
+        out_dir=out_dir,
+        report=report,
+        trials_csv=trials_csv,
+        epochs_csv=epochs_csv,
+        runs=runs,
+        plots=b.plots,
+        best_command=b.command,
+    )

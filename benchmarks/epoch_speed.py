@@ -129,8 +129,13 @@ class SheetPath:
                 out = model(x)
                 val_loss += F.cross_entropy(out, y, reduction="sum").item()
                 val_correct += (out.argmax(1) == y).sum().item()
-        return {"t_train": t_train, "loss": running / self.n_train, "acc": correct / self.n_train,
-                "val_loss": val_loss / self.n_val, "val_acc": val_correct / self.n_val}  # fmt: skip
+        return {
+            "t_train": t_train,
+            "loss": running / self.n_train,
+            "acc": correct / self.n_train,
+            "val_loss": val_loss / self.n_val,
+            "val_acc": val_correct / self.n_val,
+        }
 
 
 class ProjectPath:
@@ -144,10 +149,16 @@ class ProjectPath:
         from lenet_lab.components import build_components
 
         self.torch, self.engine, self.device = torch, engine, device
-        overrides = [f"trainer.device={device.type}", "trainer.progress_bar=false",
-                     f"seed={SEED}", f"data.batch_size={BATCH}", "optimizer=sgd",
-                     f"optimizer.lr={LR}", f"optimizer.momentum={MOMENTUM}",
-                     f"trainer.explicit_backward={str(explicit_backward).lower()}"]  # fmt: skip
+        overrides = [
+            f"trainer.device={device.type}",
+            "trainer.progress_bar=false",
+            f"seed={SEED}",
+            f"data.batch_size={BATCH}",
+            "optimizer=sgd",
+            f"optimizer.lr={LR}",
+            f"optimizer.momentum={MOMENTUM}",
+            f"trainer.explicit_backward={str(explicit_backward).lower()}",
+        ]
         if args.train_size:
             overrides.append(f"data.train_size={args.train_size}")
         if args.val_size:
@@ -161,8 +172,9 @@ class ProjectPath:
         self.n_train, self.n_val = len(self.train_set), len(self.val_set)
         self.model = parts.model
         explicit = device.type == "cpu" and bool(cfg.trainer.explicit_backward)  # as run.train
-        self.step = run.make_step(parts, self.train_set, BATCH, explicit=explicit,
-                                  graphable=self.graphable)  # fmt: skip
+        self.step = run.make_step(
+            parts, self.train_set, BATCH, explicit=explicit, graphable=self.graphable
+        )
         self.step_kind = type(self.step).__name__
         self.check_every = 1 if device.type == "cpu" else 100  # as run.train does
         self.val_batch = int(cfg.data.val_batch_size)
@@ -173,8 +185,13 @@ class ProjectPath:
         tr = engine.train_epoch(self.step, self.train_set, BATCH, self.generator, self.check_every)
         t_train = time.perf_counter()
         va = engine.evaluate(self.model, self.val_set, self.val_batch)
-        return {"t_train": t_train, "loss": tr.loss, "acc": tr.acc,
-                "val_loss": va.loss, "val_acc": va.acc}  # fmt: skip
+        return {
+            "t_train": t_train,
+            "loss": tr.loss,
+            "acc": tr.acc,
+            "val_loss": va.loss,
+            "val_acc": va.acc,
+        }
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -189,9 +206,17 @@ def child_main(args: argparse.Namespace) -> None:
     else:
         path = SheetPath(args, device, workers=int(args.child.removeprefix("sheet_w")))
     _sync(device)
-    _emit({"event": "ready", "setup_s": time.perf_counter() - t0, "n_train": path.n_train,
-           "n_val": path.n_val, "steps_per_epoch": path.steps, "threads": torch.get_num_threads(),
-           "step": getattr(path, "step_kind", "eager loop")})  # fmt: skip
+    _emit(
+        {
+            "event": "ready",
+            "setup_s": time.perf_counter() - t0,
+            "n_train": path.n_train,
+            "n_val": path.n_val,
+            "steps_per_epoch": path.steps,
+            "threads": torch.get_num_threads(),
+            "step": getattr(path, "step_kind", "eager loop"),
+        }
+    )
     for line in sys.stdin:
         if line.strip() != "epoch":
             break
@@ -210,14 +235,21 @@ def child_main(args: argparse.Namespace) -> None:
 
 class Child:
     def __init__(self, name: str, args: argparse.Namespace):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name,
-               "--device", args.device]  # fmt: skip
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            name,
+            "--device",
+            args.device,
+        ]
         for opt in ("threads", "train_size", "val_size"):
             if getattr(args, opt):
                 cmd += [f"--{opt.replace('_', '-')}", str(getattr(args, opt))]
         self.name = name
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd=ROOT, bufsize=1)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, bufsize=1
+        )
         self.info = self._read("ready")
         self.epochs: list[dict[str, float]] = []
 
@@ -262,32 +294,48 @@ def summarize(name: str, child: Child, done: dict[str, Any]) -> dict[str, Any]:
     n_img = child.info["n_train"] + child.info["n_val"]
     last = child.epochs[-1]
     return {
-        "path": name, "step": child.info["step"], "setup_s": child.info["setup_s"],
-        "threads": child.info["threads"], "steps_per_epoch": child.info["steps_per_epoch"],
-        "n_train": child.info["n_train"], "n_val": child.info["n_val"],
-        "epoch_s": times, "s_per_epoch": med, "min_s": min(times), "max_s": max(times),
+        "path": name,
+        "step": child.info["step"],
+        "setup_s": child.info["setup_s"],
+        "threads": child.info["threads"],
+        "steps_per_epoch": child.info["steps_per_epoch"],
+        "n_train": child.info["n_train"],
+        "n_val": child.info["n_val"],
+        "epoch_s": times,
+        "s_per_epoch": med,
+        "min_s": min(times),
+        "max_s": max(times),
         "train_s_median": statistics.median(e["train_s"] for e in child.epochs),
         "val_s_median": statistics.median(e["val_s"] for e in child.epochs),
         "cpu_s_median": statistics.median(e["cpu_s"] for e in child.epochs),
-        "images_per_s": n_img / med, "train_loss": last["loss"], "train_acc": last["acc"],
-        "val_loss": last["val_loss"], "val_acc": last["val_acc"],
+        "images_per_s": n_img / med,
+        "train_loss": last["loss"],
+        "train_acc": last["acc"],
+        "val_loss": last["val_loss"],
+        "val_acc": last["val_acc"],
         "val_acc_per_epoch": [e["val_acc"] for e in child.epochs],
         **{k: v for k, v in done.items() if k != "event"},
-    }  # fmt: skip
+    }
 
 
 def print_table(rows: list[dict[str, Any]], device: str) -> None:
-    head = (f"{'path':<22} {'s/epoch':>8} {'(min-max)':>13} {'img/s':>8} {'val acc':>8} "
-            f"{'peak RSS':>9} {'peak GPU':>9} {'steps':>6}")  # fmt: skip
-    print(f"\nLeNet-5, FashionMNIST, batch {BATCH}, SGD lr {LR} momentum {MOMENTUM}, {device}; "
-          "s/epoch = train + val, median over the timed epochs")  # fmt: skip
+    head = (
+        f"{'path':<22} {'s/epoch':>8} {'(min-max)':>13} {'img/s':>8} {'val acc':>8} "
+        f"{'peak RSS':>9} {'peak GPU':>9} {'steps':>6}"
+    )
+    print(
+        f"\nLeNet-5, FashionMNIST, batch {BATCH}, SGD lr {LR} momentum {MOMENTUM}, {device}; "
+        "s/epoch = train + val, median over the timed epochs"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         gpu = f"{r['peak_gpu_mb']:7.0f}MB" if "peak_gpu_mb" in r else f"{'-':>9}"
-        print(f"{r['path']:<22} {r['s_per_epoch']:8.3f} {r['min_s']:6.3f}-{r['max_s']:<6.3f} "
-              f"{r['images_per_s']:8.0f} {r['val_acc']:8.4f} {r['peak_rss_mb']:7.0f}MB "
-              f"{gpu} {r['steps_per_epoch']:6d}")  # fmt: skip
+        print(
+            f"{r['path']:<22} {r['s_per_epoch']:8.3f} {r['min_s']:6.3f}-{r['max_s']:<6.3f} "
+            f"{r['images_per_s']:8.0f} {r['val_acc']:8.4f} {r['peak_rss_mb']:7.0f}MB "
+            f"{gpu} {r['steps_per_epoch']:6d}"
+        )
 
 
 def parent_main(args: argparse.Namespace) -> int:
@@ -312,9 +360,11 @@ def parent_main(args: argparse.Namespace) -> int:
         for name, ch in children.items():
             e = ch.epoch()
             ch.epochs.append(e)
-            print(f"{name}: epoch {i + 1}/{args.epochs} {e['epoch_s']:.3f}s "
-                  f"(train {e['train_s']:.3f} val {e['val_s']:.3f}) val_acc {e['val_acc']:.4f}",
-                  flush=True)  # fmt: skip
+            print(
+                f"{name}: epoch {i + 1}/{args.epochs} {e['epoch_s']:.3f}s "
+                f"(train {e['train_s']:.3f} val {e['val_s']:.3f}) val_acc {e['val_acc']:.4f}",
+                flush=True,
+            )
     rows = [summarize(name, ch, ch.finish()) for name, ch in children.items()]
     by = {r["path"]: r for r in rows}
     steps = {r["steps_per_epoch"] for r in rows}
@@ -329,20 +379,30 @@ def parent_main(args: argparse.Namespace) -> int:
         print(f"ratio (sheet, num_workers=4) / project = {w4:.3f} / {proj:.3f} = {w4 / proj:.2f}x")
     if "project_autograd" in by:
         ag = by["project_autograd"]["s_per_epoch"]
-        print(f"ratio (sheet, num_workers=0) / project with autograd = {base:.3f} / {ag:.3f} = "
-              f"{base / ag:.2f}x; explicit backward: {ag / proj:.2f}x")  # fmt: skip
+        print(
+            f"ratio (sheet, num_workers=0) / project with autograd = {base:.3f} / {ag:.3f} = "
+            f"{base / ag:.2f}x; explicit backward: {ag / proj:.2f}x"
+        )
     result = {
-        "baseline_s_per_epoch": base, "project_s_per_epoch": proj, "ratio": ratio,
+        "baseline_s_per_epoch": base,
+        "project_s_per_epoch": proj,
+        "ratio": ratio,
         "device": args.device,
         "device_name": torch.cuda.get_device_name() if args.device == "cuda" else _cpu_name(),
-        "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
         "python": platform.python_version(),
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "epochs_timed": args.epochs, "warmup_epochs": 1, "batch_size": BATCH,
-        "optimizer": f"SGD lr={LR} momentum={MOMENTUM}", "steps_per_epoch": steps.pop(),
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "epochs_timed": args.epochs,
+        "warmup_epochs": 1,
+        "batch_size": BATCH,
+        "optimizer": f"SGD lr={LR} momentum={MOMENTUM}",
+        "steps_per_epoch": steps.pop(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
         "paths": by,
-    }  # fmt: skip
+    }
     if "project_autograd" in by:
         result["project_autograd_s_per_epoch"] = by["project_autograd"]["s_per_epoch"]
         result["ratio_autograd"] = base / by["project_autograd"]["s_per_epoch"]
@@ -362,10 +422,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (median), after 1 warm-up")
     p.add_argument("--json", default=None, help="write the results here")
-    p.add_argument("--data-root", default=None, help="folder holding FashionMNIST/raw/ "
-                   "(default: $FASHION_MNIST_ROOT, else data/)")  # fmt: skip
-    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads in every "
-                   "path (default: torch's default, one per core)")  # fmt: skip
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding FashionMNIST/raw/ (default: $FASHION_MNIST_ROOT, else data/)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads in every path (default: torch's default, one per core)",
+    )
     p.add_argument("--train-size", type=int, default=0, help="first N training images (0 = all)")
     p.add_argument("--val-size", type=int, default=0, help="first N test images (0 = all)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)

@@ -39,13 +39,22 @@ def run_search(
     sweep_dir, db = out / name, out / f"{name}.db"
     url = f"sqlite:///{db}"
     cmd = [
-        sys.executable, "train.py", "-m", "hparams_search=phase1", "data=fashion_mnist_subset",
-        f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.storage={url}",
-        f"hydra.sweeper.study_name={name}", f"hydra.sweeper.n_trials={args.trials}",
-        f"hydra/sweeper/pruner={pruner}", f"hydra.sweeper.sampler.seed={args.seed}",
-        f"trainer.epochs={args.epochs}", "trainer.save_curves=false",
-        "trainer.save_checkpoint=false", *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "train.py",
+        "-m",
+        "hparams_search=phase1",
+        "data=fashion_mnist_subset",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.storage={url}",
+        f"hydra.sweeper.study_name={name}",
+        f"hydra.sweeper.n_trials={args.trials}",
+        f"hydra/sweeper/pruner={pruner}",
+        f"hydra.sweeper.sampler.seed={args.seed}",
+        f"trainer.epochs={args.epochs}",
+        "trainer.save_curves=false",
+        "trainer.save_checkpoint=false",
+        *extra,
+    ]
     print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     load_before, cpu0 = os.getloadavg(), _child_cpu_s()
@@ -57,18 +66,24 @@ def run_search(
         sys.exit(f"error: the {name} search failed (exit {proc.returncode}); see {out}/{name}.log")
     trials = optuna.load_study(study_name=name, storage=url).trials
     states = [t.state for t in trials]
-    epochs = sum(json.loads(p.read_text())["epochs_run"]
-                 for p in sweep_dir.glob("trial_*/summary.json"))  # fmt: skip
+    epochs = sum(
+        json.loads(p.read_text())["epochs_run"] for p in sweep_dir.glob("trial_*/summary.json")
+    )
     complete = [t.value for t in trials if t.state == TrialState.COMPLETE]
     return {
-        "pruner": pruner, "overrides": extra, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+        "pruner": pruner,
+        "overrides": extra,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
         "best_value": max(complete) if complete else None,
         "complete": states.count(TrialState.COMPLETE),
-        "pruned": states.count(TrialState.PRUNED), "failed": states.count(TrialState.FAIL),
-        "epochs_trained": epochs, "s_per_epoch": round(wall / max(epochs, 1), 2),
+        "pruned": states.count(TrialState.PRUNED),
+        "failed": states.count(TrialState.FAIL),
+        "epochs_trained": epochs,
+        "s_per_epoch": round(wall / max(epochs, 1), 2),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-    }  # fmt: skip
+    }
 
 
 def _child_cpu_s() -> float:
@@ -92,21 +107,33 @@ def compare(base: dict[str, Any], pruned: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_table(runs: dict[str, dict[str, Any]], cmp: dict[str, Any]) -> None:
-    cols = ["wall_s", "cpu_s", "best_value", "complete", "pruned", "failed", "epochs_trained",
-            "s_per_epoch"]  # fmt: skip
+    cols = [
+        "wall_s",
+        "cpu_s",
+        "best_value",
+        "complete",
+        "pruned",
+        "failed",
+        "epochs_trained",
+        "s_per_epoch",
+    ]
     print(f"\n{'search':<10}" + "".join(f"{c:>15}" for c in cols))
     for name, r in runs.items():
         print(f"{name:<10}" + "".join(f"{r[c]!s:>15}" for c in cols))
-    print(f"\npruned/unpruned: wall {cmp['wall_ratio']:.2f}, cpu {cmp['cpu_ratio']:.2f}, "
-          f"epochs {cmp['epochs_ratio']:.2f}, "
-          f"best {cmp['best_gap_points']:+.2f} points below; target "
-          f"({cmp['target']}): {'MET' if cmp['target_met'] else 'NOT met'}")  # fmt: skip
+    print(
+        f"\npruned/unpruned: wall {cmp['wall_ratio']:.2f}, cpu {cmp['cpu_ratio']:.2f}, "
+        f"epochs {cmp['epochs_ratio']:.2f}, "
+        f"best {cmp['best_gap_points']:+.2f} points below; target "
+        f"({cmp['target']}): {'MET' if cmp['target_met'] else 'NOT met'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 2)[2])  # fmt: skip
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
     p.add_argument("--trials", type=int, default=20, help="trials per search (default 20)")
     p.add_argument(
         "--epochs",
@@ -129,11 +156,19 @@ def main(argv: list[str] | None = None) -> None:
         default=ROOT / "benchmarks/results/pruning.json",
         help="result file (default benchmarks/results/pruning.json)",
     )
-    p.add_argument("--pruned-override", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="extra overrides for the pruned search only, e.g. "
-                        "hydra.sweeper.pruner.n_warmup_steps=5")  # fmt: skip
-    p.add_argument("--pruner", default="lab_median",
-                   help="pruner of the pruned search (the presets' lab_median)")
+    p.add_argument(
+        "--pruned-override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra overrides for the pruned search only, e.g. "
+        "hydra.sweeper.pruner.n_warmup_steps=5",
+    )
+    p.add_argument(
+        "--pruner",
+        default="lab_median",
+        help="pruner of the pruned search (the presets' lab_median)",
+    )
     p.add_argument(
         "--reuse-baseline",
         type=Path,
@@ -159,14 +194,24 @@ def main(argv: list[str] | None = None) -> None:
     cmp = compare(runs["unpruned"], runs["pruned"])
     print_table(runs, cmp)
     result = {
-        "settings": {"trials": args.trials, "epochs": args.epochs, "seed": args.seed,
-                     "threads": args.threads, "data": "fashion_mnist_subset",
-                     "pruned_pruner": args.pruner,
-                     "baseline_reused": bool(args.reuse_baseline)},
-        "machine": {"host": platform.node(), "cpus": os.cpu_count(),
-                    "note": "shared machine: see loadavg_before/after of each run"},
-        "runs": runs, "comparison": cmp, "out": str(out),
-    }  # fmt: skip
+        "settings": {
+            "trials": args.trials,
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "threads": args.threads,
+            "data": "fashion_mnist_subset",
+            "pruned_pruner": args.pruner,
+            "baseline_reused": bool(args.reuse_baseline),
+        },
+        "machine": {
+            "host": platform.node(),
+            "cpus": os.cpu_count(),
+            "note": "shared machine: see loadavg_before/after of each run",
+        },
+        "runs": runs,
+        "comparison": cmp,
+        "out": str(out),
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}; sweep dirs and logs in {out}")

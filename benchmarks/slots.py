@@ -33,16 +33,25 @@ def run(mode: str, async_slots: bool, args: argparse.Namespace, out: Path) -> di
     """One search in a fresh storage; its utilisation from the study's timestamps."""
     url = f"sqlite:///{out / f'{mode}.db'}"
     cmd = [
-        sys.executable, "train.py", "-m", "hparams_search=phase1", "data=fashion_mnist_subset",
-        "hydra/launcher=submitit_local", f"hydra.launcher.timeout_min={args.timeout_min}",
-        f"hydra.sweep.dir={out / mode}", f"hydra.sweeper.storage={url}",
-        f"hydra.sweeper.study_name={mode}", f"hydra.sweeper.n_trials={args.trials}",
+        sys.executable,
+        "train.py",
+        "-m",
+        "hparams_search=phase1",
+        "data=fashion_mnist_subset",
+        "hydra/launcher=submitit_local",
+        f"hydra.launcher.timeout_min={args.timeout_min}",
+        f"hydra.sweep.dir={out / mode}",
+        f"hydra.sweeper.storage={url}",
+        f"hydra.sweeper.study_name={mode}",
+        f"hydra.sweeper.n_trials={args.trials}",
         f"hydra.sweeper.n_jobs={args.jobs}",
         f"hydra.sweeper.async_slots={str(async_slots).lower()}",
-        f"hydra.sweeper.sampler.seed={args.seed}", f"trainer.epochs={args.epochs}",
-        f"trainer.num_threads={args.threads}", "trainer.save_curves=false",
+        f"hydra.sweeper.sampler.seed={args.seed}",
+        f"trainer.epochs={args.epochs}",
+        f"trainer.num_threads={args.threads}",
+        "trainer.save_curves=false",
         "trainer.save_checkpoint=false",
-    ]  # fmt: skip
+    ]
     print(f"[{mode}] {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
     with open(out / f"{mode}.log", "w") as log:
@@ -50,24 +59,34 @@ def run(mode: str, async_slots: bool, args: argparse.Namespace, out: Path) -> di
     command_s = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"error: the {mode} search failed (exit {proc.returncode}); see {out}/{mode}.log")
-    trials = [t for t in optuna.load_study(study_name=mode, storage=url).trials
-              if t.datetime_start and t.datetime_complete]  # fmt: skip
+    trials = [
+        t
+        for t in optuna.load_study(study_name=mode, storage=url).trials
+        if t.datetime_start and t.datetime_complete
+    ]
     start = min(t.datetime_start for t in trials)
     end = max(t.datetime_complete for t in trials)
     wall = (end - start).total_seconds()
     busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
     lengths = [len(t.intermediate_values) for t in trials]
     result = {
-        "mode": mode, "async_slots": async_slots, "trials": len(trials), "slots": args.jobs,
-        "trial_seconds": round(busy, 1), "wall_seconds": round(wall, 1),
+        "mode": mode,
+        "async_slots": async_slots,
+        "trials": len(trials),
+        "slots": args.jobs,
+        "trial_seconds": round(busy, 1),
+        "wall_seconds": round(wall, 1),
         "command_seconds": round(command_s, 1),
         "utilisation": round(busy / (args.jobs * wall), 3),
         "epochs_per_trial": lengths,
         "states": [t.state.name for t in trials],
         "best_value": max((t.value for t in trials if t.value is not None), default=None),
-    }  # fmt: skip
-    print(f"[{mode}] utilisation {result['utilisation']:.2f} ({busy:.0f} trial-s over "
-          f"{args.jobs} x {wall:.0f} s); epochs per trial {lengths}", flush=True)  # fmt: skip
+    }
+    print(
+        f"[{mode}] utilisation {result['utilisation']:.2f} ({busy:.0f} trial-s over "
+        f"{args.jobs} x {wall:.0f} s); epochs per trial {lengths}",
+        flush=True,
+    )
     return result
 
 
@@ -87,12 +106,20 @@ def main() -> None:
         batch = run("batch", False, args, Path(tmp))
         asynchronous = run("async", True, args, Path(tmp))
     ratio = asynchronous["utilisation"] / batch["utilisation"]
-    print(f"utilisation: batch {batch['utilisation']:.2f}, asynchronous "
-          f"{asynchronous['utilisation']:.2f} ({ratio:.2f}x); target >= {TARGET} asynchronous: "
-          f"{'met' if asynchronous['utilisation'] >= TARGET else 'NOT met'}")  # fmt: skip
-    report = {"batch": batch, "async": asynchronous, "ratio": round(ratio, 3),
-              "target_async": TARGET, "machine": platform.platform(), "cpus": os.cpu_count(),
-              "args": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
+    print(
+        f"utilisation: batch {batch['utilisation']:.2f}, asynchronous "
+        f"{asynchronous['utilisation']:.2f} ({ratio:.2f}x); target >= {TARGET} asynchronous: "
+        f"{'met' if asynchronous['utilisation'] >= TARGET else 'NOT met'}"
+    )
+    report = {
+        "batch": batch,
+        "async": asynchronous,
+        "ratio": round(ratio, 3),
+        "target_async": TARGET,
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

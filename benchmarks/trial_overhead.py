@@ -61,14 +61,20 @@ def main(argv: list[str] | None = None) -> int:
         return original(path)
 
     mnist.read_image_file = counting_read_image_file
-    overrides = [f"trainer.device={args.device}", "trainer.epochs=0",
-                 "trainer.progress_bar=false", "trainer.save_samples=false",
-                 *args.overrides]  # fmt: skip
+    overrides = [
+        f"trainer.device={args.device}",
+        "trainer.epochs=0",
+        "trainer.progress_bar=false",
+        "trainer.save_samples=false",
+        *args.overrides,
+    ]
     plan = [overrides] * args.trials + [[*overrides, "trainer.save_samples=true"]] * 2
     calls: list[dict[str, float]] = []
     profile_text = ""
-    with tempfile.TemporaryDirectory() as tmp, \
-            initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"),
+    ):
         for i, trial_overrides in enumerate(plan):
             prof = cProfile.Profile() if args.profile and i == args.trials - 1 else None
             n_reads = len(reads)
@@ -86,9 +92,16 @@ def main(argv: list[str] | None = None) -> int:
                 buf = io.StringIO()
                 pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(15)
                 profile_text = buf.getvalue()
-            calls.append({"total_s": t2 - t0, "compose_s": t1 - t0, "train_s": t2 - t1,
-                          "disk_reads": len(reads) - n_reads, "status": summary["status"],
-                          "save_samples": bool(cfg.trainer.save_samples)})  # fmt: skip
+            calls.append(
+                {
+                    "total_s": t2 - t0,
+                    "compose_s": t1 - t0,
+                    "train_s": t2 - t1,
+                    "disk_reads": len(reads) - n_reads,
+                    "status": summary["status"],
+                    "save_samples": bool(cfg.trainer.save_samples),
+                }
+            )
             print(
                 f"trial {i + 1}: {t2 - t0:.3f}s (compose {t1 - t0:.3f}s, run.train "
                 f"{t2 - t1:.3f}s, IDX files parsed: {len(reads) - n_reads}"
@@ -101,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     later = [c["total_s"] for c in calls[1:]]
     second = calls[1]["total_s"]
     reread = sum(c["disk_reads"] for c in calls[1:] + extra)
-    print(f"\nper-trial overhead (2nd call): {second:.3f}s; median of calls 2..{len(calls)}: "
-          f"{statistics.median(later):.3f}s; target <= {TARGET_S}s: "
-          f"{'OK' if second <= TARGET_S else 'MISSED'}")  # fmt: skip
+    print(
+        f"\nper-trial overhead (2nd call): {second:.3f}s; median of calls 2..{len(calls)}: "
+        f"{statistics.median(later):.3f}s; target <= {TARGET_S}s: "
+        f"{'OK' if second <= TARGET_S else 'MISSED'}"
+    )
     print(f"with trainer.save_samples=true (not in sweeps): {min(samples):.3f}s per call")
     print(
         f"dataset read from disk once per process: {'yes' if reread == 0 else 'NO'} "
@@ -112,14 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     if profile_text:
         print(profile_text)
     result = {
-        "second_call_s": second, "median_later_s": statistics.median(later),
-        "first_call_s": calls[0]["total_s"], "target_s": TARGET_S, "ok": second <= TARGET_S,
-        "dataset_reads_after_first_call": reread, "calls": calls, "device": args.device,
-        "with_save_samples_s": min(samples), "calls_with_save_samples": extra,
-        "overrides": overrides, "torch": torch.__version__,
-        "python": platform.python_version(), "torch_threads": torch.get_num_threads(),
+        "second_call_s": second,
+        "median_later_s": statistics.median(later),
+        "first_call_s": calls[0]["total_s"],
+        "target_s": TARGET_S,
+        "ok": second <= TARGET_S,
+        "dataset_reads_after_first_call": reread,
+        "calls": calls,
+        "device": args.device,
+        "with_save_samples_s": min(samples),
+        "calls_with_save_samples": extra,
+        "overrides": overrides,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,20 +44,31 @@ def run_workers(k: int, rep: int, args: argparse.Namespace, out: Path) -> dict[s
     # create the schema; 4 concurrent creators did not collide in 5 tries here).
     optuna.create_study(study_name=name, storage=url, direction="maximize")
     cmd = [
-        sys.executable, "train.py", "-m", "hparams_search=phase1", "data=fashion_mnist_subset",
-        f"hydra.sweeper.n_trials={args.trials}", f"trainer.epochs={args.epochs}",
-        "hydra/sweeper/pruner=none", "early_stopping=none", f"hydra.sweep.dir={sweep_dir}",
-        f"hydra.sweeper.storage={url}", f"hydra.sweeper.study_name={name}",
-        f"trainer.device={args.device}", "trainer.save_curves=false",
-        "trainer.save_checkpoint=false", *FIXED,
-    ]  # fmt: skip
+        sys.executable,
+        "train.py",
+        "-m",
+        "hparams_search=phase1",
+        "data=fashion_mnist_subset",
+        f"hydra.sweeper.n_trials={args.trials}",
+        f"trainer.epochs={args.epochs}",
+        "hydra/sweeper/pruner=none",
+        "early_stopping=none",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.storage={url}",
+        f"hydra.sweeper.study_name={name}",
+        f"trainer.device={args.device}",
+        "trainer.save_curves=false",
+        "trainer.save_checkpoint=false",
+        *FIXED,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     print(f"[K={k}] {k} x {' '.join(cmd[1:])}", flush=True)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     logs = [open(out / f"worker{i}.log", "w") for i in range(k)]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-             for f in logs]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT) for f in logs
+    ]
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - t0
     for f in logs:
@@ -70,13 +81,17 @@ def run_workers(k: int, rep: int, args: argparse.Namespace, out: Path) -> dict[s
         with open(path.parent / "metrics.csv") as f:
             epoch_s += [float(row["seconds"]) for row in csv.DictReader(f)]
     return {
-        "workers": k, "trials": k * args.trials, "epochs_trained": epochs,
-        "wall_s": round(wall, 1), "epochs_per_s": round(epochs / wall, 3),
+        "workers": k,
+        "trials": k * args.trials,
+        "epochs_trained": epochs,
+        "wall_s": round(wall, 1),
+        "epochs_per_s": round(epochs / wall, 3),
         "mean_epoch_s": round(sum(epoch_s) / max(len(epoch_s), 1), 2),
-        "max_concurrent_trials": max_concurrent(name, url), "problems": problems,
+        "max_concurrent_trials": max_concurrent(name, url),
+        "problems": problems,
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-    }  # fmt: skip
+    }
 
 
 def check_integrity(name: str, url: str, sweep_dir: Path, expected: int) -> list[str]:
@@ -120,9 +135,11 @@ def max_concurrent(name: str, url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])  # fmt: skip
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -168,8 +185,17 @@ def main(argv: list[str] | None = None) -> None:
         r["speedup"] = round(r["epochs_per_s"] / base, 2)
         r["efficiency"] = round(r["speedup"] / r["workers"], 2)
         r["speedup_ge_0.8k"] = r["speedup"] >= 0.8 * r["workers"]
-    cols = ["workers", "trials", "epochs_trained", "wall_s", "epochs_per_s", "mean_epoch_s",
-            "speedup", "efficiency", "max_concurrent_trials"]  # fmt: skip
+    cols = [
+        "workers",
+        "trials",
+        "epochs_trained",
+        "wall_s",
+        "epochs_per_s",
+        "mean_epoch_s",
+        "speedup",
+        "efficiency",
+        "max_concurrent_trials",
+    ]
     widths = [max(len(c), 7) + 2 for c in cols]
     print("\n" + "".join(f"{c:>{w}}" for c, w in zip(cols, widths)))
     for r in runs:
@@ -181,14 +207,24 @@ def main(argv: list[str] | None = None) -> None:
     ok = not any(r["problems"] for r in runs)
     print(f"integrity (unique trial numbers and job dirs): {'OK' if ok else 'FAILED'}")
     result = {
-        "settings": {"trials_per_worker": args.trials, "epochs": args.epochs,
-                     "device": args.device, "threads_per_worker": args.threads,
-                     "repeats": args.repeats, "fixed_params": FIXED,
-                     "data": "fashion_mnist_subset"},
-        "machine": {"host": platform.node(), "cpus": os.cpu_count(),
-                    "note": "shared machine: see loadavg_before/after of each run"},
-        "runs": runs, "integrity_ok": ok, "out": str(out),
-    }  # fmt: skip
+        "settings": {
+            "trials_per_worker": args.trials,
+            "epochs": args.epochs,
+            "device": args.device,
+            "threads_per_worker": args.threads,
+            "repeats": args.repeats,
+            "fixed_params": FIXED,
+            "data": "fashion_mnist_subset",
+        },
+        "machine": {
+            "host": platform.node(),
+            "cpus": os.cpu_count(),
+            "note": "shared machine: see loadavg_before/after of each run",
+        },
+        "runs": runs,
+        "integrity_ok": ok,
+        "out": str(out),
+    }
     path = args.json or ROOT / f"benchmarks/results/workers_{args.device.split(':')[0]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

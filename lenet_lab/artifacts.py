@@ -6,11 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 METRIC_COLUMNS = [
-    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
-    "param_min", "param_max", "param_mean", "param_std",
-    "feat_in_min", "feat_in_max", "feat_in_mean", "feat_in_std",
-    "feat_out_min", "feat_out_max", "feat_out_mean", "feat_out_std",
-]  # fmt: skip
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "seconds",
+    "param_min",
+    "param_max",
+    "param_mean",
+    "param_std",
+    "feat_in_min",
+    "feat_in_max",
+    "feat_in_mean",
+    "feat_in_std",
+    "feat_out_min",
+    "feat_out_max",
+    "feat_out_mean",
+    "feat_out_std",
+]
 
 
 def plot_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Path | None:

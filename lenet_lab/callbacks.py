@@ -64,8 +64,13 @@ class EarlyStopping(Callback):
     after ``patience`` consecutive epochs without improvement (``patience=0``: at the first).
     """
 
-    def __init__(self, patience: int = 5, min_delta: float = 0.005, monitor: str = "val_loss",
-                 mode: str = "min"):  # fmt: skip
+    def __init__(
+        self,
+        patience: int = 5,
+        min_delta: float = 0.005,
+        monitor: str = "val_loss",
+        mode: str = "min",
+    ):
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         if not isinstance(min_delta, (int, float)) or min_delta < 0:
@@ -167,9 +172,17 @@ class EpochLog(Callback):
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
         m = metrics
-        log.info("epoch %3d/%d  loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | lr %.3g"
-                 " | %.1fs", epoch, run.epochs, m["train_loss"], m["train_acc"], m["val_loss"],
-                 m["val_acc"], m["lr"], m["seconds"])  # fmt: skip
+        log.info(
+            "epoch %3d/%d  loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | lr %.3g | %.1fs",
+            epoch,
+            run.epochs,
+            m["train_loss"],
+            m["train_acc"],
+            m["val_loss"],
+            m["val_acc"],
+            m["lr"],
+            m["seconds"],
+        )
 
 
 class MetricsWriter(Callback):

@@ -66,8 +66,10 @@ def target_of(cfg: DictConfig, group: str) -> Any:
     try:
         return get_object(path)
     except Exception as e:  # noqa: BLE001 - Hydra raises several types for a bad path
-        raise ConfigError(f"{group}._target_ cannot be imported: {path!r} ({type(e).__name__})",
-                          f"{group}._target_") from None  # fmt: skip
+        raise ConfigError(
+            f"{group}._target_ cannot be imported: {path!r} ({type(e).__name__})",
+            f"{group}._target_",
+        ) from None
     finally:
         quiet.level = level
 
@@ -99,8 +101,11 @@ def _check_unused(cfg: DictConfig, group: str) -> None:
     given = command_line_keys() if isinstance(node, DictConfig) else set()
     for key in node if given else ():
         if not str(key).startswith("_") and f"{group}.{key}" in given:
-            raise ConfigError(f"{group}.{key} is not used by {group}={group_choice(cfg, group)}: "
-                              "drop it or choose another option", f"{group}.{key}")  # fmt: skip
+            raise ConfigError(
+                f"{group}.{key} is not used by {group}={group_choice(cfg, group)}: "
+                "drop it or choose another option",
+                f"{group}.{key}",
+            )
 
 
 def _error(cfg: DictConfig, group: str, exc: Exception) -> ConfigError:
@@ -130,8 +135,9 @@ def build(cfg: DictConfig, group: str, *args: Any, skip: tuple[str, ...] = (), *
     params = _kwargs(cfg, group, skip)
     if (args or kwargs) and not params.get("_partial_"):
         given = ", ".join([_describe(a) for a in args] + list(kwargs))
-        raise ConfigError(f"{group}._partial_ must be true: the trainer adds {given}",
-                          f"{group}._partial_")  # fmt: skip
+        raise ConfigError(
+            f"{group}._partial_ must be true: the trainer adds {given}", f"{group}._partial_"
+        )
     try:
         obj = instantiate(params, _convert_="all")
         if isinstance(obj, functools.partial) and (args or kwargs):
@@ -162,8 +168,9 @@ class Components:
     early_stopping: EarlyStopping | None = None
 
 
-def build_optimizer(cfg: DictConfig, model: nn.Module, regularizer: Regularizer,
-                    graphable: bool = False) -> torch.optim.Optimizer:  # fmt: skip
+def build_optimizer(
+    cfg: DictConfig, model: nn.Module, regularizer: Regularizer, graphable: bool = False
+) -> torch.optim.Optimizer:
     """The ``optimizer`` group's class over ``model``'s parameters.
 
     The regularizer's ``optimizer_kwargs`` (L2: ``weight_decay``) win over the optimizer's
@@ -175,8 +182,11 @@ def build_optimizer(cfg: DictConfig, model: nn.Module, regularizer: Regularizer,
     kwargs = dict(regularizer.optimizer_kwargs())
     node = cfg.optimizer
     if "weight_decay" in kwargs and node.get("weight_decay"):
-        log.warning("regularizer sets weight_decay=%g: optimizer.weight_decay=%g is not used",
-                    kwargs["weight_decay"], node.weight_decay)  # fmt: skip
+        log.warning(
+            "regularizer sets weight_decay=%g: optimizer.weight_decay=%g is not used",
+            kwargs["weight_decay"],
+            node.weight_decay,
+        )
     sig = _signature(target_of(cfg, "optimizer")) if enabled(node) else None
     if sig is not None and "fused" in sig.parameters and (graphable or device.type == "cpu"):
         kwargs["fused"] = True
@@ -201,30 +211,43 @@ def build_components(cfg: DictConfig, device: torch.device, graphable: bool = Fa
         criterion = criterion.to(device)  # its buffers too (class weights)
     stopper = build(cfg, "early_stopping")
     if stopper is not None and stopper.monitor not in MONITORABLE:
-        raise ConfigError(f"early_stopping.monitor must be one of {', '.join(MONITORABLE)}, "
-                          f"got {stopper.monitor!r}", "early_stopping.monitor")  # fmt: skip
+        raise ConfigError(
+            f"early_stopping.monitor must be one of {', '.join(MONITORABLE)}, "
+            f"got {stopper.monitor!r}",
+            "early_stopping.monitor",
+        )
     return Components(
-        model=model, optimizer=optimizer, criterion=criterion, regularizer=regularizer,
-        loss_terms=regularizer.loss_terms(model), transform=build(cfg, "augmentation"),
+        model=model,
+        optimizer=optimizer,
+        criterion=criterion,
+        regularizer=regularizer,
+        loss_terms=regularizer.loss_terms(model),
+        transform=build(cfg, "augmentation"),
         early_stopping=stopper,
-    )  # fmt: skip
+    )
 
 
-def build_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer, epochs: int,
-                    steps_per_epoch: int) -> LRScheduler | None:  # fmt: skip
+def build_scheduler(
+    cfg: DictConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+) -> LRScheduler | None:
     """The ``scheduler`` group's class over ``optimizer``, wrapped in its stepping callback."""
     node = cfg.get("scheduler")
     if not enabled(node):
         return None
     interval, monitor = node.get("interval", "epoch"), node.get("monitor")
     if interval not in ("epoch", "batch"):
-        raise ConfigError(f"scheduler.interval must be epoch or batch, got {interval!r}",
-                          "scheduler.interval")  # fmt: skip
+        raise ConfigError(
+            f"scheduler.interval must be epoch or batch, got {interval!r}", "scheduler.interval"
+        )
     if monitor is not None and (interval == "batch" or monitor not in MONITORABLE):
-        expect = "null with interval=batch" if interval == "batch" else (
-            "null or one of " + ", ".join(MONITORABLE))  # fmt: skip
-        raise ConfigError(f"scheduler.monitor must be {expect}, got {monitor!r}",
-                          "scheduler.monitor")  # fmt: skip
+        expect = (
+            "null with interval=batch"
+            if interval == "batch"
+            else ("null or one of " + ", ".join(MONITORABLE))
+        )
+        raise ConfigError(
+            f"scheduler.monitor must be {expect}, got {monitor!r}", "scheduler.monitor"
+        )
     length = max(1, epochs * (steps_per_epoch if interval == "batch" else 1))
     fill = {k: length for k in RUN_LENGTH_ARGS if k in node and node[k] is None}
     params = {k: v for k, v in node.items() if k not in fill}

@@ -26,9 +26,17 @@ log = logging.getLogger(__name__)
 ENV_ROOT = "FASHION_MNIST_ROOT"
 DEFAULT_ROOT = "data"
 CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 # IDX file names per split (uncompressed, where torchvision looks for them).
 FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -208,8 +216,17 @@ def load_holdout(
     """Training split minus a stratified hold-out, and the hold-out as validation; the test
     split is never read. ``train_size``/``val_size`` keep the first N of each."""
     device = torch.device(device)
-    key = ("holdout", str(source.root), holdout_size, train_size, val_size, normalize, mean,
-           std, str(device))  # fmt: skip
+    key = (
+        "holdout",
+        str(source.root),
+        holdout_size,
+        train_size,
+        val_size,
+        normalize,
+        mean,
+        std,
+        str(device),
+    )
     if key not in _SPLIT_CACHE:
         images, labels = _read_raw(source, True)
         train_idx, val_idx = holdout_indices(labels, holdout_size)

@@ -62,21 +62,35 @@ def _dropout(x: torch.Tensor, layer: nn.Module) -> tuple[torch.Tensor, torch.Ten
 def _conv_backward(g: torch.Tensor, inp: torch.Tensor, conv: nn.Conv2d, input_grad: bool):
     """Gradients of a stride-1, zero-padded convolution: (input or None, weight, bias)."""
     return aten.convolution_backward(
-        g, inp, conv.weight, [conv.out_channels], _ONE2, list(conv.padding), _ONE2, False,
-        _ZERO2, 1, [input_grad, True, True],
-    )  # fmt: skip
+        g,
+        inp,
+        conv.weight,
+        [conv.out_channels],
+        _ONE2,
+        list(conv.padding),
+        _ONE2,
+        False,
+        _ZERO2,
+        1,
+        [input_grad, True, True],
+    )
 
 
 def _check_loss(criterion: nn.Module, loss_terms: Sequence[LossTerm]) -> None:
     """Raise ``Unsupported`` unless the loss is plain cross-entropy plus supported terms."""
-    plain = (type(criterion) is nn.CrossEntropyLoss and criterion.weight is None
-             and criterion.label_smoothing == 0 and criterion.reduction == "mean"
-             and criterion.ignore_index == -100)  # fmt: skip
+    plain = (
+        type(criterion) is nn.CrossEntropyLoss
+        and criterion.weight is None
+        and criterion.label_smoothing == 0
+        and criterion.reduction == "mean"
+        and criterion.ignore_index == -100
+    )
     if not plain:
         settings = {k: getattr(criterion, k, None) for k in ("label_smoothing", "reduction")}
         shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
-        raise Unsupported(f"criterion {type(criterion).__name__}({shown}); it implements "
-                          "plain cross-entropy only")  # fmt: skip
+        raise Unsupported(
+            f"criterion {type(criterion).__name__}({shown}); it implements plain cross-entropy only"
+        )
     for term in loss_terms:
         if type(term) not in SUPPORTED_LOSS_TERMS:
             raise Unsupported(f"loss term {type(term).__name__}")
@@ -93,8 +107,12 @@ def _check_supported(model: nn.Module) -> None:
     """
     if type(model) is not LeNet5:
         raise Unsupported(f"explicit backward is written for LeNet5, not {type(model)}")
-    module_hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
-                    "_backward_pre_hooks")  # fmt: skip
+    module_hooks = (
+        "_forward_hooks",
+        "_forward_pre_hooks",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+    )
     if any(getattr(torch.nn.modules.module, "_global" + h, None) for h in module_hooks):
         raise Unsupported("global module hooks are registered; only model(x) runs them")
     for name, mod in model.named_modules():
@@ -117,8 +135,14 @@ def _check_supported(model: nn.Module) -> None:
         if type(getattr(model, name)) is not nn.Linear or getattr(model, name).bias is None:
             raise Unsupported(f"{name} is not a linear layer with bias")
     pool = model.pool
-    if (type(pool) is not nn.MaxPool2d or pool.kernel_size != 2 or pool.stride != 2
-            or pool.padding != 0 or pool.dilation != 1 or pool.ceil_mode):  # fmt: skip
+    if (
+        type(pool) is not nn.MaxPool2d
+        or pool.kernel_size != 2
+        or pool.stride != 2
+        or pool.padding != 0
+        or pool.dilation != 1
+        or pool.ceil_mode
+    ):
         raise Unsupported(f"explicit backward assumes 2x2 max-pooling with stride 2: {pool}")
     for name in ("drop_conv", "drop_fc"):
         if type(getattr(model, name)) not in (nn.Dropout, nn.Identity):
@@ -187,9 +211,15 @@ class ExplicitBackwardStep(TrainStep):
                     factor = 1.0 / int(bn.num_batches_tracked)
             # train mode: batch statistics, and the running statistics updated in place
             n1, bn_mean, bn_invstd = aten.native_batch_norm(
-                r1, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training,
-                factor or 0.0, bn.eps,
-            )  # fmt: skip
+                r1,
+                bn.weight,
+                bn.bias,
+                bn.running_mean,
+                bn.running_var,
+                bn.training,
+                factor or 0.0,
+                bn.eps,
+            )
         else:
             n1 = r1
         d1, mask1 = _dropout(n1, m.drop_conv)
@@ -225,9 +255,17 @@ class ExplicitBackwardStep(TrainStep):
         if isinstance(m.norm, nn.BatchNorm2d):
             bn = m.norm
             g, g_weight, g_bias = aten.native_batch_norm_backward(
-                g, r1, bn.weight, bn.running_mean, bn.running_var, bn_mean, bn_invstd,
-                bn.training, bn.eps, [True, True, True],
-            )  # fmt: skip
+                g,
+                r1,
+                bn.weight,
+                bn.running_mean,
+                bn.running_var,
+                bn_mean,
+                bn_invstd,
+                bn.training,
+                bn.eps,
+                [True, True, True],
+            )
             grads += [(bn.weight, g_weight), (bn.bias, g_bias)]
         g = aten.threshold_backward(g, r1, 0)  # ReLU, on the pooled gradient
         g = aten.max_pool2d_with_indices_backward(g, a1, _K2, _K2, _ZERO2, _ONE2, False, i1)

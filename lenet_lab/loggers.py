@@ -72,8 +72,13 @@ class MLflowLogger(Callback):
     else a local SQLite store ``<run dir>/mlflow.db`` (artifacts in ``<run dir>/mlruns``;
     MLflow's file store is deprecated)."""
 
-    def __init__(self, out_dir: str | Path, tracking_uri: str | None = None,
-                 experiment: str = "lenet-lab", run_name: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        out_dir: str | Path,
+        tracking_uri: str | None = None,
+        experiment: str = "lenet-lab",
+        run_name: str | None = None,
+    ):
         _require("mlflow", "mlflow")
         local = Path(out_dir).resolve()
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -89,10 +94,14 @@ class MLflowLogger(Callback):
 
         mlflow.set_tracking_uri(self.tracking_uri)
         found = mlflow.get_experiment_by_name(self.experiment)
-        experiment_id = found.experiment_id if found else mlflow.create_experiment(
-            self.experiment, artifact_location=self.artifacts)  # fmt: skip
-        active = mlflow.start_run(experiment_id=experiment_id,
-                                  run_name=self.run_name or run.out_dir.name)  # fmt: skip
+        experiment_id = (
+            found.experiment_id
+            if found
+            else mlflow.create_experiment(self.experiment, artifact_location=self.artifacts)
+        )
+        active = mlflow.start_run(
+            experiment_id=experiment_id, run_name=self.run_name or run.out_dir.name
+        )
         self.run_id = active.info.run_id
         config = OmegaConf.to_container(run.cfg, resolve=True)
         mlflow.log_params({k: str(v)[:500] for k, v in _flat(config).items()})

@@ -60,11 +60,28 @@ CHOICES = "choices"  # the option of each config group: {"optimizer": "adamw", .
 CONFIG = "config"  # the resolved config of the run
 
 FIELDS: tuple[str, ...] = (
-    STATUS, REASON, OBJECTIVE, OPTIMIZED_METRIC, BEST_VAL_ACC, BEST_EPOCH, EPOCHS_RUN,
-    MAX_EPOCHS, STOPPED_EARLY, STOP_EPOCH, VAL_SPLIT, N_PARAMS, DEVICE, TRAINING_STEP,
-    WALL_TIME_S, FINAL_TRAIN_ACC, FINAL_VAL_ACC, FINAL_TRAIN_LOSS, FINAL_VAL_LOSS, CHOICES,
+    STATUS,
+    REASON,
+    OBJECTIVE,
+    OPTIMIZED_METRIC,
+    BEST_VAL_ACC,
+    BEST_EPOCH,
+    EPOCHS_RUN,
+    MAX_EPOCHS,
+    STOPPED_EARLY,
+    STOP_EPOCH,
+    VAL_SPLIT,
+    N_PARAMS,
+    DEVICE,
+    TRAINING_STEP,
+    WALL_TIME_S,
+    FINAL_TRAIN_ACC,
+    FINAL_VAL_ACC,
+    FINAL_TRAIN_LOSS,
+    FINAL_VAL_LOSS,
+    CHOICES,
     CONFIG,
-)  # fmt: skip
+)
 
 
 def _finite(value: Any) -> Any:

@@ -46,8 +46,17 @@ from .validation import group_choice, validate
 log = logging.getLogger(__name__)
 
 #: The config groups whose option summary.json records (``choices``).
-GROUPS = ("model", "optimizer", "regularizer", "normalization", "scheduler", "loss",
-          "augmentation", "early_stopping", "logger")  # fmt: skip
+GROUPS = (
+    "model",
+    "optimizer",
+    "regularizer",
+    "normalization",
+    "scheduler",
+    "loss",
+    "augmentation",
+    "early_stopping",
+    "logger",
+)
 
 
 @dataclass
@@ -75,18 +84,30 @@ def load_data(cfg: DictConfig, device: torch.device) -> tuple[data.Split, data.S
     """The training and validation splits (``data.val_split``: the test split, or a hold-out
     taken from the training split, stratified, the same for every seed)."""
     source = data.resolve_source(cfg.data.root, bool(cfg.data.download))
-    kw = dict(normalize=bool(cfg.data.normalize), mean=float(cfg.data.mean),
-              std=float(cfg.data.std), device=device)  # fmt: skip
+    kw = dict(
+        normalize=bool(cfg.data.normalize),
+        mean=float(cfg.data.mean),
+        std=float(cfg.data.std),
+        device=device,
+    )
     if cfg.data.get("val_split", "test") == "holdout":
-        return data.load_holdout(source, int(cfg.data.holdout_size), cfg.data.train_size,
-                                 cfg.data.val_size, **kw)  # fmt: skip
+        return data.load_holdout(
+            source, int(cfg.data.holdout_size), cfg.data.train_size, cfg.data.val_size, **kw
+        )
     train = data.load_split(source, True, cfg.data.train_size, **kw)
     val = data.load_split(source, False, cfg.data.val_size, **kw)
     return train, val
 
 
-def make_step(parts: Components, train_set: data.Split, batch_size: int, *, explicit: bool,
-              graphable: bool, scheduler: Any = None) -> engine.TrainStep:  # fmt: skip
+def make_step(
+    parts: Components,
+    train_set: data.Split,
+    batch_size: int,
+    *,
+    explicit: bool,
+    graphable: bool,
+    scheduler: Any = None,
+) -> engine.TrainStep:
     """The explicit-backward CPU step, the CUDA-graph step, or the autograd step; what the
     faster steps cannot run falls back to autograd with one log line saying why."""
     args = (parts.model, parts.optimizer, parts.criterion, parts.loss_terms, parts.transform)
@@ -97,8 +118,10 @@ def make_step(parts: Components, train_set: data.Split, batch_size: int, *, expl
             log.info("explicit backward unavailable (%s); using autograd", e)
     if graphable and getattr(getattr(scheduler, "scheduler", None), "cycle_momentum", False):
         # the lr lives in a tensor the graph reads; momentum/betas are baked into the capture
-        log.info("CUDA graph unavailable (the scheduler cycles momentum, which a captured step "
-                 "cannot see: set scheduler.cycle_momentum=false to keep the graph); eager")
+        log.info(
+            "CUDA graph unavailable (the scheduler cycles momentum, which a captured step "
+            "cannot see: set scheduler.cycle_momentum=false to keep the graph); eager"
+        )
         graphable = False
     if graphable and len(train_set) >= batch_size:
         saved = {k: v.clone() for k, v in parts.model.state_dict().items()}
@@ -113,8 +136,15 @@ def make_step(parts: Components, train_set: data.Split, batch_size: int, *, expl
 
 def _warn_patience_conflict(cfg: DictConfig) -> None:
     sched, stop = cfg.get("scheduler"), cfg.get("early_stopping")
-    if not (sched and stop and sched.get("_target_") and stop.get("_target_")
-            and sched.get("monitor") and "patience" in sched and "patience" in stop):  # fmt: skip
+    if not (
+        sched
+        and stop
+        and sched.get("_target_")
+        and stop.get("_target_")
+        and sched.get("monitor")
+        and "patience" in sched
+        and "patience" in stop
+    ):
         return
     # ReduceLROnPlateau lowers the lr on the (patience + 1)-th epoch without improvement,
     # early stopping ends the run on its patience-th: the lowered lr must get an epoch.
@@ -122,8 +152,9 @@ def _warn_patience_conflict(cfg: DictConfig) -> None:
         log.warning(
             "scheduler.patience=%d >= early_stopping.patience-1=%d: early stopping will end "
             "the run before training with a learning rate ReduceLROnPlateau lowered",
-            sched.patience, stop.patience - 1,
-        )  # fmt: skip
+            sched.patience,
+            stop.patience - 1,
+        )
 
 
 def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
@@ -142,11 +173,16 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
         summary[rec.STATUS] = Status.COMPLETED
     except StopTraining as stop:
         summary.update({rec.STATUS: stop.status, rec.REASON: stop.reason})
-        log.log(logging.ERROR if stop.status is Status.DIVERGED else logging.INFO, "%s: %s",
-                stop.status, stop.reason)  # fmt: skip
+        log.log(
+            logging.ERROR if stop.status is Status.DIVERGED else logging.INFO,
+            "%s: %s",
+            stop.status,
+            stop.reason,
+        )
     except KeyboardInterrupt:
-        summary.update({rec.STATUS: Status.INTERRUPTED,
-                        rec.REASON: "interrupted by the user (Ctrl-C)"})  # fmt: skip
+        summary.update(
+            {rec.STATUS: Status.INTERRUPTED, rec.REASON: "interrupted by the user (Ctrl-C)"}
+        )
         raise
     except Exception as e:
         summary.update({rec.STATUS: Status.FAILED, rec.REASON: f"{type(e).__name__}: {e}"})
@@ -181,12 +217,20 @@ class Loop:
             summary[rec.BEST_VAL_ACC] = engine.evaluate(run.model, self.val_set, val_batch).acc
         for epoch in range(1, run.epochs + 1):
             t0, lr = time.perf_counter(), float(run.optimizer.param_groups[0]["lr"])
-            tr = engine.train_epoch(self.step, self.train_set, batch_size, self.generator,
-                                    self.check_every, on_batch)  # fmt: skip
+            tr = engine.train_epoch(
+                self.step, self.train_set, batch_size, self.generator, self.check_every, on_batch
+            )
             va = engine.evaluate(run.model, self.val_set, val_batch)
-            metrics = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
-                       "val_loss": va.loss, "val_acc": va.acc, "lr": lr,
-                       "seconds": time.perf_counter() - t0, **_statistics(run.model, probe)}
+            metrics = {
+                "epoch": epoch,
+                "train_loss": tr.loss,
+                "train_acc": tr.acc,
+                "val_loss": va.loss,
+                "val_acc": va.acc,
+                "lr": lr,
+                "seconds": time.perf_counter() - t0,
+                **_statistics(run.model, probe),
+            }
             run.rows.append(metrics)
             summary[rec.EPOCHS_RUN] = epoch
             if va.acc > summary[rec.BEST_VAL_ACC]:
@@ -195,8 +239,9 @@ class Loop:
                 callback.on_epoch_end(run, epoch, metrics)
 
 
-def _prepare(cfg: DictConfig, out_dir: Path, device: torch.device,
-             callbacks: Sequence[Callback]) -> tuple[Run, Loop]:  # fmt: skip
+def _prepare(
+    cfg: DictConfig, out_dir: Path, device: torch.device, callbacks: Sequence[Callback]
+) -> tuple[Run, Loop]:
     """Seed, build the components, then read the data, then the scheduler (which needs the
     number of batches) and the training step; log what the run is."""
     if cfg.trainer.get("num_threads"):
@@ -209,36 +254,60 @@ def _prepare(cfg: DictConfig, out_dir: Path, device: torch.device,
     for line in data.describe(train_set):
         log.info(line)
     val_split = cfg.data.get("val_split", "test")
-    log.info("train %d images, validation %d images (%s split), device %s",
-             len(train_set), len(val_set), val_split, device)  # fmt: skip
+    log.info(
+        "train %d images, validation %d images (%s split), device %s",
+        len(train_set),
+        len(val_set),
+        val_split,
+        device,
+    )
     if cfg.trainer.save_samples:
         data.save_samples(train_set, out_dir / "samples.png")
     n_params = count_parameters(parts.model)
-    log.info("model: %s (%s), %s trainable parameters, output = logits (no softmax)",
-             _model_name(parts.model), _techniques(cfg), f"{n_params:,}")  # fmt: skip
+    log.info(
+        "model: %s (%s), %s trainable parameters, output = logits (no softmax)",
+        _model_name(parts.model),
+        _techniques(cfg),
+        f"{n_params:,}",
+    )
     epochs, batch_size = int(cfg.trainer.epochs), int(cfg.data.batch_size)
     steps = steps_per_epoch(len(train_set), batch_size)
     scheduler = build_scheduler(cfg, parts.optimizer, epochs, steps)
     _warn_patience_conflict(cfg)
     explicit = device.type == "cpu" and bool(cfg.trainer.get("explicit_backward", True))
-    step = make_step(parts, train_set, batch_size, explicit=explicit, graphable=graphable,
-                     scheduler=scheduler)  # fmt: skip
+    step = make_step(
+        parts, train_set, batch_size, explicit=explicit, graphable=graphable, scheduler=scheduler
+    )
     log.info("training step: %s", type(step).__name__)
     summary: dict[str, Any] = {
-        rec.STATUS: Status.RUNNING, rec.REASON: None, rec.OPTIMIZED_METRIC: cfg.optimized_metric,
-        rec.BEST_VAL_ACC: 0.0, rec.BEST_EPOCH: None, rec.EPOCHS_RUN: 0, rec.MAX_EPOCHS: epochs,
-        rec.STOPPED_EARLY: False, rec.STOP_EPOCH: None, rec.VAL_SPLIT: val_split,
-        rec.N_PARAMS: n_params, rec.DEVICE: str(device), rec.TRAINING_STEP: type(step).__name__,
+        rec.STATUS: Status.RUNNING,
+        rec.REASON: None,
+        rec.OPTIMIZED_METRIC: cfg.optimized_metric,
+        rec.BEST_VAL_ACC: 0.0,
+        rec.BEST_EPOCH: None,
+        rec.EPOCHS_RUN: 0,
+        rec.MAX_EPOCHS: epochs,
+        rec.STOPPED_EARLY: False,
+        rec.STOP_EPOCH: None,
+        rec.VAL_SPLIT: val_split,
+        rec.N_PARAMS: n_params,
+        rec.DEVICE: str(device),
+        rec.TRAINING_STEP: type(step).__name__,
         rec.CHOICES: {g: group_choice(cfg, g) for g in GROUPS if g in cfg},
-    }  # fmt: skip
+    }
     run = Run(cfg, out_dir, parts.model, parts.optimizer, epochs, steps, summary)
     everyone = _callbacks(cfg, out_dir, scheduler, parts, callbacks)
     check_every = 1 if device.type == "cpu" else 100
     return run, Loop(step, train_set, val_set, everyone, generator, check_every)
 
 
-def _callbacks(cfg: DictConfig, out_dir: Path, scheduler: Callback | None, parts: Components,
-               extra: Sequence[Callback]) -> list[Callback]:  # fmt: skip
+def _callbacks(
+    cfg: DictConfig,
+    out_dir: Path,
+    scheduler: Callback | None,
+    parts: Components,
+    extra: Sequence[Callback],
+) -> list[Callback]:
     """The built-in callbacks, in the order they run each epoch; ``extra`` before early
     stopping, so a pruned or stopped epoch is still written and logged."""
     found = [MetricsWriter(out_dir / "metrics.csv", artifacts.METRIC_COLUMNS), EpochLog()]
@@ -273,14 +342,16 @@ def _finish(run: Run, started: float) -> None:
     last = rows[-1] if rows else {}
     if summary[rec.STATUS] == Status.EARLY_STOPPED:
         summary.update({rec.STOPPED_EARLY: True, rec.STOP_EPOCH: summary[rec.EPOCHS_RUN]})
-    summary.update({
-        rec.WALL_TIME_S: time.perf_counter() - started,
-        rec.FINAL_TRAIN_ACC: last.get("train_acc"),
-        rec.FINAL_VAL_ACC: last.get("val_acc", summary[rec.BEST_VAL_ACC] if not rows else None),
-        rec.FINAL_TRAIN_LOSS: last.get("train_loss"),
-        rec.FINAL_VAL_LOSS: last.get("val_loss"),
-        rec.CONFIG: OmegaConf.to_container(cfg, resolve=True),
-    })  # fmt: skip
+    summary.update(
+        {
+            rec.WALL_TIME_S: time.perf_counter() - started,
+            rec.FINAL_TRAIN_ACC: last.get("train_acc"),
+            rec.FINAL_VAL_ACC: last.get("val_acc", summary[rec.BEST_VAL_ACC] if not rows else None),
+            rec.FINAL_TRAIN_LOSS: last.get("train_loss"),
+            rec.FINAL_VAL_LOSS: last.get("val_loss"),
+            rec.CONFIG: OmegaConf.to_container(cfg, resolve=True),
+        }
+    )
     summary[rec.OBJECTIVE] = objective(summary, cfg.optimized_metric)
     if cfg.trainer.save_curves:
         artifacts.plot_curves(rows, run.out_dir / "curves.png", _techniques(cfg))
@@ -290,13 +361,22 @@ def _finish(run: Run, started: float) -> None:
 def _report_end(run: Run) -> None:
     s = run.summary
     if run.epochs == 0:
-        log.info("trainer.epochs=0: no training; val_acc of the untrained model %.4f",
-                 s[rec.BEST_VAL_ACC])  # fmt: skip
+        log.info(
+            "trainer.epochs=0: no training; val_acc of the untrained model %.4f",
+            s[rec.BEST_VAL_ACC],
+        )
     elif s[rec.STATUS] != Status.DIVERGED and s[rec.BEST_VAL_ACC] <= 1.1 / _num_classes(run):
-        log.warning("accuracy stayed at chance level (%.3f): the model did not learn",
-                    s[rec.BEST_VAL_ACC])  # fmt: skip
-    log.info("best val_acc %.4f at epoch %s (%s, %d epochs, %.1fs)", s[rec.BEST_VAL_ACC],
-             s[rec.BEST_EPOCH], s[rec.STATUS], s[rec.EPOCHS_RUN], s[rec.WALL_TIME_S])  # fmt: skip
+        log.warning(
+            "accuracy stayed at chance level (%.3f): the model did not learn", s[rec.BEST_VAL_ACC]
+        )
+    log.info(
+        "best val_acc %.4f at epoch %s (%s, %d epochs, %.1fs)",
+        s[rec.BEST_VAL_ACC],
+        s[rec.BEST_EPOCH],
+        s[rec.STATUS],
+        s[rec.EPOCHS_RUN],
+        s[rec.WALL_TIME_S],
+    )
 
 
 def _model_name(model: torch.nn.Module) -> str:

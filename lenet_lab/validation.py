@@ -32,10 +32,15 @@ _ABSENT = object()
 
 # Switches: a typo such as `trainer.cuda_graph=flase` must not read as true.
 BOOL_KEYS = (
-    "trainer.cuda_graph", "trainer.explicit_backward", "trainer.progress_bar",
-    "trainer.save_samples", "trainer.save_curves", "trainer.save_checkpoint",
-    "data.normalize", "data.download",
-)  # fmt: skip
+    "trainer.cuda_graph",
+    "trainer.explicit_backward",
+    "trainer.progress_bar",
+    "trainer.save_samples",
+    "trainer.save_curves",
+    "trainer.save_checkpoint",
+    "data.normalize",
+    "data.download",
+)
 
 
 def _check(cfg: DictConfig, key: str, ok, expect: str) -> None:

@@ -34,15 +34,20 @@ from lenet_lab.record import Status
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-STAT_COLS = [f"{p}_{s}" for p in ("param", "feat_in", "feat_out")
-             for s in ("min", "max", "mean", "std")]
+STAT_COLS = [
+    f"{p}_{s}" for p in ("param", "feat_in", "feat_out") for s in ("min", "max", "mean", "std")
+]
 
 # --------------------------------------------------------------------------- tree builders
 
 
 def metrics_rows(
-    epochs: int, final_acc: float, lr0: float = 0.1, decay: bool = False,
-    diverge: bool = False, gap: float = 0.02,
+    epochs: int,
+    final_acc: float,
+    lr0: float = 0.1,
+    decay: bool = False,
+    diverge: bool = False,
+    gap: float = 0.02,
 ) -> list[dict[str, float]]:
     """Plausible per-epoch metrics rising to ``final_acc`` at the last epoch."""
     rows = []
@@ -50,9 +55,13 @@ def metrics_rows(
         val_acc = final_acc - 0.3 * (epochs - e) / epochs
         loss = math.nan if diverge and e > 1 else 2.0 / e
         row = {
-            "epoch": e, "train_loss": loss, "train_acc": min(1.0, val_acc + gap),
-            "val_loss": loss * 1.1, "val_acc": val_acc,
-            "lr": lr0 * (0.5 ** (e - 1)) if decay else lr0, "seconds": 1.5,
+            "epoch": e,
+            "train_loss": loss,
+            "train_acc": min(1.0, val_acc + gap),
+            "val_loss": loss * 1.1,
+            "val_acc": val_acc,
+            "lr": lr0 * (0.5 ** (e - 1)) if decay else lr0,
+            "seconds": 1.5,
         }
         row.update({c: 0.01 * e + i for i, c in enumerate(STAT_COLS)})
         rows.append(row)
@@ -85,8 +94,9 @@ def write_job(
     return job
 
 
-def make_summary(rows: list[dict[str, float]], status: str, max_epochs: int,
-                 trial: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_summary(
+    rows: list[dict[str, float]], status: str, max_epochs: int, trial: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """summary.json consistent with the metrics rows."""
     accs = [r["val_acc"] for r in rows]
     best = max(range(len(accs)), key=accs.__getitem__) if accs else None
@@ -94,19 +104,24 @@ def make_summary(rows: list[dict[str, float]], status: str, max_epochs: int,
         "status": status,
         "best_val_acc": accs[best] if accs else 0.0,
         "best_epoch": best + 1 if accs else None,
-        "epochs_run": len(rows), "max_epochs": max_epochs,
+        "epochs_run": len(rows),
+        "max_epochs": max_epochs,
         "stopped_early": status == "early_stopped",
         "stop_epoch": len(rows) if status == "early_stopped" else None,
-        "n_params": 61706, "wall_time_s": 1.5 * len(rows), "device": "cpu",
+        "n_params": 61706,
+        "wall_time_s": 1.5 * len(rows),
+        "device": "cpu",
         "final_train_acc": rows[-1]["train_acc"] if rows else None,
         "final_val_acc": rows[-1]["val_acc"] if rows else None,
         "reason": "loss is nan" if status == "diverged" else None,
-        "trial": trial, "config": {},
+        "trial": trial,
+        "config": {},
     }
 
 
-def job_config(regularizer: str, scheduler: str, epochs: int = 6,
-               optimizer: str = "sgd") -> dict[str, Any]:
+def job_config(
+    regularizer: str, scheduler: str, epochs: int = 6, optimizer: str = "sgd"
+) -> dict[str, Any]:
     return {
         "trainer": {"epochs": epochs, "batch_size": 128},
         "optimizer": {"name": optimizer, "lr": 0.1},
@@ -134,43 +149,92 @@ def build_grid(root: Path) -> Path:
     """A plain Hydra grid with 8 good jobs, 3 broken ones and stray entries."""
     sweep = root / "grid"
     sweep.mkdir(parents=True)
-    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
-        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"},
-        "overrides": {"task": ["regularizer=none,l2,l1,dropout", "scheduler=none,cosine"]},
-    }}))
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+                    },
+                    "overrides": {
+                        "task": ["regularizer=none,l2,l1,dropout", "scheduler=none,cosine"]
+                    },
+                }
+            }
+        )
+    )
     for i, (reg, sched, acc, n, status) in enumerate(GRID):
         rows = metrics_rows(n, acc, decay=sched == "cosine", gap=0.01 * (i + 1))
-        write_job(sweep, str(i), [f"regularizer={reg}", f"scheduler={sched}"],
-                  config=job_config(reg, sched), metrics=rows,
-                  summary=make_summary(rows, status, 6))
+        write_job(
+            sweep,
+            str(i),
+            [f"regularizer={reg}", f"scheduler={sched}"],
+            config=job_config(reg, sched),
+            metrics=rows,
+            summary=make_summary(rows, status, 6),
+        )
     # killed while running: metrics for 3 epochs, no summary.json
-    write_job(sweep, "8", ["regularizer=l2", "scheduler=none"],
-              config=job_config("l2", "none"), metrics=metrics_rows(3, 0.99))
+    write_job(
+        sweep,
+        "8",
+        ["regularizer=l2", "scheduler=none"],
+        config=job_config("l2", "none"),
+        metrics=metrics_rows(3, 0.99),
+    )
     # diverged: NaN losses
     rows = metrics_rows(4, 0.10, diverge=True)
-    write_job(sweep, "9", ["regularizer=none", "scheduler=none", "optimizer.lr=5.0"],
-              config=job_config("none", "none"), metrics=rows,
-              summary=make_summary(rows, "diverged", 6))
+    write_job(
+        sweep,
+        "9",
+        ["regularizer=none", "scheduler=none", "optimizer.lr=5.0"],
+        config=job_config("none", "none"),
+        metrics=rows,
+        summary=make_summary(rows, "diverged", 6),
+    )
     # failed before the first epoch: empty metrics.csv
-    write_job(sweep, "10", ["regularizer=dropout", "scheduler=cosine"],
-              config=job_config("dropout", "cosine"), metrics="empty",
-              summary={**make_summary([], "failed", 6), "best_val_acc": None,
-                       "reason": "CUDA out of memory"})
+    write_job(
+        sweep,
+        "10",
+        ["regularizer=dropout", "scheduler=cosine"],
+        config=job_config("dropout", "cosine"),
+        metrics="empty",
+        summary={
+            **make_summary([], "failed", 6),
+            "best_val_acc": None,
+            "reason": "CUDA out of memory",
+        },
+    )
     (sweep / "notes.txt").write_text("not a job")
     (sweep / "old_plots").mkdir()
     (sweep / "old_plots" / "x.txt").write_text("not a job either")
     return sweep
 
 
-def build_optuna(root: Path, study: str, accs: list[float | None], *,
-                 pinned: dict[str, Any] | None = None, importances: bool = True) -> Path:
+def build_optuna(
+    root: Path,
+    study: str,
+    accs: list[float | None],
+    *,
+    pinned: dict[str, Any] | None = None,
+    importances: bool = True,
+) -> Path:
     """An Optuna sweep: trial_i dirs; ``None`` acc = killed (study says PRUNED); plus one
     study-only FAIL trial without a job dir."""
     sweep = root / study
     sweep.mkdir(parents=True)
-    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {
-        "_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
-        "direction": "maximize", "study_name": study}}}))
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "sweeper": {
+                        "_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # noqa: E501
+                        "direction": "maximize",
+                        "study_name": study,
+                    }
+                }
+            }
+        )
+    )
     records = []
     optimizers = ["adam", "sgd"]
     for i, acc in enumerate(accs):
@@ -180,23 +244,54 @@ def build_optuna(root: Path, study: str, accs: list[float | None], *,
             ov.insert(0, f"regularizer={['l2', 'dropout'][i % 2]}")
         info = {"number": i, "study": study, "params": {"optimizer": opt, "optimizer.lr": lr}}
         rows = metrics_rows(5, acc if acc is not None else 0.5, lr0=lr)
-        write_job(sweep, f"trial_{i}", ov, config=job_config("none", "none", 5, opt),
-                  metrics=rows if acc is not None else rows[:2], trial=info,
-                  summary=make_summary(rows, "completed", 5, info) if acc is not None else None)
-        records.append({"number": i, "state": "COMPLETE" if acc is not None else "PRUNED",
-                        "value": acc, "params_optimizer": opt, "params_optimizer.lr": lr})
-    records.append({"number": len(accs), "state": "FAIL", "value": None,
-                    "params_optimizer": "sgd", "params_optimizer.lr": 0.5,
-                    "user_attrs_fail_reason": "sampler error"})
+        write_job(
+            sweep,
+            f"trial_{i}",
+            ov,
+            config=job_config("none", "none", 5, opt),
+            metrics=rows if acc is not None else rows[:2],
+            trial=info,
+            summary=make_summary(rows, "completed", 5, info) if acc is not None else None,
+        )
+        records.append(
+            {
+                "number": i,
+                "state": "COMPLETE" if acc is not None else "PRUNED",
+                "value": acc,
+                "params_optimizer": opt,
+                "params_optimizer.lr": lr,
+            }
+        )
+    records.append(
+        {
+            "number": len(accs),
+            "state": "FAIL",
+            "value": None,
+            "params_optimizer": "sgd",
+            "params_optimizer.lr": 0.5,
+            "user_attrs_fail_reason": "sampler error",
+        }
+    )
     pd.DataFrame(records).to_csv(sweep / "study_trials.csv", index=False)
     best = max((a, i) for i, a in enumerate(accs) if a is not None)
-    (sweep / "optimization_results.yaml").write_text(yaml.safe_dump({
-        "name": "optuna", "study_name": study, "best_value": best[0], "best_trial": best[1],
-        "best_params": {"optimizer": optimizers[best[1] % 2],
-                        "optimizer.lr": 10 ** (-1 - 0.5 * best[1])}}))
+    (sweep / "optimization_results.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "optuna",
+                "study_name": study,
+                "best_value": best[0],
+                "best_trial": best[1],
+                "best_params": {
+                    "optimizer": optimizers[best[1] % 2],
+                    "optimizer.lr": 10 ** (-1 - 0.5 * best[1]),
+                },
+            }
+        )
+    )
     if importances:
         pd.DataFrame({"param": ["optimizer.lr", "optimizer"], "importance": [0.7, 0.3]}).to_csv(
-            sweep / "importances.csv", index=False)
+            sweep / "importances.csv", index=False
+        )
     if pinned:
         (sweep / "pinned.yaml").write_text(yaml.safe_dump(pinned))
     return sweep
@@ -208,9 +303,13 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "grid": build_grid(root),
         "phase1": build_optuna(root, "phase1", [0.84, 0.89, 0.87, 0.90, None]),
-        "phase2": build_optuna(root, "phase2", [0.905, 0.93, 0.91],
-                               pinned={"optimizer": "adam", "optimizer.lr": 0.0012},
-                               importances=False),
+        "phase2": build_optuna(
+            root,
+            "phase2",
+            [0.905, 0.93, 0.91],
+            pinned={"optimizer": "adam", "optimizer.lr": 0.0012},
+            importances=False,
+        ),
         "empty": (root / "empty").mkdir() or root / "empty",
     }
 
@@ -230,13 +329,27 @@ def report(trees: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_override_parsing_is_hydras() -> None:
-    texts = ["++optimizer.lr=1e-3", "data.batch_size=64", "trainer.cuda_graph=on",
-             "trainer.progress_bar=false", "model.sizes=[1,2]", "+regularizer=l2",
-             "name='a b'", "hydra.job.chdir=true", "~scheduler"]
+    texts = [
+        "++optimizer.lr=1e-3",
+        "data.batch_size=64",
+        "trainer.cuda_graph=on",
+        "trainer.progress_bar=false",
+        "model.sizes=[1,2]",
+        "+regularizer=l2",
+        "name='a b'",
+        "hydra.job.chdir=true",
+        "~scheduler",
+    ]
     params, internal = parse_overrides(texts)
-    assert params == {"optimizer.lr": 0.001, "data.batch_size": 64,
-                      "trainer.cuda_graph": "on", "trainer.progress_bar": False,
-                      "model.sizes": "[1,2]", "regularizer": "l2", "name": "a b"}
+    assert params == {
+        "optimizer.lr": 0.001,
+        "data.batch_size": 64,
+        "trainer.cuda_graph": "on",
+        "trainer.progress_bar": False,
+        "model.sizes": "[1,2]",
+        "regularizer": "l2",
+        "name": "a b",
+    }
     assert isinstance(params["data.batch_size"], int)
     assert internal == {"hydra.job.chdir": True}
     # the same typing as the sweeper's parser (the one the lead's sweeper and validation use)
@@ -244,12 +357,19 @@ def test_override_parsing_is_hydras() -> None:
         key, value = parse_override(text)
         assert params[key] == value and type(params[key]) is type(value)
     assert override_key("++optimizer.lr=1e-3") == "optimizer.lr"
-    cmd = command_line(["optimizer.lr=1e-3", "hydra.job.chdir=true"],
-                       extra={"optimizer": "adam", "name": "a b", "flag": "on", "x": 0.5})
+    cmd = command_line(
+        ["optimizer.lr=1e-3", "hydra.job.chdir=true"],
+        extra={"optimizer": "adam", "name": "a b", "flag": "on", "x": 0.5},
+    )
     assert cmd.startswith("python train.py optimizer.lr=1e-3 optimizer=adam ")
     # what the shell hands Hydra reads back as the same values
     assert parse_overrides(command_overrides(cmd))[0] == {
-        "optimizer.lr": 0.001, "optimizer": "adam", "name": "a b", "flag": "on", "x": 0.5}
+        "optimizer.lr": 0.001,
+        "optimizer": "adam",
+        "name": "a b",
+        "flag": "on",
+        "x": 0.5,
+    }
 
 
 # --------------------------------------------------------------------------- loading
@@ -260,8 +380,14 @@ def test_grid_rows_columns_and_statuses(grid_runs) -> None:
     assert list(df.columns[: len(FIXED_COLUMNS)]) == FIXED_COLUMNS
     assert len(df) == 11  # stray file and marker-less dir ignored
     assert list(df["job"]) == [str(i) for i in range(11)]  # natural order, 10 after 9
-    for col in ("optimizer", "regularizer", "normalization", "scheduler", "early_stopping",
-                "optimizer.lr"):
+    for col in (
+        "optimizer",
+        "regularizer",
+        "normalization",
+        "scheduler",
+        "early_stopping",
+        "optimizer.lr",
+    ):
         assert col in df.columns
     status = dict(zip(df["job"], df["status"], strict=True))
     assert status["8"] == Status.RUNNING  # no summary.json: killed (or still running)
@@ -307,8 +433,9 @@ def test_command_line_reproduces_overrides(grid_runs, trees: dict[str, Path]) ->
     runs = load_sweeps(trees["phase1"])
     best = best_index(runs.trials)
     cmd = best_command(runs, best)
-    original = yaml.safe_load((trees["phase1"] / "trial_3" / ".hydra" / "overrides.yaml")
-                              .read_text())
+    original = yaml.safe_load(
+        (trees["phase1"] / "trial_3" / ".hydra" / "overrides.yaml").read_text()
+    )
     assert command_overrides(cmd) == original
 
 
@@ -367,7 +494,7 @@ def test_optuna_sweeps_merge(trees: dict[str, Path]) -> None:
     assert p1.loc[4, "status"] == "pruned"  # no summary.json, study says PRUNED
     assert p1.loc[5, "status"] == Status.FAILED and pd.isna(p1.loc[5, "job"])
     assert p1.loc[5, "optimizer.lr"] == pytest.approx(0.5)
-    assert p1.loc[3, "optimizer.lr"] == pytest.approx(10 ** -2.5)
+    assert p1.loc[3, "optimizer.lr"] == pytest.approx(10**-2.5)
     assert df.loc[best_index(df), "study"] == "phase2"
 
 
@@ -383,10 +510,19 @@ def test_missing_and_empty_dirs_raise(trees: dict[str, Path], tmp_path: Path) ->
 
 def test_report_files_and_sections(report) -> None:
     text = report.report.read_text()
-    for heading in ("# Sweep report", "## Best trials (top 5", "## Best configuration",
-                    "### regularizer", "## Early stopping", "## Learning-rate schedules",
-                    "## Optuna studies", "### phase1", "Pinned from phase 1",
-                    "## Parameter and feature statistics", "## Unfinished, failed"):
+    for heading in (
+        "# Sweep report",
+        "## Best trials (top 5",
+        "## Best configuration",
+        "### regularizer",
+        "## Early stopping",
+        "## Learning-rate schedules",
+        "## Optuna studies",
+        "### phase1",
+        "Pinned from phase 1",
+        "## Parameter and feature statistics",
+        "## Unfinished, failed",
+    ):
         assert heading in text, heading
     assert "approximate" in text  # phase2 has no importances.csv
     assert report.best_command in text
@@ -394,8 +530,16 @@ def test_report_files_and_sections(report) -> None:
     assert len(trials) == 10 + 11 and "study" in trials.columns
     assert len(pd.read_csv(report.epochs_csv)) > 50
     names = {p.name for p in report.plots}
-    assert {"best_curves.png", "compare_grid_regularizer.png", "lr_trace.png", "history.png",
-            "importances.png", "slices.png", "early_stopping.png", "stats.png"} <= names
+    assert {
+        "best_curves.png",
+        "compare_grid_regularizer.png",
+        "lr_trace.png",
+        "history.png",
+        "importances.png",
+        "slices.png",
+        "early_stopping.png",
+        "stats.png",
+    } <= names
     for plot in report.plots:
         data = plot.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000
@@ -411,8 +555,13 @@ def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("which", ["missing", "empty"])
@@ -450,7 +599,8 @@ def test_garbled_and_running_jobs_do_not_crash(tmp_path: Path) -> None:
     (job / "summary.json").write_text('{"status": "compl')  # half-written
     (job / "metrics.csv").write_text(
         "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n"
-        "1,inf,0.1,inf,0.1,0.1,1\n2,nan,0.3,nan,0.2,0.1,1\n3,1.0,0.3")  # partial last line
+        "1,inf,0.1,inf,0.1,0.1,1\n2,nan,0.3,nan,0.2,0.1,1\n3,1.0,0.3"
+    )  # partial last line
     write_job(sweep, "1", ["optimizer.lr=1e-2", "+seed=4"])  # just started: only .hydra
     result = write_report(sweep, draw=False)
     df = result.runs.trials.set_index("job")
@@ -477,19 +627,24 @@ def test_importances_of_optunas_evaluators_are_read_and_shown(tmp_path: Path) ->
     from lab_optuna.importance import EVALUATORS, save_importances
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(lambda t: 1 - t.suggest_float("optimizer.lr", -1, 1) ** 2
-                   + 0.01 * (t.suggest_categorical("optimizer", ["sgd", "adam"]) == "sgd"),
-                   n_trials=20)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(
+        lambda t: (
+            1
+            - t.suggest_float("optimizer.lr", -1, 1) ** 2
+            + 0.01 * (t.suggest_categorical("optimizer", ["sgd", "adam"]) == "sgd")
+        ),
+        n_trials=20,
+    )
     sweep = build_optuna(tmp_path, "p", [0.8, 0.9, 0.85, 0.7], importances=False)
     written = save_importances(study, sweep / "importances.csv")
     info = load_sweeps(sweep).sweeps[0]
     main = written[written["evaluator"] == next(iter(EVALUATORS))]
     assert info.importances is not None and list(info.importances.columns) == [
-        "param", "importance"]
-    assert list(info.importances["param"]) == list(main["param"]) == ["optimizer.lr",
-                                                                      "optimizer"]
+        "param",
+        "importance",
+    ]
+    assert list(info.importances["param"]) == list(main["param"]) == ["optimizer.lr", "optimizer"]
     assert list(info.importances["importance"]) == pytest.approx(list(main["importance"]))
     assert info.importance_table is not None
     assert list(info.importance_table.columns) == ["param", *EVALUATORS]
@@ -504,8 +659,10 @@ def test_importances_of_optunas_evaluators_are_read_and_shown(tmp_path: Path) ->
 def build_phases(root: Path) -> list[Path]:
     """Two studies that both vary ``regularizer``: phase 1 with random (mostly bad) learning
     rates, phase 2 with the best one pinned (all good). Pooled, ``none`` would average them."""
-    accs = {"phase1": {"none": [0.10, 0.86], "l2": [0.12, 0.11]},
-            "phase2": {"none": [0.90, 0.91], "l2": [0.92, 0.93]}}
+    accs = {
+        "phase1": {"none": [0.10, 0.86], "l2": [0.12, 0.11]},
+        "phase2": {"none": [0.90, 0.91], "l2": [0.92, 0.93]},
+    }
     sweeps = []
     for study, by_reg in accs.items():
         sweep = root / study
@@ -514,9 +671,15 @@ def build_phases(root: Path) -> list[Path]:
             for acc in values:
                 rows = metrics_rows(3, acc)
                 info = {"number": number, "study": study, "params": {"regularizer": reg}}
-                write_job(sweep, f"trial_{number}", [f"regularizer={reg}"],
-                          config=job_config(reg, "none", 3), metrics=rows, trial=info,
-                          summary=make_summary(rows, "completed", 3, info))
+                write_job(
+                    sweep,
+                    f"trial_{number}",
+                    [f"regularizer={reg}"],
+                    config=job_config(reg, "none", 3),
+                    metrics=rows,
+                    trial=info,
+                    summary=make_summary(rows, "completed", 3, info),
+                )
                 number += 1
         sweeps.append(sweep)
     return sweeps
@@ -587,15 +750,22 @@ def _assert_title_fits(fig: Any, title_start: str) -> None:
 
 
 def test_one_epoch_runs_are_visible_on_integer_epoch_axes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from analysis import plots
 
     saved = _Saved(monkeypatch)
     sweep = tmp_path / "one"
     for i, reg in enumerate(["none", "l2"]):
         rows = metrics_rows(1, 0.8 + 0.01 * i, decay=False)
-        write_job(sweep, str(i), [f"regularizer={reg}"], config=job_config(reg, "none", 1),
-                  metrics=rows, summary=make_summary(rows, "completed", 1))
+        write_job(
+            sweep,
+            str(i),
+            [f"regularizer={reg}"],
+            config=job_config(reg, "none", 1),
+            metrics=rows,
+            summary=make_summary(rows, "completed", 1),
+        )
     runs = load_sweeps(sweep)
     run = runs.epochs[runs.epochs["job"] == "0"]
     title = "best trial: " + "a-very-long-study-name " * 12
@@ -611,8 +781,9 @@ def test_one_epoch_runs_are_visible_on_integer_epoch_axes(
     _assert_title_fits(saved.figures[1], "validation curves by regularizer")
 
 
-def test_long_epoch_axes_have_integer_ticks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                            ) -> None:
+def test_long_epoch_axes_have_integer_ticks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from analysis import plots
 
     saved = _Saved(monkeypatch)
@@ -639,18 +810,32 @@ def test_statuses_come_from_the_record_and_the_trial_state(tmp_path: Path) -> No
     }
     records = []
     for number, (job, (status, state, study_state)) in enumerate(cases.items()):
-        info = {"number": number, "study": "s", "params": {"optimizer.lr": 0.1 * (number + 1)},
-                "state": state, "values": [0.5 + number / 100] if state == "COMPLETE" else None}
-        write_job(sweep, job, [f"optimizer.lr={0.1 * (number + 1)}"],
-                  metrics=rows if status else None,
-                  summary=make_summary(rows, status, 2) if status else None,
-                  trial=info if state else None)
+        info = {
+            "number": number,
+            "study": "s",
+            "params": {"optimizer.lr": 0.1 * (number + 1)},
+            "state": state,
+            "values": [0.5 + number / 100] if state == "COMPLETE" else None,
+        }
+        write_job(
+            sweep,
+            job,
+            [f"optimizer.lr={0.1 * (number + 1)}"],
+            metrics=rows if status else None,
+            summary=make_summary(rows, status, 2) if status else None,
+            trial=info if state else None,
+        )
         records.append({"number": number, "state": study_state, "value": None})
     pd.DataFrame(records).to_csv(sweep / "study_trials.csv", index=False)
     df = load_runs(sweep).set_index("job")
     assert df["status"].to_dict() == {
-        "trial_0": Status.EARLY_STOPPED, "trial_1": Status.PRUNED, "trial_2": Status.FAILED,
-        "trial_3": Status.COMPLETED, "trial_4": Status.RUNNING, "trial_5": Status.DIVERGED}
+        "trial_0": Status.EARLY_STOPPED,
+        "trial_1": Status.PRUNED,
+        "trial_2": Status.FAILED,
+        "trial_3": Status.COMPLETED,
+        "trial_4": Status.RUNNING,
+        "trial_5": Status.DIVERGED,
+    }
     assert df.loc["trial_3", "best_val_acc"] == pytest.approx(0.53)  # trial.json's value
     from analysis.compare import outcome_counts
 
@@ -668,15 +853,18 @@ def test_analysis_spells_no_status_word() -> None:
 
 
 def test_run_curves_png_shows_one_epoch_and_a_title_that_fits(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """curves.png of a run (lenet_lab.artifacts): the run title in full, a one-epoch run's
     points visible, whole epochs on the axis."""
     from lenet_lab.artifacts import plot_curves
 
     saved = _Saved(monkeypatch)
-    title = ("model=lenet5 optimizer=adamw lr=0.00162354 regularizer=dropout "
-             "normalization=batchnorm scheduler=onecycle loss=label_smoothing "
-             "augmentation=flip_shift early_stopping=val_loss")
+    title = (
+        "model=lenet5 optimizer=adamw lr=0.00162354 regularizer=dropout "
+        "normalization=batchnorm scheduler=onecycle loss=label_smoothing "
+        "augmentation=flip_shift early_stopping=val_loss"
+    )
     for n in (1, 12):
         assert plot_curves(metrics_rows(n, 0.9, decay=True), tmp_path / f"c{n}.png", title)
     assert (tmp_path / "c1.png").read_bytes().startswith(PNG_MAGIC)
@@ -692,20 +880,25 @@ def test_run_curves_png_shows_one_epoch_and_a_title_that_fits(
 def test_selection_chain_reports_holdout_best_and_test_mean(tmp_path: Path) -> None:
     """phase (hold-out) → final (test, 3 seeds) on one table: the best hold-out objective of
     the phase, the mean ± std of the final's objectives."""
+
     def study(name: str, split: str, objectives: list[float]) -> Path:
         sweep = tmp_path / name
         for n, value in enumerate(objectives):
             rows = metrics_rows(2, value)
-            summary = {**make_summary(rows, "completed", 2), "objective": value,
-                       "val_split": split}  # fmt: skip
-            write_job(sweep, f"trial_{n}", [f"seed={n}"], metrics=rows, summary=summary,
-                      trial={"number": n, "study": name, "params": {"seed": n}})
+            summary = {**make_summary(rows, "completed", 2), "objective": value, "val_split": split}
+            write_job(
+                sweep,
+                f"trial_{n}",
+                [f"seed={n}"],
+                metrics=rows,
+                summary=summary,
+                trial={"number": n, "study": name, "params": {"seed": n}},
+            )
         return sweep
 
-    dirs = [study("phase", "holdout", [0.80, 0.85, 0.83]),
-            study("final", "test", [0.9, 0.8, 0.7])]  # fmt: skip
+    dirs = [study("phase", "holdout", [0.80, 0.85, 0.83]), study("final", "test", [0.9, 0.8, 0.7])]
     b = build_report(load_sweeps(dirs), tmp_path / "out", draw=False)
     text = "\n".join(b.lines)
-    section = text[text.index("## Selection chain"):text.index("## Best trials")]
+    section = text[text.index("## Selection chain") : text.index("## Best trials")]
     assert "| phase | holdout | 3 | best 0.8500 (trial 1) |" in section
     assert "| final | test | 3 | **0.8000 ± 0.1000** (0.9000, 0.8000, 0.7000) |" in section

@@ -16,8 +16,13 @@ from test_sweeper import env_for, run_sweep
 
 
 def analyse(*dirs, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analysis", *map(str, dirs)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *map(str, dirs)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_report_on_optuna_phase_reproduces_best_trial(tmp_path, tiny_data_root):
@@ -39,9 +44,14 @@ def test_report_on_optuna_phase_reproduces_best_trial(tmp_path, tiny_data_root):
     command = next(line for line in report.splitlines() if line.startswith("python train.py"))
     args = shlex.split(command)[2:]
     assert "hydra.mode=RUN" in args
-    rerun = subprocess.run([sys.executable, "train.py", *args, f"hydra.run.dir={tmp_path / 're'}"],
-                           cwd=REPO_ROOT, env=env_for(tiny_data_root), capture_output=True,
-                           text=True, timeout=300)  # fmt: skip
+    rerun = subprocess.run(
+        [sys.executable, "train.py", *args, f"hydra.run.dir={tmp_path / 're'}"],
+        cwd=REPO_ROOT,
+        env=env_for(tiny_data_root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     summary = json.loads((tmp_path / "re" / "summary.json").read_text())
     assert summary["best_val_acc"] == pytest.approx(study.best_value)
@@ -49,10 +59,18 @@ def test_report_on_optuna_phase_reproduces_best_trial(tmp_path, tiny_data_root):
 
 def test_report_on_plain_grid_compares_choices(tmp_path, tiny_data_root):
     grid = tmp_path / "grid"
-    cmd = [sys.executable, "train.py", "-m", "regularizer=none,l2", "trainer.epochs=2",
-           "trainer.progress_bar=false", f"hydra.sweep.dir={grid}"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env_for(tiny_data_root),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "regularizer=none,l2",
+        "trainer.epochs=2",
+        "trainer.progress_bar=false",
+        f"hydra.sweep.dir={grid}",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=env_for(tiny_data_root), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = analyse(grid)
     assert rep.returncode == 0, rep.stderr

@@ -13,8 +13,13 @@ from lenet_lab.augment import Compose, HFlip, Shift
 from lenet_lab.record import Status
 from lenet_lab.run import train
 
-QUIET = ("trainer.progress_bar=false", "trainer.device=cpu", "trainer.save_samples=false",
-         "trainer.save_curves=false", "trainer.save_checkpoint=false")  # fmt: skip
+QUIET = (
+    "trainer.progress_bar=false",
+    "trainer.device=cpu",
+    "trainer.save_samples=false",
+    "trainer.save_curves=false",
+    "trainer.save_checkpoint=false",
+)
 
 
 def images(n: int = 64) -> torch.Tensor:
@@ -61,20 +66,32 @@ def test_compose_applies_in_order():
 @pytest.mark.parametrize("option", ["hflip", "shift", "hflip_shift"])
 def test_runs_with_augmentation_train_on_the_explicit_step(tmp_path, tiny_env, caplog, option):
     with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
-        summary = train(compose_config(*QUIET, f"augmentation={option}", "optimizer=adam",
-                                       "optimizer.lr=0.003", "trainer.epochs=3"), tmp_path)
+        summary = train(
+            compose_config(
+                *QUIET,
+                f"augmentation={option}",
+                "optimizer=adam",
+                "optimizer.lr=0.003",
+                "trainer.epochs=3",
+            ),
+            tmp_path,
+        )
     assert summary["status"] == Status.COMPLETED
     assert summary["training_step"] == "ExplicitBackwardStep"
-    losses = [float(line.split(",")[1]) for line in
-              (tmp_path / "metrics.csv").read_text().splitlines()[1:]]  # fmt: skip
+    losses = [
+        float(line.split(",")[1])
+        for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]
+    ]
     assert losses[-1] < losses[0] and summary["best_val_acc"] > 0.15  # it still learns
 
 
 def test_label_smoothing_falls_back_to_autograd_visibly(tmp_path, tiny_env, caplog):
     with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
-        summary = train(compose_config(*QUIET, "loss=label_smoothing", "trainer.epochs=1"),
-                        tmp_path)  # fmt: skip
+        summary = train(
+            compose_config(*QUIET, "loss=label_smoothing", "trainer.epochs=1"), tmp_path
+        )
     assert summary["training_step"] == "TrainStep"
-    lines = [r.getMessage() for r in caplog.records
-             if "explicit backward unavailable" in r.getMessage()]  # fmt: skip
+    lines = [
+        r.getMessage() for r in caplog.records if "explicit backward unavailable" in r.getMessage()
+    ]
     assert len(lines) == 1 and "label_smoothing=0.1" in lines[0]

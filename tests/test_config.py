@@ -17,9 +17,18 @@ from lenet_lab.run import train
 from lenet_lab.validation import ConfigError, validate
 
 GROUPS = [
-    "data", "model", "optimizer", "regularizer", "normalization", "scheduler", "loss",
-    "augmentation", "early_stopping", "logger", "experiment",
-]  # fmt: skip
+    "data",
+    "model",
+    "optimizer",
+    "regularizer",
+    "normalization",
+    "scheduler",
+    "loss",
+    "augmentation",
+    "early_stopping",
+    "logger",
+    "experiment",
+]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
 CPU = torch.device("cpu")
 ES, PLATEAU = "lenet_lab.callbacks.EarlyStopping", "torch.optim.lr_scheduler.ReduceLROnPlateau"
@@ -33,8 +42,14 @@ def test_every_group_has_options():
 
 
 def test_every_instantiated_group_has_none_or_a_default():
-    for group in ("regularizer", "normalization", "scheduler", "augmentation",
-                  "early_stopping", "logger"):  # fmt: skip
+    for group in (
+        "regularizer",
+        "normalization",
+        "scheduler",
+        "augmentation",
+        "early_stopping",
+        "logger",
+    ):
         assert (CONF_DIR / group / "none.yaml").is_file(), group
 
 
@@ -140,21 +155,47 @@ def test_whole_run_schedulers_get_the_run_length(option, length):
 @pytest.mark.parametrize(
     ("preset", "checks"),
     [
-        ("ex3_baseline", {"optimizer._target_": "torch.optim.SGD", "regularizer._target_": None,
-                          "early_stopping._target_": None, "trainer.epochs": 100}),
+        (
+            "ex3_baseline",
+            {
+                "optimizer._target_": "torch.optim.SGD",
+                "regularizer._target_": None,
+                "early_stopping._target_": None,
+                "trainer.epochs": 100,
+            },
+        ),
         ("ex4_early_stopping", {"early_stopping.patience": 5, "early_stopping.min_delta": 0.005}),
-        ("ex5_l2", {"regularizer._target_": "lenet_lab.regularizers.L2", "regularizer.coef": 0.01,
-                    "early_stopping._target_": ES}),
-        ("ex5_l1", {"regularizer._target_": "lenet_lab.regularizers.L1",
-                    "regularizer.coef": 0.001}),
-        ("ex5_dropout", {"regularizer._target_": "lenet_lab.regularizers.Dropout",
-                         "regularizer.p": 0.5}),
-        ("ex6_plateau", {"scheduler._target_": PLATEAU, "scheduler.factor": 0.1,
-                         "scheduler.patience": 2, "early_stopping.patience": 5}),
-        ("ex7_batchnorm", {"normalization._target_": "torch.nn.BatchNorm2d",
-                           "early_stopping._target_": ES}),
+        (
+            "ex5_l2",
+            {
+                "regularizer._target_": "lenet_lab.regularizers.L2",
+                "regularizer.coef": 0.01,
+                "early_stopping._target_": ES,
+            },
+        ),
+        (
+            "ex5_l1",
+            {"regularizer._target_": "lenet_lab.regularizers.L1", "regularizer.coef": 0.001},
+        ),
+        (
+            "ex5_dropout",
+            {"regularizer._target_": "lenet_lab.regularizers.Dropout", "regularizer.p": 0.5},
+        ),
+        (
+            "ex6_plateau",
+            {
+                "scheduler._target_": PLATEAU,
+                "scheduler.factor": 0.1,
+                "scheduler.patience": 2,
+                "early_stopping.patience": 5,
+            },
+        ),
+        (
+            "ex7_batchnorm",
+            {"normalization._target_": "torch.nn.BatchNorm2d", "early_stopping._target_": ES},
+        ),
     ],
-)  # fmt: skip
+)
 def test_experiment_presets_set_the_sheet_values(preset, checks):
     cfg = compose_config(f"experiment={preset}")
     assert cfg.task_name == preset
@@ -182,8 +223,11 @@ BAD_VALUES = [
     (["data.val_batch_size=0"], "data.val_batch_size", "0"),
     (["data.train_size=0"], "data.train_size", "0"),
     (["early_stopping=val_loss", "early_stopping.patience=-1"], "early_stopping.patience", "-1"),
-    (["early_stopping=val_loss", "early_stopping.min_delta=-0.1"],
-     "early_stopping.min_delta", "-0.1"),
+    (
+        ["early_stopping=val_loss", "early_stopping.min_delta=-0.1"],
+        "early_stopping.min_delta",
+        "-0.1",
+    ),
     (["scheduler=plateau", "scheduler.patience=-2"], "scheduler.patience", "-2"),
     (["scheduler=plateau", "scheduler.factor=1.5"], "scheduler.factor", "1.5"),
     (["regularizer=l1", "regularizer.coef=-0.001"], "regularizer.coef", "-0.001"),
@@ -202,7 +246,7 @@ BAD_VALUES = [
     (["trainer.explicit_backward=flase"], "trainer.explicit_backward", "'flase'"),
     (["trainer.cuda_graph=2"], "trainer.cuda_graph", "2"),
     (["trainer.explicit_backward=null"], "trainer.explicit_backward", "None"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("overrides", "key", "shown"), BAD_VALUES, ids=lambda v: str(v))
@@ -245,7 +289,10 @@ def test_preset_keys_of_another_option_are_not_errors(run_train):
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((proc.out_dir / "summary.json").read_text())
     assert summary["config"]["regularizer"] == {
-        "_target_": "lenet_lab.regularizers.Dropout", "p": 0.5, "coef": 0.01}
+        "_target_": "lenet_lab.regularizers.Dropout",
+        "p": 0.5,
+        "coef": 0.01,
+    }
 
 
 @pytest.mark.parametrize(
@@ -263,8 +310,10 @@ def test_preset_keys_of_another_option_are_not_errors(run_train):
             "error: regularizer.coef is not a parameter of regularizer=dropout "
             "(lenet_lab.regularizers.Dropout): drop it or choose another option",
         ),
-        ("optimizer=adam optimizer.eps=-1",
-         "error: optimizer.eps: Invalid epsilon value: -1 (optimizer=adam)"),
+        (
+            "optimizer=adam optimizer.eps=-1",
+            "error: optimizer.eps: Invalid epsilon value: -1 (optimizer=adam)",
+        ),
     ],
 )
 def test_train_py_rejects_bad_values(run_train, tmp_path, override, message):

@@ -31,12 +31,33 @@ pytestmark = pytest.mark.cuda
 DEV = torch.device("cuda")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 BATCH = 32
-SGD = OmegaConf.create({"optimizer": {"_target_": "torch.optim.SGD", "_partial_": True,
-                                       "lr": 0.1, "momentum": 0.9, "nesterov": False}})
-PLATEAU = OmegaConf.create({"scheduler": {
-    "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "_partial_": True,
-    "interval": "epoch", "monitor": "val_loss", "mode": "min", "factor": 0.1, "patience": 0,
-    "threshold": 1e-4, "threshold_mode": "abs", "min_lr": 1e-6}})  # fmt: skip
+SGD = OmegaConf.create(
+    {
+        "optimizer": {
+            "_target_": "torch.optim.SGD",
+            "_partial_": True,
+            "lr": 0.1,
+            "momentum": 0.9,
+            "nesterov": False,
+        }
+    }
+)
+PLATEAU = OmegaConf.create(
+    {
+        "scheduler": {
+            "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+            "_partial_": True,
+            "interval": "epoch",
+            "monitor": "val_loss",
+            "mode": "min",
+            "factor": 0.1,
+            "patience": 0,
+            "threshold": 1e-4,
+            "threshold_mode": "abs",
+            "min_lr": 1e-6,
+        }
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -103,8 +124,7 @@ def test_graphed_step_matches_eager(train_set, batchnorm):
     for graphed in (False, True):
         model, _, step = build(graphed, train_set, batchnorm)
         gen = torch.Generator().manual_seed(7)
-        epochs = [engine.train_epoch(step, train_set, BATCH, gen, check_every=5)
-                  for _ in range(2)]  # fmt: skip
+        epochs = [engine.train_epoch(step, train_set, BATCH, gen, check_every=5) for _ in range(2)]
         results[graphed] = (model, epochs)
     (eager, e_epochs), (graph, g_epochs) = results[False], results[True]
     assert_same_state(graph, eager)
@@ -116,8 +136,11 @@ def test_graphed_step_matches_eager(train_set, batchnorm):
 def test_scheduler_lr_change_reaches_the_graph(train_set):
     """ReduceLROnPlateau ``fill_``s the lr tensor; the next replays use the new lr."""
     runs = {}
-    for name, graphed, reduce in (("eager", False, True), ("graphed", True, True),
-                                  ("graphed_control", True, False)):  # fmt: skip
+    for name, graphed, reduce in (
+        ("eager", False, True),
+        ("graphed", True, True),
+        ("graphed_control", True, False),
+    ):
         model, opt, step = build(graphed, train_set)
         lr = opt.param_groups[0]["lr"]
         gen = torch.Generator().manual_seed(3)
@@ -131,8 +154,10 @@ def test_scheduler_lr_change_reaches_the_graph(train_set):
         engine.train_epoch(step, train_set, BATCH, gen)
         runs[name] = model
     assert_same_state(runs["graphed"], runs["eager"])
-    diff = max(float((p - q).abs().max()) for p, q in
-               zip(runs["graphed"].parameters(), runs["graphed_control"].parameters()))  # fmt: skip
+    diff = max(
+        float((p - q).abs().max())
+        for p, q in zip(runs["graphed"].parameters(), runs["graphed_control"].parameters())
+    )
     assert diff > 1e-3  # with lr 0.1 the second epoch goes elsewhere
 
 
@@ -206,10 +231,17 @@ def test_full_run_on_cuda_with_cuda_graph(tmp_path, monkeypatch):
             super().run_batch(data_, idx)
 
     monkeypatch.setattr(engine, "GraphedTrainStep", Spy)
-    common = ["trainer.device=cuda", "trainer.epochs=3",
-              "trainer.progress_bar=false", "trainer.save_samples=false",
-              "trainer.save_curves=false", "trainer.save_checkpoint=false",
-              "scheduler=plateau", "scheduler.patience=0", "scheduler.threshold=100"]  # fmt: skip
+    common = [
+        "trainer.device=cuda",
+        "trainer.epochs=3",
+        "trainer.progress_bar=false",
+        "trainer.save_samples=false",
+        "trainer.save_curves=false",
+        "trainer.save_checkpoint=false",
+        "scheduler=plateau",
+        "scheduler.patience=0",
+        "scheduler.threshold=100",
+    ]
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     rows = {}

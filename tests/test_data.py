@@ -163,8 +163,12 @@ def test_cli_writes_samples_and_prints_classes(tmp_path, tiny_data_root):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "lenet_lab.data", "--out", str(out)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "classes (10): 0=T-shirt/top" in proc.stdout and "9=Ankle boot" in proc.stdout
     assert "train: 512 images" in proc.stdout and "validation (test split): 128" in proc.stdout

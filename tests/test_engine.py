@@ -148,8 +148,10 @@ def test_tensor_lr_fused_optimizer_matches_float_lr_and_follows_the_scheduler(ti
                 step.run_batch(tiny, torch.randperm(len(tiny), generator=gen)[:16])
 
     def max_diff(a: str, b: str) -> float:
-        return max(float((p.detach() - q.detach()).abs().max())
-                   for p, q in zip(models[a].parameters(), models[b].parameters()))  # fmt: skip
+        return max(
+            float((p.detach() - q.detach()).abs().max())
+            for p, q in zip(models[a].parameters(), models[b].parameters())
+        )
 
     train(12)
     for p, q in zip(models["float"].parameters(), models["tensor"].parameters()):
@@ -173,9 +175,13 @@ def test_evaluate_matches_a_per_sample_reference(tiny):
     model.train()  # evaluate must switch to eval mode itself
     with torch.no_grad():
         model.eval()
-        per_sample = [(F.cross_entropy(model(tiny.x[i : i + 1]), tiny.y[i : i + 1]).item(),
-                       int(model(tiny.x[i : i + 1]).argmax(1).item() == tiny.y[i].item()))
-                      for i in range(len(tiny))]  # fmt: skip
+        per_sample = [
+            (
+                F.cross_entropy(model(tiny.x[i : i + 1]), tiny.y[i : i + 1]).item(),
+                int(model(tiny.x[i : i + 1]).argmax(1).item() == tiny.y[i].item()),
+            )
+            for i in range(len(tiny))
+        ]
     ref_loss = sum(v for v, _ in per_sample) / len(tiny)
     ref_acc = sum(c for _, c in per_sample) / len(tiny)
     model.train()

@@ -30,8 +30,9 @@ def make_optimizer(name: str, model: nn.Module) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, fused=True)
     if name == "sgd_l2_nesterov":
-        return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
-                               weight_decay=0.01, fused=True)  # fmt: skip
+        return torch.optim.SGD(
+            model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01, fused=True
+        )
     cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
     return cls(model.parameters(), lr=3e-3, weight_decay=0.01, fused=True)
 
@@ -132,8 +133,7 @@ def test_gradients_have_the_parameters_layout(tiny):
     step.run_batch(tiny, torch.arange(32))
     assert len(seen) == 10 and all(seen.values())
     # the raw kernel output really is channels-last, so the check above is not vacuous
-    grads = dict(step._forward_backward_explicit(engine.to_channels_last(tiny.x[:32]),
-                                                 tiny.y[:32]))  # fmt: skip
+    grads = dict(step._forward_backward_explicit(engine.to_channels_last(tiny.x[:32]), tiny.y[:32]))
     assert not grads[model.c2.weight].is_contiguous()
 
 
@@ -204,8 +204,9 @@ def test_anything_else_falls_back_to_autograd():
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         with pytest.raises(Unsupported, match=match):
             ExplicitBackwardStep(model, opt, criterion, terms)
-        parts = Components(model, opt, criterion or nn.CrossEntropyLoss(), Regularizer(),
-                           list(terms))  # fmt: skip
+        parts = Components(
+            model, opt, criterion or nn.CrossEntropyLoss(), Regularizer(), list(terms)
+        )
         step = run.make_step(parts, None, 16, graphable=False, explicit=True)
         assert type(step) is engine.TrainStep
     handle = torch.nn.modules.module.register_module_forward_hook(lambda *args: None)
@@ -231,10 +232,15 @@ def test_train_uses_the_explicit_step_and_matches_autograd(tmp_path, tiny_env, m
     monkeypatch.setattr(run, "make_step", spy)
     results = {}
     for flag in ("true", "false"):
-        cfg = compose_config("trainer.device=cpu", "trainer.progress_bar=false",
-                             "trainer.epochs=2", "trainer.save_curves=false",
-                             "trainer.save_samples=false", "regularizer=dropout",
-                             f"trainer.explicit_backward={flag}")  # fmt: skip
+        cfg = compose_config(
+            "trainer.device=cpu",
+            "trainer.progress_bar=false",
+            "trainer.epochs=2",
+            "trainer.save_curves=false",
+            "trainer.save_samples=false",
+            "regularizer=dropout",
+            f"trainer.explicit_backward={flag}",
+        )
         results[flag] = run.train(cfg, tmp_path / flag)
     assert built == [ExplicitBackwardStep, engine.TrainStep]
     assert results["true"]["status"] == results["false"]["status"] == Status.COMPLETED

@@ -11,8 +11,12 @@ import pytest
 
 from lenet_lab.record import Status
 
-QUIET = ("trainer.progress_bar=false", "trainer.device=cpu", "trainer.save_samples=false",
-         "trainer.save_curves=false")  # fmt: skip
+QUIET = (
+    "trainer.progress_bar=false",
+    "trainer.device=cpu",
+    "trainer.save_samples=false",
+    "trainer.save_curves=false",
+)
 
 STEP_YAML = """\
 # scheduler/step.yaml: halve the lr after every epoch
@@ -46,8 +50,13 @@ def lr_column(out_dir) -> list[float]:
 
 
 def test_a_users_scheduler_and_optimizer_from_their_config_folder(run_train, user_conf):
-    proc = run_train(f"hydra.searchpath=[file://{user_conf}]", "scheduler=step",
-                     "optimizer=rmsprop", "trainer.epochs=3", *QUIET)  # fmt: skip
+    proc = run_train(
+        f"hydra.searchpath=[file://{user_conf}]",
+        "scheduler=step",
+        "optimizer=rmsprop",
+        "trainer.epochs=3",
+        *QUIET,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert lr_column(proc.out_dir) == pytest.approx([0.002, 0.001, 0.0005])
     summary = json.loads((proc.out_dir / "summary.json").read_text())
@@ -59,8 +68,12 @@ def test_a_users_scheduler_and_optimizer_from_their_config_folder(run_train, use
 
 def test_a_bad_value_of_a_users_option_is_one_line_naming_the_key(run_train, user_conf, tmp_path):
     # torch's own check (RMSprop: "Invalid alpha value"), before any data is read
-    proc = run_train(f"hydra.searchpath=[file://{user_conf}]", "optimizer=rmsprop",
-                     "optimizer.alpha=-1", data_root=tmp_path / "nowhere")  # fmt: skip
+    proc = run_train(
+        f"hydra.searchpath=[file://{user_conf}]",
+        "optimizer=rmsprop",
+        "optimizer.alpha=-1",
+        data_root=tmp_path / "nowhere",
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert errors == ["error: optimizer.alpha: Invalid alpha value: -1 (optimizer=rmsprop)"]
@@ -73,8 +86,9 @@ def test_whole_run_schedules_in_a_run(tmp_path, tiny_env, option):
     from conftest import compose_config
     from lenet_lab.run import train
 
-    cfg = compose_config(*QUIET, f"scheduler={option}", "optimizer=adamw", "optimizer.lr=0.01",
-                         "trainer.epochs=4")  # fmt: skip
+    cfg = compose_config(
+        *QUIET, f"scheduler={option}", "optimizer=adamw", "optimizer.lr=0.01", "trainer.epochs=4"
+    )
     summary = train(cfg, tmp_path)
     lrs = lr_column(tmp_path)
     assert summary["status"] == Status.COMPLETED and len(lrs) == 4
@@ -96,8 +110,12 @@ def test_an_option_without_partial_says_what_the_trainer_adds(user_conf):
     path = user_conf / "optimizer" / "rmsprop.yaml"
     path.write_text(RMSPROP_YAML.replace("_partial_: true\n", ""))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[f"hydra.searchpath=[file://{user_conf}]",
-                                          "optimizer=rmsprop"])  # fmt: skip
-    with pytest.raises(ConfigError, match=r"^optimizer._partial_ must be true: the trainer "
-                                          r"adds the model's parameters$"):  # fmt: skip
+        cfg = compose(
+            "train", overrides=[f"hydra.searchpath=[file://{user_conf}]", "optimizer=rmsprop"]
+        )
+    with pytest.raises(
+        ConfigError,
+        match=r"^optimizer._partial_ must be true: the trainer "
+        r"adds the model's parameters$",
+    ):
         validate(cfg)

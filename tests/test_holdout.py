@@ -49,10 +49,16 @@ def test_a_run_with_holdout_never_reads_the_test_split(tiny_data_factory, monkey
     monkeypatch.setenv(data.ENV_ROOT, str(root))
     read = []
     real = data._read_raw
-    monkeypatch.setattr(data, "_read_raw", lambda source, is_train: read.append(is_train)
-                        or real(source, is_train))  # fmt: skip
-    base = ("data.val_split=holdout", "data.holdout_size=100", "trainer.device=cpu",
-            "trainer.progress_bar=false", "trainer.save_samples=false")  # fmt: skip
+    monkeypatch.setattr(
+        data, "_read_raw", lambda source, is_train: read.append(is_train) or real(source, is_train)
+    )
+    base = (
+        "data.val_split=holdout",
+        "data.holdout_size=100",
+        "trainer.device=cpu",
+        "trainer.progress_bar=false",
+        "trainer.save_samples=false",
+    )
     splits = {}
     for seed in (1, 2):
         data.clear_cache()

@@ -24,8 +24,14 @@ from lenet_lab.record import Status
 
 pytestmark = pytest.mark.integration
 
-SUBSET = ("data=fashion_mnist_subset", "trainer.epochs=2", "optimizer=sgd", "seed=42",
-          "trainer.progress_bar=false", "trainer.save_samples=false")  # fmt: skip
+SUBSET = (
+    "data=fashion_mnist_subset",
+    "trainer.epochs=2",
+    "optimizer=sgd",
+    "seed=42",
+    "trainer.progress_bar=false",
+    "trainer.save_samples=false",
+)
 
 
 def _summary(proc):
@@ -36,9 +42,13 @@ def _summary(proc):
 def test_subset_two_epochs_with_batchnorm_above_075(run_train, real_data_root):
     summary = _summary(run_train(*SUBSET, "normalization=batchnorm", data_root=real_data_root))
     assert summary["status"] == Status.COMPLETED and summary["epochs_run"] == 2
-    assert summary["config"]["optimizer"] == {"_target_": "torch.optim.SGD", "_partial_": True,
-                                              "lr": 0.1, "momentum": 0.9,
-                                              "nesterov": False}  # fmt: skip
+    assert summary["config"]["optimizer"] == {
+        "_target_": "torch.optim.SGD",
+        "_partial_": True,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "nesterov": False,
+    }
     assert summary["best_val_acc"] > 0.75
 
 

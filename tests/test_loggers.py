@@ -9,9 +9,14 @@ from conftest import compose_config
 from lenet_lab.record import Status
 from lenet_lab.run import train
 
-QUIET = ("trainer.progress_bar=false", "trainer.device=cpu", "trainer.save_samples=false",
-         "trainer.save_curves=false", "trainer.save_checkpoint=false",
-         "trainer.epochs=2")  # fmt: skip
+QUIET = (
+    "trainer.progress_bar=false",
+    "trainer.device=cpu",
+    "trainer.save_samples=false",
+    "trainer.save_curves=false",
+    "trainer.save_checkpoint=false",
+    "trainer.epochs=2",
+)
 
 
 def test_tensorboard_logger_writes_metrics_and_config(tmp_path, tiny_env):
@@ -55,7 +60,10 @@ def test_a_missing_extra_is_a_config_error_before_data(monkeypatch, tmp_path):
     from lenet_lab.validation import ConfigError, validate
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else real(name, *a),
+    )
     with pytest.raises(ConfigError, match=r"^logger: needs the tensorboard package: pip"):
         validate(compose_config("logger=tensorboard"))

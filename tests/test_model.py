@@ -122,8 +122,9 @@ def test_padded_lenet5_is_lecuns_32x32_network():
     # padding the conv is padding the image with zeros (black background)
     x = torch.rand(3, 1, 28, 28)
     with torch.no_grad():
-        ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (2, 2, 2, 2)),
-                                         model.c1.weight, model.c1.bias)  # fmt: skip
+        ref = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, (2, 2, 2, 2)), model.c1.weight, model.c1.bias
+        )
         torch.testing.assert_close(model.c1(x), ref)
     assert model(x).shape == (3, 10)
 

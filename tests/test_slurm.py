@@ -34,15 +34,23 @@ def _submitit_job_ids(sweep_dir: Path) -> list[str]:
     return sorted(p.name for p in runs if p.is_dir() and "_" in p.name)
 
 
-def test_train_py_multirun_on_the_cluster(slurm_cluster: SlurmCluster, tmp_path: Path,
-                                          tiny_data_root: Path):  # fmt: skip
+def test_train_py_multirun_on_the_cluster(
+    slurm_cluster: SlurmCluster, tmp_path: Path, tiny_data_root: Path
+):
     """The project's ``train.py`` (basic sweeper) trains one epoch per SLURM job."""
     sweep = tmp_path / "sweep"
     env = {**slurm_cluster.env, "FASHION_MNIST_ROOT": str(tiny_data_root)}
-    cmd = [sys.executable, str(REPO_ROOT / "train.py"), "-m", "seed=1,2", "trainer.epochs=1",
-           "data.batch_size=64", *LAUNCHER, f"hydra.sweep.dir={sweep}"]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO_ROOT / "train.py"),
+        "-m",
+        "seed=1,2",
+        "trainer.epochs=1",
+        "data.batch_size=64",
+        *LAUNCHER,
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output + slurm_cluster.log_tail()
     for i in (0, 1):
@@ -53,19 +61,28 @@ def test_train_py_multirun_on_the_cluster(slurm_cluster: SlurmCluster, tmp_path:
     assert SACCT_WARNING not in output
 
 
-def test_phase1_through_the_slurm_launcher(slurm_cluster: SlurmCluster, tmp_path,
-                                           postgres_url, tiny_data_root):
+def test_phase1_through_the_slurm_launcher(
+    slurm_cluster: SlurmCluster, tmp_path, postgres_url, tiny_data_root
+):
     """The lab's phase 1 through ``hydra/launcher=slurm`` (conf/hydra/launcher/slurm.yaml)
     with PostgreSQL storage: every trial COMPLETE or PRUNED, the same ``trial_<N>/`` folders
     and outputs as a local sweep, each trial its own SLURM job."""
-    cmd = [sys.executable, str(REPO_ROOT / "train.py"), "-m", "hparams_search=phase1",
-           *LAUNCHER,
-           f"hydra.sweep.dir={tmp_path / 'phase1'}", f"hydra.sweeper.storage={postgres_url}",
-           "hydra.sweeper.study_name=phase1_slurm", "hydra.sweeper.n_trials=3",
-           "hydra.sweeper.n_jobs=2", "trainer.epochs=2", "data.holdout_size=128"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO_ROOT / "train.py"),
+        "-m",
+        "hparams_search=phase1",
+        *LAUNCHER,
+        f"hydra.sweep.dir={tmp_path / 'phase1'}",
+        f"hydra.sweeper.storage={postgres_url}",
+        "hydra.sweeper.study_name=phase1_slurm",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=2",
+        "trainer.epochs=2",
+        "data.holdout_size=128",
+    ]
     env = {**slurm_cluster.env, "FASHION_MNIST_ROOT": str(tiny_data_root)}
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:] + slurm_cluster.log_tail()
     study = optuna.load_study(study_name="phase1_slurm", storage=postgres_url)

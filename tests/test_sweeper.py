@@ -26,9 +26,15 @@ FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3", "data.ho
 
 def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> list[str]:
     return [
-        sys.executable, str(REPO_ROOT / "train.py"), "-m", f"hparams_search={search}",
-        f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.storage={storage}", *FAST, *overrides,
-    ]  # fmt: skip
+        sys.executable,
+        str(REPO_ROOT / "train.py"),
+        "-m",
+        f"hparams_search={search}",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.storage={storage}",
+        *FAST,
+        *overrides,
+    ]
 
 
 def env_for(data_root: Path) -> dict[str, str]:
@@ -39,9 +45,13 @@ def env_for(data_root: Path) -> dict[str, str]:
 
 def run_sweep(search, sweep_dir, storage, data_root, *overrides, timeout=300):
     proc = subprocess.run(
-        sweep_cmd(search, sweep_dir, storage, *overrides), cwd=REPO_ROOT,
-        env=env_for(data_root), capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        sweep_cmd(search, sweep_dir, storage, *overrides),
+        cwd=REPO_ROOT,
+        env=env_for(data_root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc
 
 
@@ -81,8 +91,13 @@ def test_phase1_records_trials_and_artifacts(two_phases):
         assert record["params"]["optimizer"] == t.params["optimizer"]
         summary = json.loads((job / "summary.json").read_text())
         assert summary["best_val_acc"] == pytest.approx(t.value)
-        assert set(t.params) == {"optimizer", "optimizer.lr", "data.batch_size", "scheduler",
-                                 "model"}  # fmt: skip
+        assert set(t.params) == {
+            "optimizer",
+            "optimizer.lr",
+            "data.batch_size",
+            "scheduler",
+            "model",
+        }
     results = yaml.safe_load((tmp / "phase1" / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(study(url, "phase1").best_value)
     importances = pd.read_csv(tmp / "phase1" / "importances.csv")
@@ -102,7 +117,8 @@ def test_phase2_pins_phase1_best(two_phases):
         job = tmp / "phase2" / f"trial_{t.number}"
         cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
         choices = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"][
-            "choices"]  # fmt: skip
+            "choices"
+        ]
         assert choices["optimizer"] == best["optimizer"]
         assert cfg["optimizer"]["lr"] == pytest.approx(best["optimizer.lr"])
         assert cfg["data"]["batch_size"] == best["data.batch_size"]
@@ -131,8 +147,15 @@ def test_phase2_conditional_parameters(two_phases):
 
 def test_command_line_wins_over_pins(two_phases, tmp_path):
     _, url, data, _ = two_phases
-    proc = run_sweep("phase2", tmp_path / "p2b", url, data, "hydra.sweeper.n_trials=1",
-                     "hydra.sweeper.study_name=phase2_cli", "optimizer.lr=0.0123")  # fmt: skip
+    proc = run_sweep(
+        "phase2",
+        tmp_path / "p2b",
+        url,
+        data,
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.study_name=phase2_cli",
+        "optimizer.lr=0.0123",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (t,) = study(url, "phase2_cli").trials
     assert float(t.user_attrs["optimizer.lr"]) == pytest.approx(0.0123)
@@ -153,8 +176,14 @@ def test_rerun_continues_study_without_replays_or_overwrites(two_phases):
     first = tmp / "phase1" / "trial_0" / "summary.json"
     before = (first.stat().st_mtime_ns, first.read_text())
     old = [t.params for t in study(url, "phase1").trials]
-    proc = run_sweep("phase1", tmp / "phase1", url, data, "hydra.sweeper.n_trials=2",
-                     "hydra.sweeper.study_name=phase1")  # fmt: skip
+    proc = run_sweep(
+        "phase1",
+        tmp / "phase1",
+        url,
+        data,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.study_name=phase1",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = study(url, "phase1").trials
     assert [t.number for t in trials] == [0, 1, 2, 3, 4]
@@ -166,9 +195,17 @@ def test_rerun_continues_study_without_replays_or_overwrites(two_phases):
 
 
 def test_diverging_trials_fail_but_sweep_goes_on(tmp_path, sqlite_url, tiny_data_root):
-    proc = run_sweep("phase1", tmp_path / "div", sqlite_url, tiny_data_root,
-                     "hydra.sweeper.n_trials=6", "optimizer=sgd", "data.batch_size=64",
-                     "optimizer.lr=choice(0.01,1000000.0)", "scheduler=none")  # fmt: skip
+    proc = run_sweep(
+        "phase1",
+        tmp_path / "div",
+        sqlite_url,
+        tiny_data_root,
+        "hydra.sweeper.n_trials=6",
+        "optimizer=sgd",
+        "data.batch_size=64",
+        "optimizer.lr=choice(0.01,1000000.0)",
+        "scheduler=none",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = study(sqlite_url, "phase1").trials
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -176,15 +213,22 @@ def test_diverging_trials_fail_but_sweep_goes_on(tmp_path, sqlite_url, tiny_data
     assert failed and complete and len(trials) == 6
     assert all(t.params["optimizer.lr"] == 1e6 for t in failed)
     assert all("diverged" in t.user_attrs["fail_reason"] for t in failed)
-    summary = json.loads((tmp_path / "div" / f"trial_{failed[0].number}" / "summary.json")
-                         .read_text())  # fmt: skip
+    summary = json.loads(
+        (tmp_path / "div" / f"trial_{failed[0].number}" / "summary.json").read_text()
+    )
     assert summary["status"] == "diverged"
 
 
 def test_bad_fixed_value_stops_the_sweep_before_any_trial(tmp_path, sqlite_url, tiny_data_root):
-    proc = run_sweep("phase1", tmp_path / "bad", sqlite_url, tiny_data_root,
-                     "hydra.sweeper.n_trials=5", "regularizer=dropout",
-                     "regularizer.p=1.5")  # fmt: skip
+    proc = run_sweep(
+        "phase1",
+        tmp_path / "bad",
+        sqlite_url,
+        tiny_data_root,
+        "hydra.sweeper.n_trials=5",
+        "regularizer=dropout",
+        "regularizer.p=1.5",
+    )
     assert proc.returncode == 1
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert errors == ["error: regularizer.p must be in [0, 1), got 1.5"], proc.stderr[-2000:]
@@ -195,9 +239,15 @@ def test_bad_fixed_value_stops_the_sweep_before_any_trial(tmp_path, sqlite_url, 
 
 def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_data_root):
     # every searched value is invalid: only the trials can tell
-    proc = run_sweep("phase1", tmp_path / "bad", sqlite_url, tiny_data_root,
-                     "hydra.sweeper.n_trials=5", "regularizer=dropout",
-                     "regularizer.p=choice(1.5,2.0)")  # fmt: skip
+    proc = run_sweep(
+        "phase1",
+        tmp_path / "bad",
+        sqlite_url,
+        tiny_data_root,
+        "hydra.sweeper.n_trials=5",
+        "regularizer=dropout",
+        "regularizer.p=choice(1.5,2.0)",
+    )
     assert proc.returncode != 0
     assert "crashed" in proc.stderr and "regularizer.p must be in [0, 1)" in proc.stderr
     trials = study(sqlite_url, "phase1").trials
@@ -213,21 +263,32 @@ def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
     seeded = optuna.create_study(study_name="phase1", storage=sqlite_url, direction="maximize")
     for lr in (0.003, 0.003, 0.000001, 0.000001):
         seeded.enqueue_trial({"optimizer.lr": lr})
-    proc = run_sweep("phase1", tmp_path / "prune", sqlite_url, tiny_data_root,
-                     "hydra.sweeper.n_trials=4", "optimizer=adam", "scheduler=none",
-                     "early_stopping=none", "data.batch_size=32", "model=lenet5",
-                     "optimizer.lr=choice(0.000001,0.003)",  # hopeless vs good
-                     "trainer.epochs=5", "hydra.sweeper.pruner.n_startup_trials=2",
-                     "hydra.sweeper.pruner.n_warmup_steps=2",
-                     "hydra.sweeper.pruner.n_min_trials=1")  # fmt: skip
+    proc = run_sweep(
+        "phase1",
+        tmp_path / "prune",
+        sqlite_url,
+        tiny_data_root,
+        "hydra.sweeper.n_trials=4",
+        "optimizer=adam",
+        "scheduler=none",
+        "early_stopping=none",
+        "data.batch_size=32",
+        "model=lenet5",
+        "optimizer.lr=choice(0.000001,0.003)",  # hopeless vs good
+        "trainer.epochs=5",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.pruner.n_warmup_steps=2",
+        "hydra.sweeper.pruner.n_min_trials=1",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = study(sqlite_url, "phase1").trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert [t.number for t in pruned] == [2, 3], [(t.params, t.state) for t in trials]
     assert all(t.params["optimizer.lr"] == 1e-6 for t in pruned)
     assert all(len(t.intermediate_values) < 5 for t in pruned)
-    summary = json.loads((tmp_path / "prune" / f"trial_{pruned[0].number}" / "summary.json")
-                         .read_text())  # fmt: skip
+    summary = json.loads(
+        (tmp_path / "prune" / f"trial_{pruned[0].number}" / "summary.json").read_text()
+    )
     assert summary["status"] == "pruned"
 
 
@@ -249,15 +310,26 @@ def _states(url: str, name: str) -> list[TrialState]:
 
 def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_factory):
     data = tiny_data_factory(n_train=2048, n_test=256)
-    slow = ("trainer.epochs=12", "early_stopping=none", "hydra.sweeper.heartbeat_interval=1",
-            "hydra.sweeper.grace_period=2", "hydra/sweeper/pruner=none")  # fmt: skip
+    slow = (
+        "trainer.epochs=12",
+        "early_stopping=none",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.grace_period=2",
+        "hydra/sweeper/pruner=none",
+    )
     cmd = sweep_cmd("phase1", tmp_path / "kill", sqlite_url, "hydra.sweeper.n_trials=5", *slow)
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        _wait_for(lambda: TrialState.COMPLETE in _states(sqlite_url, "phase1")
-                  and _states(sqlite_url, "phase1")[-1] == TrialState.RUNNING, 480,
-                  "one complete trial and one running")  # fmt: skip
+        _wait_for(
+            lambda: (
+                TrialState.COMPLETE in _states(sqlite_url, "phase1")
+                and _states(sqlite_url, "phase1")[-1] == TrialState.RUNNING
+            ),
+            480,
+            "one complete trial and one running",
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -266,8 +338,15 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
     killed = before[-1]
     assert killed.state == TrialState.RUNNING
     time.sleep(3.5)  # longer than the grace period
-    resumed = run_sweep("phase1", tmp_path / "kill", sqlite_url, data,
-                        "hydra.sweeper.n_trials=1", *slow, "trainer.epochs=1")  # fmt: skip
+    resumed = run_sweep(
+        "phase1",
+        tmp_path / "kill",
+        sqlite_url,
+        data,
+        "hydra.sweeper.n_trials=1",
+        *slow,
+        "trainer.epochs=1",
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = {t.number: t for t in study(sqlite_url, "phase1").trials}
     for t in done:  # finished work intact
@@ -289,12 +368,22 @@ def _default_sigint() -> None:  # a test run started with SIGINT ignored must no
 
 def _ctrl_c_after_first_epoch(cmd: list[str], data: Path, job_dir: Path) -> tuple[int, str]:
     """Run the sweep ``cmd``; send SIGINT once ``job_dir`` has logged an epoch."""
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env_for(data), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO_ROOT,
+        env=env_for(data),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
     try:
         metrics = job_dir / "metrics.csv"
-        _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
-                  120, f"the first epoch of {job_dir.name}")  # fmt: skip
+        _wait_for(
+            lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 1,
+            120,
+            f"the first epoch of {job_dir.name}",
+        )
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -304,9 +393,15 @@ def _ctrl_c_after_first_epoch(cmd: list[str], data: Path, job_dir: Path) -> tupl
 
 def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_data_factory):
     data = tiny_data_factory(n_train=4096, n_test=256)
-    cmd = sweep_cmd("phase1", tmp_path / "int", sqlite_url, "hydra.sweeper.n_trials=3",
-                    "trainer.epochs=50", "early_stopping=none",
-                    "hydra/sweeper/pruner=none")  # fmt: skip
+    cmd = sweep_cmd(
+        "phase1",
+        tmp_path / "int",
+        sqlite_url,
+        "hydra.sweeper.n_trials=3",
+        "trainer.epochs=50",
+        "early_stopping=none",
+        "hydra/sweeper/pruner=none",
+    )
     returncode, out = _ctrl_c_after_first_epoch(cmd, data, tmp_path / "int" / "trial_0")
     assert returncode != 0
     assert "Resume with the same command" in out
@@ -323,9 +418,16 @@ def test_sigint_keeps_the_finished_trials(tmp_path, sqlite_url, tiny_data_factor
     seeded = optuna.create_study(study_name="phase1", storage=sqlite_url, direction="maximize")
     seeded.enqueue_trial({"trainer.epochs": 1})
     seeded.enqueue_trial({"trainer.epochs": 60})
-    cmd = sweep_cmd("phase1", tmp_path / "batch", sqlite_url, "hydra.sweeper.n_trials=2",
-                    "hydra.sweeper.n_jobs=2", "trainer.epochs=choice(1,60)",
-                    "early_stopping=none", "hydra/sweeper/pruner=none")  # fmt: skip
+    cmd = sweep_cmd(
+        "phase1",
+        tmp_path / "batch",
+        sqlite_url,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "trainer.epochs=choice(1,60)",
+        "early_stopping=none",
+        "hydra/sweeper/pruner=none",
+    )
     cmd.remove("trainer.epochs=2")  # a fixed value would win over the searched one
     returncode, out = _ctrl_c_after_first_epoch(cmd, data, tmp_path / "batch" / "trial_1")
     assert returncode != 0
@@ -343,11 +445,23 @@ def test_sigint_keeps_the_finished_trials(tmp_path, sqlite_url, tiny_data_factor
 
 def check_two_workers(storage: str, sweep_dir: Path, data_root: Path) -> None:
     """Two concurrent workers, 3 trials each, one study: 6 distinct trials and job dirs."""
-    cmds = [sweep_cmd("phase1", sweep_dir, storage, "hydra.sweeper.n_trials=3",
-                      "hydra/sweeper/pruner=none") for _ in range(2)]  # fmt: skip
-    procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env_for(data_root),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for c in cmds]  # fmt: skip
+    cmds = [
+        sweep_cmd(
+            "phase1", sweep_dir, storage, "hydra.sweeper.n_trials=3", "hydra/sweeper/pruner=none"
+        )
+        for _ in range(2)
+    ]
+    procs = [
+        subprocess.Popen(
+            c,
+            cwd=REPO_ROOT,
+            env=env_for(data_root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for c in cmds
+    ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
     ran = [set(re.findall(r"\] trial (\d+) COMPLETE", out)) for out in outs]
@@ -365,9 +479,16 @@ def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root
 
 @pytest.mark.integration
 def test_phase1_two_trials_on_real_subset(tmp_path, sqlite_url, real_data_root):
-    proc = run_sweep("phase1", tmp_path / "real", sqlite_url, real_data_root,
-                     "hydra.sweeper.n_trials=2", "data=fashion_mnist_subset",
-                     "trainer.epochs=2", "data.holdout_size=2000")  # fmt: skip
+    proc = run_sweep(
+        "phase1",
+        tmp_path / "real",
+        sqlite_url,
+        real_data_root,
+        "hydra.sweeper.n_trials=2",
+        "data=fashion_mnist_subset",
+        "trainer.epochs=2",
+        "data.holdout_size=2000",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     s = study(sqlite_url, "phase1")
     assert len(s.trials) == 2 and s.best_value > 0.6
@@ -376,10 +497,17 @@ def test_phase1_two_trials_on_real_subset(tmp_path, sqlite_url, real_data_root):
 
 def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
     """No storage given: multirun/optuna.db and multirun/phase1/ relative to the launch dir."""
-    cmd = [sys.executable, str(REPO_ROOT / "train.py"), "-m", "hparams_search=phase1",
-           "hydra.sweeper.n_trials=1", *FAST]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env_for(tiny_data_root), capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO_ROOT / "train.py"),
+        "-m",
+        "hparams_search=phase1",
+        "hydra.sweeper.n_trials=1",
+        *FAST,
+    ]
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env=env_for(tiny_data_root), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     url = f"sqlite:///{tmp_path / 'multirun' / 'optuna.db'}"
     assert len(study(url, "phase1").trials) == 1
@@ -387,17 +515,27 @@ def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
 
 
 def test_max_total_trials_caps_the_study(tmp_path, sqlite_url, tiny_data_root):
-    proc = run_sweep("phase1", tmp_path / "cap", sqlite_url, tiny_data_root,
-                     "hydra.sweeper.n_trials=5", "hydra.sweeper.max_total_trials=2")  # fmt: skip
+    proc = run_sweep(
+        "phase1",
+        tmp_path / "cap",
+        sqlite_url,
+        tiny_data_root,
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.max_total_trials=2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(study(sqlite_url, "phase1").trials) == 2
     assert "max_total_trials=2" in proc.stdout + proc.stderr
 
 
 def test_slurm_launcher_composes_with_postgres_storage(compose_cfg):
-    cfg = compose_cfg("hparams_search=phase1", "hydra/launcher=slurm",
-                      "hydra.sweeper.storage=postgresql://u:p@db/optuna", "hydra.sweeper.n_jobs=8",
-                      return_hydra_config=True)  # fmt: skip
+    cfg = compose_cfg(
+        "hparams_search=phase1",
+        "hydra/launcher=slurm",
+        "hydra.sweeper.storage=postgresql://u:p@db/optuna",
+        "hydra.sweeper.n_jobs=8",
+        return_hydra_config=True,
+    )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.gpus_per_node == 1 and launcher.timeout_min == 60
@@ -411,8 +549,9 @@ def test_a_preset_pruner_can_be_replaced_whole(compose_cfg, pruner):
     pruner leaves none of its keys behind, and it builds."""
     from hydra.utils import instantiate
 
-    cfg = compose_cfg("hparams_search=phase1", f"hydra/sweeper/pruner={pruner}",
-                      return_hydra_config=True)  # fmt: skip
+    cfg = compose_cfg(
+        "hparams_search=phase1", f"hydra/sweeper/pruner={pruner}", return_hydra_config=True
+    )
     built = instantiate(cfg.hydra.sweeper.pruner)
     assert isinstance(built, optuna.pruners.BasePruner)
     if pruner == "lab_hyperband":
@@ -431,10 +570,14 @@ def test_phases_select_on_the_holdout_only(two_phases):
 
 def test_final_retrains_the_best_trial_with_seeds_on_the_test_split(two_phases):
     tmp, url, data, _ = two_phases
-    cmd = [c for c in sweep_cmd("final", tmp / "final", url)
-           if not c.startswith(("trainer.epochs=", "hydra.sweeper.sampler."))]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env_for(data), capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    cmd = [
+        c
+        for c in sweep_cmd("final", tmp / "final", url)
+        if not c.startswith(("trainer.epochs=", "hydra.sweeper.sampler."))
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=env_for(data), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = study(url, "phase2").best_trial
     expected = {**study(url, "phase2").user_attrs["pinned"], **best.params}
@@ -444,8 +587,10 @@ def test_final_retrains_the_best_trial_with_seeds_on_the_test_split(two_phases):
     for t in trials:
         job = tmp / "final" / f"trial_{t.number}"
         summary = json.loads((job / "summary.json").read_text())
-        assert summary["val_split"] == "test" and summary["max_epochs"] == best.user_attrs[
-            "best_epoch"]  # fmt: skip
+        assert (
+            summary["val_split"] == "test"
+            and summary["max_epochs"] == best.user_attrs["best_epoch"]
+        )
         assert t.value == summary["final_val_acc"]  # the last epoch, nothing selected
         assert summary["config"]["early_stopping"].get("_target_") is None  # no early stopping
         for key, value in expected.items():

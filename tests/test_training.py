@@ -21,9 +21,16 @@ from lenet_lab.record import Status
 from lenet_lab.run import _warn_patience_conflict, objective, train
 
 SUMMARY_KEYS = {
-    "best_val_acc", "best_epoch", "epochs_run", "stopped_early", "status", "n_params",
-    "wall_time_s", "device", "config",
-}  # fmt: skip
+    "best_val_acc",
+    "best_epoch",
+    "epochs_run",
+    "stopped_early",
+    "status",
+    "n_params",
+    "wall_time_s",
+    "device",
+    "config",
+}
 QUIET = ("trainer.progress_bar=false", "trainer.device=cpu")
 
 
@@ -35,8 +42,9 @@ def read_metrics(path):
 
 def run_inprocess(tmp_path, *overrides):
     """``lenet_lab.run.train`` on the tiny data (FASHION_MNIST_ROOT set by ``tiny_env``)."""
-    cfg = compose_config(*QUIET, "trainer.save_curves=false", "trainer.save_samples=false",
-                         *overrides)  # fmt: skip
+    cfg = compose_config(
+        *QUIET, "trainer.save_curves=false", "trainer.save_samples=false", *overrides
+    )
     summary = train(cfg, tmp_path)
     return summary, read_metrics(tmp_path / "metrics.csv")[1]
 
@@ -47,8 +55,13 @@ def run_inprocess(tmp_path, *overrides):
 def test_l1_parameters_are_the_conv_and_linear_weights():
     for kw in ({}, {"batchnorm": True}, {"dropout": 0.5}):
         model = LeNet5(**kw)
-        expected = [model.c1.weight, model.c2.weight, model.f3.weight, model.f4.weight,
-                    model.f5.weight]  # fmt: skip
+        expected = [
+            model.c1.weight,
+            model.c2.weight,
+            model.f3.weight,
+            model.f4.weight,
+            model.f5.weight,
+        ]
         got = regularizers.l1_parameters(model)
         assert len(got) == 5 and all(a is b for a, b in zip(got, expected))
 
@@ -100,8 +113,11 @@ def test_l1_loss_difference_is_coef_times_sum_abs():
     with torch.no_grad():
         data_term = torch.nn.functional.cross_entropy(model(x), y)
         with_l1 = data_term + coef * regularizers.l1_penalty(regularizers.l1_parameters(model))
-        by_hand = sum(m.weight.abs().sum() for m in model.modules()
-                      if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))  # fmt: skip
+        by_hand = sum(
+            m.weight.abs().sum()
+            for m in model.modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+        )
     assert float(with_l1 - data_term) == pytest.approx(coef * float(by_hand), rel=1e-4)
 
 
@@ -137,9 +153,12 @@ def test_early_stopping_on_scripted_losses(losses, patience, min_delta, stop_epo
 def test_early_stopping_in_a_run(tmp_path, tiny_env):
     # min_delta 10: no epoch after the first counts as an improvement
     summary, rows = run_inprocess(
-        tmp_path, "early_stopping=val_loss", "early_stopping.patience=2",
-        "early_stopping.min_delta=10", "trainer.epochs=6",
-    )  # fmt: skip
+        tmp_path,
+        "early_stopping=val_loss",
+        "early_stopping.patience=2",
+        "early_stopping.min_delta=10",
+        "trainer.epochs=6",
+    )
     assert summary["status"] == Status.EARLY_STOPPED and summary["stopped_early"] is True
     assert summary["stop_epoch"] == summary["epochs_run"] == 3
     assert len(rows) == 3
@@ -177,9 +196,12 @@ def test_plateau_lowers_lr_in_a_run(tmp_path, tiny_env):
     # threshold 100: no val-loss decrease counts, every epoch after the first is a plateau;
     # the lr column is the lr each epoch trained with
     summary, rows = run_inprocess(
-        tmp_path, "scheduler=plateau", "scheduler.patience=0", "scheduler.threshold=100",
+        tmp_path,
+        "scheduler=plateau",
+        "scheduler.patience=0",
+        "scheduler.threshold=100",
         "trainer.epochs=4",
-    )  # fmt: skip
+    )
     assert summary["status"] == Status.COMPLETED
     lrs = [float(r["lr"]) for r in rows]
     assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.001])
@@ -191,9 +213,11 @@ def test_plateau_lowers_lr_in_a_run(tmp_path, tiny_env):
 )
 def test_patience_conflict_warning(caplog, sched_patience, es_patience, warns):
     cfg = compose_config(
-        "scheduler=plateau", f"scheduler.patience={sched_patience}",
-        "early_stopping=val_loss", f"early_stopping.patience={es_patience}",
-    )  # fmt: skip
+        "scheduler=plateau",
+        f"scheduler.patience={sched_patience}",
+        "early_stopping=val_loss",
+        f"early_stopping.patience={es_patience}",
+    )
     with caplog.at_level(logging.WARNING, logger="lenet_lab.run"):
         _warn_patience_conflict(cfg)
     conflicts = [r for r in caplog.records if "scheduler.patience" in r.getMessage()]
@@ -205,14 +229,17 @@ def test_patience_conflict_warning(caplog, sched_patience, es_patience, warns):
 
 def test_patience_conflict_warning_in_a_run(tmp_path, tiny_env, caplog):
     with caplog.at_level(logging.WARNING, logger="lenet_lab.run"):
-        run_inprocess(tmp_path, "experiment=ex6_plateau", "scheduler.patience=5",
-                      "trainer.epochs=1")  # fmt: skip
+        run_inprocess(
+            tmp_path, "experiment=ex6_plateau", "scheduler.patience=5", "trainer.epochs=1"
+        )
     assert any("early stopping will end" in r.getMessage() for r in caplog.records)
 
 
 def test_no_conflict_warning_without_both():
-    for overrides in (["scheduler=plateau", "scheduler.patience=9"],
-                      ["early_stopping=val_loss", "early_stopping.patience=0"]):  # fmt: skip
+    for overrides in (
+        ["scheduler=plateau", "scheduler.patience=9"],
+        ["early_stopping=val_loss", "early_stopping.patience=0"],
+    ):
         cfg = compose_config(*overrides)
         _warn_patience_conflict(cfg)  # reads no missing key
 
@@ -285,8 +312,9 @@ def test_task_function_returns_best_val_acc_through_hydra(tmp_path, tiny_env, hy
 
 
 def test_optimized_metric_picks_the_summary_key(tmp_path, tiny_env, hydra_inprocess):
-    ret = hydra_inprocess("trainer.epochs=1", "optimized_metric=final_val_acc", *QUIET,
-                          run_dir=tmp_path)  # fmt: skip
+    ret = hydra_inprocess(
+        "trainer.epochs=1", "optimized_metric=final_val_acc", *QUIET, run_dir=tmp_path
+    )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert ret.return_value == summary["final_val_acc"] == summary["objective"]
     assert summary["optimized_metric"] == "final_val_acc"
@@ -314,8 +342,13 @@ PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_runs_one_epoch(tmp_path, tiny_env, hydra_inprocess, preset):
-    ret = hydra_inprocess(f"experiment={preset}", "trainer.epochs=1", *QUIET,
-                          "trainer.save_samples=false", run_dir=tmp_path)  # fmt: skip
+    ret = hydra_inprocess(
+        f"experiment={preset}",
+        "trainer.epochs=1",
+        *QUIET,
+        "trainer.save_samples=false",
+        run_dir=tmp_path,
+    )
     value = ret.return_value
     assert isinstance(value, float) and 0.0 <= value <= 1.0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -337,9 +370,16 @@ def test_every_preset_runs_one_epoch(tmp_path, tiny_env, hydra_inprocess, preset
 @pytest.mark.cuda
 def test_cuda_graph_step_matches_eager_and_follows_the_scheduler(tmp_path, tiny_env):
     """The graphed step trains like the eager one, and ReduceLROnPlateau reaches the graph."""
-    common = ("trainer.device=cuda", "trainer.progress_bar=false", "trainer.epochs=3",
-              "trainer.save_curves=false", "trainer.save_samples=false",
-              "scheduler=plateau", "scheduler.patience=0", "scheduler.threshold=100")  # fmt: skip
+    common = (
+        "trainer.device=cuda",
+        "trainer.progress_bar=false",
+        "trainer.epochs=3",
+        "trainer.save_curves=false",
+        "trainer.save_samples=false",
+        "scheduler=plateau",
+        "scheduler.patience=0",
+        "scheduler.threshold=100",
+    )
     runs = {}
     for graph in (False, True):
         cfg = compose_config(*common, f"trainer.cuda_graph={str(graph).lower()}")

@@ -17,21 +17,26 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 from train import PruningReporter, to_sweeper  # noqa: E402
 
-QUIET = ("trainer.progress_bar=false", "trainer.device=cpu", "trainer.save_samples=false",
-         "trainer.save_curves=false", "trainer.save_checkpoint=false")  # fmt: skip
+QUIET = (
+    "trainer.progress_bar=false",
+    "trainer.device=cpu",
+    "trainer.save_samples=false",
+    "trainer.save_curves=false",
+    "trainer.save_checkpoint=false",
+)
 
 
 def run_with_trial(tmp_path, pruner, *overrides):
     study = optuna.create_study(direction="maximize", pruner=pruner)
     trial = study.ask()
-    summary = train(compose_config(*QUIET, *overrides), tmp_path,
-                    callbacks=[PruningReporter(trial)])  # fmt: skip
+    summary = train(
+        compose_config(*QUIET, *overrides), tmp_path, callbacks=[PruningReporter(trial)]
+    )
     return study, trial, summary
 
 
 def test_reporter_reports_every_epoch_and_a_finished_trial_gets_its_record(tmp_path, tiny_env):
-    study, trial, summary = run_with_trial(tmp_path, optuna.pruners.NopPruner(),
-                                           "trainer.epochs=3")  # fmt: skip
+    study, trial, summary = run_with_trial(tmp_path, optuna.pruners.NopPruner(), "trainer.epochs=3")
     assert summary["status"] == Status.COMPLETED
     value = to_sweeper(summary, trial)
     assert value == summary["objective"] == summary["best_val_acc"]
@@ -39,8 +44,11 @@ def test_reporter_reports_every_epoch_and_a_finished_trial_gets_its_record(tmp_p
     (frozen,) = study.trials
     assert sorted(frozen.intermediate_values) == [1, 2, 3]
     assert max(frozen.intermediate_values.values()) == summary["best_val_acc"]
-    assert frozen.user_attrs == {"best_epoch": summary["best_epoch"], "epochs_run": 3,
-                                 "val_split": "test"}  # fmt: skip
+    assert frozen.user_attrs == {
+        "best_epoch": summary["best_epoch"],
+        "epochs_run": 3,
+        "val_split": "test",
+    }
 
 
 def test_a_pruned_run_writes_its_summary_and_the_trial_is_pruned(tmp_path, tiny_env):
@@ -55,8 +63,9 @@ def test_a_pruned_run_writes_its_summary_and_the_trial_is_pruned(tmp_path, tiny_
 
 
 def test_a_diverged_run_is_nan_with_its_reason_on_the_trial(tmp_path, tiny_env):
-    study, trial, summary = run_with_trial(tmp_path, optuna.pruners.NopPruner(),
-                                           "optimizer.lr=1e6", "trainer.epochs=2")  # fmt: skip
+    study, trial, summary = run_with_trial(
+        tmp_path, optuna.pruners.NopPruner(), "optimizer.lr=1e6", "trainer.epochs=2"
+    )
     assert summary["status"] == Status.DIVERGED
     assert math.isnan(to_sweeper(summary, trial))
     assert trial.user_attrs["fail_reason"].startswith("diverged: non-finite training loss")

@@ -45,16 +45,23 @@ def postgres_url():
         shutil.chown(home, user)
         prefix = ["runuser", "-u", user, "--"]
     data, port = home / "data", _free_port()
-    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "lab", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*prefix, initdb, "-D", str(data), "-U", "lab", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={home}"
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(home / "log"),
-                    "-w", "start"], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(home / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://lab@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -89,9 +89,18 @@ CLIENTS = ("sbatch", "squeue", "sacct", "sacctmgr", "scancel", "scontrol", "sinf
 SACCT_FIELDS = ("JobID", "JobName", "State", "ExitCode", "Elapsed", "Timelimit")
 ACTIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED"})
 FINAL_STATES = frozenset(
-    {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
-     "BOOT_FAIL", "DEADLINE"}
-)  # fmt: skip
+    {
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "OUT_OF_MEMORY",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+    }
+)
 
 
 def _which(name: str) -> str | None:
@@ -159,8 +168,15 @@ class SlurmCluster:
         "CommunicationParameters": "NoInAddrAny,NoCtldInAddrAny",  # bind to 127.0.0.1
     }
 
-    def __init__(self, root: Path, cpus: int = 8, partition: str = "lab", node: str = "lab1",
-                 gpu_shards: int = 4, fake_gpu: str = "/dev/null"):  # fmt: skip
+    def __init__(
+        self,
+        root: Path,
+        cpus: int = 8,
+        partition: str = "lab",
+        node: str = "lab1",
+        gpu_shards: int = 4,
+        fake_gpu: str = "/dev/null",
+    ):
         self.root = root
         self.cpus = cpus
         self.gpu_shards = gpu_shards
@@ -189,10 +205,15 @@ class SlurmCluster:
         self._start_slurmdbd(dbd_port)
         self.run(["sacctmgr", "-i", "add", "cluster", self.CLUSTER_NAME], timeout=60)
         ctld = self._spawn("slurmctld", [_which("slurmctld"), "-D", "-i", "-f", str(self.conf)])
-        self._wait(lambda: self.run(["scontrol", "ping"], check=False).stdout.count("UP") > 0,
-                   "slurmctld answering scontrol ping", 30, ctld)  # fmt: skip
-        slurmd = self._spawn("slurmd", [_which("slurmd"), "-D", "-N", self.node, "-f",
-                                        str(self.conf)])  # fmt: skip
+        self._wait(
+            lambda: self.run(["scontrol", "ping"], check=False).stdout.count("UP") > 0,
+            "slurmctld answering scontrol ping",
+            30,
+            ctld,
+        )
+        slurmd = self._spawn(
+            "slurmd", [_which("slurmd"), "-D", "-N", self.node, "-f", str(self.conf)]
+        )
         self._wait(lambda: self.node_state() == "idle", f"node {self.node} idle", 60, slurmd)
 
     def stop(self) -> None:
@@ -232,15 +253,26 @@ class SlurmCluster:
                 except OSError:
                     pass
 
-    def _spawn(self, name: str, cmd: Sequence[str | None], env: dict[str, str] | None = None,
-               log: Path | None = None) -> subprocess.Popen:  # fmt: skip
+    def _spawn(
+        self,
+        name: str,
+        cmd: Sequence[str | None],
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+    ) -> subprocess.Popen:
         """Start ``cmd`` in the foreground mode of the daemon; its output goes to its log."""
         log = log or self.root / "log" / f"{name}.log"
         self._logs.setdefault(name, log)
         out = (self.root / "log" / f"{name}.out").open("ab")
-        proc = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, env=env or self.env,
-                                cwd=self.root, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(c) for c in cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env or self.env,
+            cwd=self.root,
+            start_new_session=True,
+        )
         out.close()
         self._procs.append((name, proc))
         return proc
@@ -255,22 +287,31 @@ class SlurmCluster:
             except (SlurmClusterError, subprocess.SubprocessError, OSError):
                 pass
             if proc is not None and proc.poll() is not None:
-                raise SlurmClusterError(f"{what}: the daemon exited ({proc.returncode})\n"
-                                        + self.log_tail())  # fmt: skip
+                raise SlurmClusterError(
+                    f"{what}: the daemon exited ({proc.returncode})\n" + self.log_tail()
+                )
             time.sleep(0.2)
-        raise SlurmClusterError(f"timed out after {timeout:.0f} s waiting for {what}\n"
-                                + self.log_tail())  # fmt: skip
+        raise SlurmClusterError(
+            f"timed out after {timeout:.0f} s waiting for {what}\n" + self.log_tail()
+        )
 
     def _start_munged(self) -> None:
         key = self.root / "munge" / "munge.key"
         key.write_bytes(os.urandom(1024))
         key.chmod(0o600)
         d = self.root / "munge"
-        proc = self._spawn("munged", [
-            _which("munged"), "-F", "--force", f"--socket={self.munge_socket}",
-            f"--key-file={key}", f"--pid-file={d / 'munged.pid'}",
-            f"--seed-file={d / 'munged.seed'}",  # logs to stderr (munged.out) with -F
-        ])  # fmt: skip
+        proc = self._spawn(
+            "munged",
+            [
+                _which("munged"),
+                "-F",
+                "--force",
+                f"--socket={self.munge_socket}",
+                f"--key-file={key}",
+                f"--pid-file={d / 'munged.pid'}",
+                f"--seed-file={d / 'munged.seed'}",  # logs to stderr (munged.out) with -F
+            ],
+        )
         self._wait(self.munge_socket.exists, "munged socket", 15, proc)
 
     def _start_mariadb(self) -> None:
@@ -278,21 +319,42 @@ class SlurmCluster:
         log = self.root / "log" / "mariadb.log"
         self._logs["mariadb"] = log
         install = subprocess.run(
-            [_which("mariadb-install-db"), "--no-defaults", f"--datadir={data}", "--user=root",
-             "--auth-root-authentication-method=socket", "--skip-test-db",
-             "--skip-name-resolve"],
-            capture_output=True, text=True, cwd=self.root, timeout=120,
-        )  # fmt: skip
+            [
+                _which("mariadb-install-db"),
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=root",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            timeout=120,
+        )
         if install.returncode != 0:
             raise SlurmClusterError(f"mariadb-install-db failed:\n{install.stdout}{install.stderr}")
-        proc = self._spawn("mariadbd", [
-            _which("mariadbd"), "--no-defaults", f"--datadir={data}", "--user=root",
-            f"--socket={self.mysql_socket}", "--skip-networking", f"--log-error={log}",
-            f"--pid-file={self.root / 'mysql' / 'mariadbd.pid'}", "--skip-log-bin",
-            "--innodb-buffer-pool-size=64M", "--innodb-lock-wait-timeout=900",
-            "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
-            "--skip-name-resolve",
-        ], log=log)  # fmt: skip
+        proc = self._spawn(
+            "mariadbd",
+            [
+                _which("mariadbd"),
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=root",
+                f"--socket={self.mysql_socket}",
+                "--skip-networking",
+                f"--log-error={log}",
+                f"--pid-file={self.root / 'mysql' / 'mariadbd.pid'}",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-lock-wait-timeout=900",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0",
+                "--skip-name-resolve",
+            ],
+            log=log,
+        )
         self._wait(self.mysql_socket.exists, "MariaDB socket", 60, proc)
 
     def _write_configs(self, ctld_port: int, slurmd_port: int, dbd_port: int) -> None:
@@ -329,10 +391,14 @@ class SlurmCluster:
                 f"NodeName={self.node} Name=gpu File={self.fake_gpu}\n"
                 f"NodeName={self.node} Name=shard Count={self.gpu_shards}\n"
             )
-        lines.append(f"NodeName={self.node} NodeHostname={host} NodeAddr=127.0.0.1 "
-                     f"CPUs={self.cpus} RealMemory=16000{gres} State=UNKNOWN")  # fmt: skip
-        lines.append(f"PartitionName={self.partition} Nodes={self.node} Default=YES "
-                     "MaxTime=INFINITE State=UP")  # fmt: skip
+        lines.append(
+            f"NodeName={self.node} NodeHostname={host} NodeAddr=127.0.0.1 "
+            f"CPUs={self.cpus} RealMemory=16000{gres} State=UNKNOWN"
+        )
+        lines.append(
+            f"PartitionName={self.partition} Nodes={self.node} Default=YES "
+            "MaxTime=INFINITE State=UP"
+        )
         self.conf.write_text("\n".join(lines) + "\n")
         (r / "etc" / "plugstack.conf").write_text("")
         dbd = self.conf.with_name("slurmdbd.conf")
@@ -355,8 +421,9 @@ class SlurmCluster:
 
     def _start_slurmdbd(self, port: int) -> None:
         env = {**self.env, "MYSQL_UNIX_PORT": str(self.mysql_socket)}
-        proc = self._spawn("slurmdbd", [_which("slurmdbd"), "-D"], env=env,
-                           log=self.root / "log" / "slurmdbd.log")  # fmt: skip
+        proc = self._spawn(
+            "slurmdbd", [_which("slurmdbd"), "-D"], env=env, log=self.root / "log" / "slurmdbd.log"
+        )
 
         def listening() -> bool:
             with socket.socket() as s:
@@ -366,21 +433,33 @@ class SlurmCluster:
 
     # ------------------------------------------------------------------ client helpers
 
-    def run(self, cmd: Sequence[str] | str, check: bool = True, timeout: float = 60,
-            **kw) -> subprocess.CompletedProcess:  # fmt: skip
+    def run(
+        self, cmd: Sequence[str] | str, check: bool = True, timeout: float = 60, **kw
+    ) -> subprocess.CompletedProcess:
         """Run ``cmd`` (list, or a shell string) against this cluster; text output."""
-        proc = subprocess.run(cmd, shell=isinstance(cmd, str), env=self.env, text=True,
-                              capture_output=True, timeout=timeout, **kw)  # fmt: skip
+        proc = subprocess.run(
+            cmd,
+            shell=isinstance(cmd, str),
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            **kw,
+        )
         if check and proc.returncode != 0:
-            raise SlurmClusterError(f"{cmd!r} exited {proc.returncode}:\n{proc.stdout}"
-                                    f"{proc.stderr}")  # fmt: skip
+            raise SlurmClusterError(
+                f"{cmd!r} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+            )
         return proc
 
     def sbatch(self, *args: str, wrap: str | None = None) -> str:
         """Submit (``sbatch --parsable [args] [--wrap=...]``); return the job id. The output
         goes to ``<root>/jobs/slurm-<id>.out`` unless ``args`` choose."""
-        out = [] if any(a.startswith(("-o", "--output")) for a in args) else [
-            f"--output={self.root / 'jobs' / 'slurm-%j.out'}"]  # fmt: skip
+        out = (
+            []
+            if any(a.startswith(("-o", "--output")) for a in args)
+            else [f"--output={self.root / 'jobs' / 'slurm-%j.out'}"]
+        )
         cmd = ["sbatch", "--parsable", *out, *args] + ([f"--wrap={wrap}"] if wrap else [])
         return self.run(cmd).stdout.strip().split(";")[0]
 
@@ -400,8 +479,9 @@ class SlurmCluster:
 
     def sacct(self, job_id: str) -> list[dict[str, str]]:
         """The accounting rows of ``job_id``: the allocation, then its steps."""
-        out = self.run(["sacct", "-n", "-P", "-j", str(job_id),
-                        "-o", ",".join(SACCT_FIELDS)]).stdout  # fmt: skip
+        out = self.run(
+            ["sacct", "-n", "-P", "-j", str(job_id), "-o", ",".join(SACCT_FIELDS)]
+        ).stdout
         return [dict(zip(SACCT_FIELDS, line.split("|"))) for line in out.splitlines() if line]
 
     def state(self, job_id: str) -> str | None:
@@ -409,8 +489,9 @@ class SlurmCluster:
         rows = [r for r in self.sacct(job_id) if r["JobID"] == str(job_id)]
         return rows[0]["State"].split()[0] if rows else None
 
-    def wait_for(self, job_id: str, states: Sequence[str] | str = FINAL_STATES,
-                 timeout: float = 60) -> str:  # fmt: skip
+    def wait_for(
+        self, job_id: str, states: Sequence[str] | str = FINAL_STATES, timeout: float = 60
+    ) -> str:
         """Poll sacct until ``job_id``'s state is one of ``states``; return it."""
         wanted = {states} if isinstance(states, str) else set(states)
         seen: list[str | None] = [None]
@@ -434,8 +515,9 @@ class SlurmCluster:
 
     def wait_idle(self, timeout: float = 60) -> None:
         """Until no job is pending or running and the node is idle."""
-        self._wait(lambda: not self.active_jobs() and self.node_state() == "idle",
-                   "cluster idle", timeout)  # fmt: skip
+        self._wait(
+            lambda: not self.active_jobs() and self.node_state() == "idle", "cluster idle", timeout
+        )
 
     def reset(self, timeout: float = 60) -> None:
         """Cancel every pending or running job and wait until the node is idle again."""

@@ -28,17 +28,30 @@ REPO = Path(__file__).resolve().parents[1]
 OLD_DB = REPO / "tests" / "data" / "optuna210.db"
 BIN = Path(sys.executable).parent
 # (state, value) per trial; every trial reports intermediate values before its end
-PLAN = [(TrialState.COMPLETE, 0.81), (TrialState.PRUNED, None), (TrialState.COMPLETE, 0.88),
-        (TrialState.FAIL, None), (TrialState.COMPLETE, 0.85), (TrialState.PRUNED, None)]
-DASHBOARD_STATE = {TrialState.COMPLETE: "Complete", TrialState.PRUNED: "Pruned",
-                   TrialState.FAIL: "Fail"}
+PLAN = [
+    (TrialState.COMPLETE, 0.81),
+    (TrialState.PRUNED, None),
+    (TrialState.COMPLETE, 0.88),
+    (TrialState.FAIL, None),
+    (TrialState.COMPLETE, 0.85),
+    (TrialState.PRUNED, None),
+]
+DASHBOARD_STATE = {
+    TrialState.COMPLETE: "Complete",
+    TrialState.PRUNED: "Pruned",
+    TrialState.FAIL: "Fail",
+}
 
 
 def make_study(url: str) -> optuna.Study:
     """A maximised study following PLAN, plus a second, empty study."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="phase1", storage=url, direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        study_name="phase1",
+        storage=url,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     for state, value in PLAN:
         trial = study.ask()
         trial.suggest_float("optimizer.lr", 1e-4, 0.3, log=True)
@@ -73,14 +86,19 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, optuna.Study]]:
     log = (tmp_path / "dashboard.log").open("w")
     proc = subprocess.Popen(
         [str(exe), url, "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"optuna-dashboard exited with {proc.returncode}: "
-                            f"{(tmp_path / 'dashboard.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"optuna-dashboard exited with {proc.returncode}: "
+                    f"{(tmp_path / 'dashboard.log').read_text()[-2000:]}"
+                )
             try:
                 get_json(f"{base}/api/meta")
                 break
@@ -111,7 +129,8 @@ def test_dashboard_serves_studies_and_trials(dashboard: tuple[str, optuna.Study]
     expected = study.get_trials(deepcopy=False)
     assert len(trials) == len(expected) == len(PLAN)
     assert Counter(t["state"] for t in trials) == Counter(
-        DASHBOARD_STATE[t.state] for t in expected)
+        DASHBOARD_STATE[t.state] for t in expected
+    )
     assert Counter(t["state"] for t in trials) == {"Complete": 3, "Pruned": 2, "Fail": 1}
     for served, trial in zip(sorted(trials, key=lambda t: t["number"]), expected, strict=True):
         assert served["number"] == trial.number
@@ -143,22 +162,27 @@ def test_check_schema_names_the_upgrade_then_passes(tmp_path: Path) -> None:
     # the command it names, run as written, makes the file usable by current Optuna
     command = message.split("run once: ", 1)[1].split(" (one-way", 1)[0]
     args = shlex.split(command)
-    proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     check_schema(url)
     study = optuna.load_study(study_name="phase1", storage=url)
     states = [t.state for t in study.trials]
-    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE,
-                      TrialState.FAIL]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL]
     assert study.trials[1].intermediate_values == pytest.approx({1: 0.61, 2: 0.71})
 
 
 def test_check_schema_cli_is_one_line(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     shutil.copyfile(OLD_DB, db)
-    proc = subprocess.run([sys.executable, "-m", "lab_optuna.schema", f"sqlite:///{db}"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab_optuna.schema", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
@@ -187,4 +211,5 @@ def test_redacted_upgrade_command() -> None:
     url = "postgresql+psycopg2://lab:s3cret@db.example:5432/optuna"
     assert "s3cret" not in redact(url) and "lab:***@db.example" in redact(url)
     assert upgrade_command(url) == (
-        "optuna storage upgrade --storage 'postgresql+psycopg2://lab:***@db.example:5432/optuna'")
+        "optuna storage upgrade --storage 'postgresql+psycopg2://lab:***@db.example:5432/optuna'"
+    )

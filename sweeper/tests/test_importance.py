@@ -27,12 +27,15 @@ def objective(trial: optuna.Trial) -> float:
 
 
 def study_with(n: int, directions: list[str] | None = None) -> optuna.Study:
-    study = optuna.create_study(directions=directions or ["maximize"],
-                                sampler=optuna.samplers.RandomSampler(seed=3))
+    study = optuna.create_study(
+        directions=directions or ["maximize"], sampler=optuna.samplers.RandomSampler(seed=3)
+    )
     if directions and len(directions) == 2:
+
         def two(trial: optuna.Trial) -> tuple[float, float]:
             x, y = trial.suggest_float("x", -1, 1), trial.suggest_float("y", -1, 1)
             return x * x, 1.0 - y * y  # minimise x^2, maximise 1 - y^2
+
         study.optimize(two, n_trials=n)
     else:
         study.optimize(objective, n_trials=n)
@@ -62,8 +65,9 @@ def test_every_evaluator_finds_the_parameter_that_matters(study: optuna.Study) -
     assert param_importances(study).equals(df)  # seeded: the same table twice
 
 
-def test_save_importances_writes_the_csv_and_logs(study: optuna.Study, tmp_path: Path,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_save_importances_writes_the_csv_and_logs(
+    study: optuna.Study, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "importances.csv"
     with caplog.at_level(logging.INFO, logger="lab_optuna.importance"):
         df = save_importances(study, path)
@@ -75,7 +79,8 @@ def test_save_importances_writes_the_csv_and_logs(study: optuna.Study, tmp_path:
 
 
 def test_too_few_trials_give_an_empty_table_and_a_warning(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     study = study_with(2)
     with caplog.at_level(logging.WARNING, logger="lab_optuna.importance"):
         df = save_importances(study, tmp_path / "importances.csv")

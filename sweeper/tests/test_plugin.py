@@ -83,8 +83,10 @@ def test_overrides_become_optuna_distributions(override, expected):
         ({"type": "int", "low": 1, "high": 100, "log": True}, IntDistribution(1, 100, log=True)),
         ({"type": "float", "low": 0, "high": 1}, FloatDistribution(0, 1)),
         ({"type": "float", "low": 0, "high": 1, "step": 0.1}, FloatDistribution(0, 1, step=0.1)),
-        ({"type": "float", "low": 1e-4, "high": 1, "log": True},
-         FloatDistribution(1e-4, 1, log=True)),
+        (
+            {"type": "float", "low": 1e-4, "high": 1, "log": True},
+            FloatDistribution(1e-4, 1, log=True),
+        ),
     ],
 )
 def test_deprecated_search_space_entries(node, expected):
@@ -97,8 +99,9 @@ def test_deprecated_search_space_bad_type_names_the_key():
 
 
 def test_fixed_values_and_later_overrides_win():
-    dists, fixed = space.from_overrides(["x=interval(0,1)", "y=choice(1,2)", "y=3", "z=abc",
-                                         "x=tag(log,interval(0.1,1))"])  # fmt: skip
+    dists, fixed = space.from_overrides(
+        ["x=interval(0,1)", "y=choice(1,2)", "y=3", "z=abc", "x=tag(log,interval(0.1,1))"]
+    )
     assert dists == {"x": FloatDistribution(0.1, 1, log=True)}
     assert fixed == {"y": "3", "z": "abc"}
 
@@ -109,8 +112,9 @@ def test_reversed_interval_is_one_line_naming_the_key():
 
 
 def test_grid_values_of_choices_and_ranges():
-    dists, _ = space.from_overrides(["a=choice(x,y)", "b=range(0,4,step=2)",
-                                     "c=range(0.5,1.5,step=0.5)"])  # fmt: skip
+    dists, _ = space.from_overrides(
+        ["a=choice(x,y)", "b=range(0,4,step=2)", "c=range(0.5,1.5,step=0.5)"]
+    )
     assert space.grid(dists) == {"a": ["x", "y"], "b": [0, 2, 4], "c": [0.5, 1.0, 1.5]}
     with pytest.raises(space.SearchSpaceError, match="grid sampler"):
         space.grid(space.from_overrides(["d=interval(0,1)"])[0])
@@ -120,8 +124,7 @@ def test_grid_values_of_choices_and_ranges():
 def test_single_objective_in_memory(tmp_path):
     proc = sweep(tmp_path, "hydra.sweeper.n_trials=8")
     res = results(tmp_path)
-    trials = [json.loads((tmp_path / "out" / str(n) / "trial.json").read_text())
-              for n in range(8)]  # fmt: skip
+    trials = [json.loads((tmp_path / "out" / str(n) / "trial.json").read_text()) for n in range(8)]
     assert [t["number"] for t in trials] == list(range(8))
     assert all(t["state"] == "COMPLETE" for t in trials)
     values = [t["values"][0] for t in trials]
@@ -143,11 +146,9 @@ def test_command_line_sweep_and_fixed_value(tmp_path):
 
 
 def test_sqlite_resume_adds_trials_without_replays(tmp_path, db):
-    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
-          "x=interval(-5,5)")  # fmt: skip
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3", "x=interval(-5,5)")
     first = [t.params for t in study_of(db).trials]
-    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
-          "x=interval(-5,5)")  # fmt: skip
+    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3", "x=interval(-5,5)")
     trials = study_of(db).trials
     assert [t.number for t in trials] == list(range(6))
     assert all(t.state == TrialState.COMPLETE for t in trials)
@@ -159,54 +160,100 @@ def test_sqlite_resume_adds_trials_without_replays(tmp_path, db):
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc", "gp"])
 def test_each_sampler_option(tmp_path, sampler):
-    sweep(tmp_path, f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.n_trials=3",
-          "x=interval(-1,1)", "y=interval(-1,1)")  # fmt: skip
+    sweep(
+        tmp_path,
+        f"hydra/sweeper/sampler={sampler}",
+        "hydra.sweeper.n_trials=3",
+        "x=interval(-1,1)",
+        "y=interval(-1,1)",
+    )
     assert len(results(tmp_path)["best_params"]) == 2
 
 
 def test_sampler_options_hold_only_their_own_keys(tmp_path):
-    proc = subprocess.run([sys.executable, str(APP), "hydra/sweeper/sampler=random", "--cfg",
-                           "hydra", "-p", "hydra.sweeper.sampler"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert yaml.safe_load(proc.stdout) == {"_target_": "optuna.samplers.RandomSampler",
-                                           "seed": 123}  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(APP),
+            "hydra/sweeper/sampler=random",
+            "--cfg",
+            "hydra",
+            "-p",
+            "hydra.sweeper.sampler",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert yaml.safe_load(proc.stdout) == {"_target_": "optuna.samplers.RandomSampler", "seed": 123}
 
 
 def test_grid_sampler_runs_every_point_once(tmp_path, db):
-    sweep(tmp_path, "hydra/sweeper/sampler=grid", f"hydra.sweeper.storage={db}",
-          "hydra.sweeper.n_trials=20", "x=choice(0,1)", "y=range(0,2)")  # fmt: skip
+    sweep(
+        tmp_path,
+        "hydra/sweeper/sampler=grid",
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=20",
+        "x=choice(0,1)",
+        "y=range(0,2)",
+    )
     points = sorted((t.params["x"], t.params["y"]) for t in study_of(db).trials)
     assert points == [(x, y) for x in (0, 1) for y in (0, 1, 2)]
-    proc = sweep(tmp_path, "hydra/sweeper/sampler=grid", f"hydra.sweeper.storage={db}",
-                 "hydra.sweeper.n_trials=20", "x=choice(0,1)", "y=range(0,2)")  # fmt: skip
+    proc = sweep(
+        tmp_path,
+        "hydra/sweeper/sampler=grid",
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=20",
+        "x=choice(0,1)",
+        "y=range(0,2)",
+    )
     assert len(study_of(db).trials) == 6 and "0 of the grid's points left" in proc.stdout
 
 
 def test_multi_objective_pareto_front(tmp_path, db):
-    sweep(tmp_path, "hydra/sweeper/sampler=nsgaii", "hydra.sweeper.sampler.population_size=4",
-          "hydra.sweeper.direction=[minimize,minimize]", f"hydra.sweeper.storage={db}",
-          "hydra.sweeper.n_trials=8", "objectives=2", "x=interval(-1,3)", "y=interval(-1,1)")
+    sweep(
+        tmp_path,
+        "hydra/sweeper/sampler=nsgaii",
+        "hydra.sweeper.sampler.population_size=4",
+        "hydra.sweeper.direction=[minimize,minimize]",
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=8",
+        "objectives=2",
+        "x=interval(-1,3)",
+        "y=interval(-1,1)",
+    )
     solutions = results(tmp_path)["solutions"]
     best = study_of(db).best_trials
     assert sorted(s["trial"] for s in solutions) == sorted(t.number for t in best)
     for s in solutions:
         assert set(s) >= {"params", "values"} and len(s["values"]) == 2
         others = [t.values for t in study_of(db).trials]
-        assert not any(o[0] <= s["values"][0] and o[1] <= s["values"][1] and o != s["values"]
-                       for o in others), "a Pareto solution is dominated"  # fmt: skip
+        assert not any(
+            o[0] <= s["values"][0] and o[1] <= s["values"][1] and o != s["values"] for o in others
+        ), "a Pareto solution is dominated"
 
 
 def test_deprecated_search_space_key(tmp_path):
-    proc = sweep(tmp_path, "hydra.sweeper.params=null", "hydra.sweeper.n_trials=3",
-                 "+hydra.sweeper.search_space.x={type:float,low:-1,high:1}",
-                 "+hydra.sweeper.search_space.y={type:categorical,choices:[0,1]}")  # fmt: skip
+    proc = sweep(
+        tmp_path,
+        "hydra.sweeper.params=null",
+        "hydra.sweeper.n_trials=3",
+        "+hydra.sweeper.search_space.x={type:float,low:-1,high:1}",
+        "+hydra.sweeper.search_space.y={type:categorical,choices:[0,1]}",
+    )
     params = results(tmp_path)["best_params"]
     assert -1 <= params["x"] <= 1 and params["y"] in (0, 1), proc.stderr
 
 
 def test_custom_search_space_adds_conditional_params(tmp_path, db):
-    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=8",
-          "hydra.sweeper.custom_search_space=sphere.add_z", "x=interval(-1,1)")  # fmt: skip
+    sweep(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.custom_search_space=sphere.add_z",
+        "x=interval(-1,1)",
+    )
     for t in study_of(db).trials:
         assert ("z" in t.params) == (t.params["x"] > 0)
 
@@ -216,13 +263,24 @@ def test_pins_chain_through_phases(tmp_path, db):
     (pin_exclude) and fixes z to b's best trial's user attribute x_squared."""
     base = (f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3", "hydra.sweeper.params=null")
     sweep(tmp_path, *base, "hydra.sweeper.study_name=a", "x=interval(-1,1)", "y=0")
-    sweep(tmp_path, *base, "hydra.sweeper.study_name=b", "hydra.sweeper.pin_from=a",
-          "y=interval(-1,1)")  # fmt: skip
+    sweep(
+        tmp_path,
+        *base,
+        "hydra.sweeper.study_name=b",
+        "hydra.sweeper.pin_from=a",
+        "y=interval(-1,1)",
+    )
     best_a, best_b = study_of(db, "a").best_trial, study_of(db, "b").best_trial
     assert study_of(db, "b").user_attrs["pinned"] == {"x": best_a.params["x"]}
     assert all(float(t.user_attrs["x"]) == best_a.params["x"] for t in study_of(db, "b").trials)
-    sweep(tmp_path, *base, "hydra.sweeper.study_name=c", "hydra.sweeper.pin_from=b",
-          "hydra.sweeper.pin_exclude=[y]", "+hydra.sweeper.pin_user_attrs.z=x_squared")
+    sweep(
+        tmp_path,
+        *base,
+        "hydra.sweeper.study_name=c",
+        "hydra.sweeper.pin_from=b",
+        "hydra.sweeper.pin_exclude=[y]",
+        "+hydra.sweeper.pin_user_attrs.z=x_squared",
+    )
     pinned = yaml.safe_load((tmp_path / "out" / "pinned.yaml").read_text())
     assert pinned == {"x": best_a.params["x"], "z": best_b.user_attrs["x_squared"]}
     for t in study_of(db, "c").trials:
@@ -232,11 +290,19 @@ def test_pins_chain_through_phases(tmp_path, db):
 def test_pinning_a_missing_user_attribute_is_one_line(tmp_path, db):
     base = (f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1")
     sweep(tmp_path, *base, "hydra.sweeper.study_name=a")
-    proc = sweep(tmp_path, *base, "hydra.sweeper.study_name=b", "hydra.sweeper.pin_from=a",
-                 "+hydra.sweeper.pin_user_attrs.z=nothing", check=False)  # fmt: skip
+    proc = sweep(
+        tmp_path,
+        *base,
+        "hydra.sweeper.study_name=b",
+        "hydra.sweeper.pin_from=a",
+        "+hydra.sweeper.pin_user_attrs.z=nothing",
+        check=False,
+    )
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert errors == ["error: hydra.sweeper.pin_user_attrs.z=nothing: trial 0 of study 'a' has "
-                      "no user attribute 'nothing'"], proc.stderr[-2000:]  # fmt: skip
+    assert errors == [
+        "error: hydra.sweeper.pin_user_attrs.z=nothing: trial 0 of study 'a' has "
+        "no user attribute 'nothing'"
+    ], proc.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- outcomes
@@ -250,8 +316,13 @@ def test_crashes_stop_at_the_failure_rate(tmp_path):
 
 
 def test_crashes_below_the_failure_rate_are_recorded(tmp_path, db):
-    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=8",
-          "hydra.sweeper.max_failure_rate=0.9", "error=choice(true,false)")  # fmt: skip
+    sweep(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.max_failure_rate=0.9",
+        "error=choice(true,false)",
+    )
     trials = study_of(db).trials
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert failed and len(trials) == 8
@@ -260,8 +331,12 @@ def test_crashes_below_the_failure_rate_are_recorded(tmp_path, db):
 
 
 def test_non_finite_results_fail_without_counting_as_crashes(tmp_path, db):
-    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=6",
-          "nan=choice(true,false)")  # max_failure_rate 0.0: a crash would stop it
+    sweep(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=6",
+        "nan=choice(true,false)",
+    )  # max_failure_rate 0.0: a crash would stop it
     trials = study_of(db).trials
     assert len(trials) == 6
     for t in trials:
@@ -276,9 +351,16 @@ def test_all_trials_failing_exits_non_zero(tmp_path):
 
 
 def test_pruning_with_a_pruner_option(tmp_path, db):
-    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra/sweeper/pruner=median",
-          "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.n_trials=10", "steps=5",
-          "x=choice(0,4)", "y=0")  # fmt: skip
+    sweep(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.n_trials=10",
+        "steps=5",
+        "x=choice(0,4)",
+        "y=0",
+    )
     trials = study_of(db).trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned and all(t.params["x"] == 4 for t in pruned)
@@ -286,8 +368,12 @@ def test_pruning_with_a_pruner_option(tmp_path, db):
 
 
 def test_max_total_trials_caps_the_study(tmp_path, db):
-    proc = sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=5",
-                 "hydra.sweeper.max_total_trials=2")  # fmt: skip
+    proc = sweep(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.max_total_trials=2",
+    )
     assert len(study_of(db).trials) == 2 and "max_total_trials=2" in proc.stdout
 
 
@@ -299,9 +385,14 @@ def test_max_total_trials_caps_the_study(tmp_path, db):
         ("hydra.sweeper.n_trials=-2", "hydra.sweeper.n_trials=-2: an integer >= 0"),
         ("x=interval(5,1)", "x: interval(5,1): `low <= high`"),
         ("hydra.sweeper.storage=nonsense", "hydra.sweeper.storage=nonsense: not a database URL"),
-        ("hydra.sweeper.storage=mysql://u:secret@localhost/db", "driver 'MySQLdb' is not installed"),  # noqa: E501
-        ("hydra.sweeper.storage=postgresql://u:secret@127.0.0.1:9/db",
-         "u:***@127.0.0.1:9/db: cannot connect"),
+        (
+            "hydra.sweeper.storage=mysql://u:secret@localhost/db",
+            "driver 'MySQLdb' is not installed",
+        ),  # noqa: E501
+        (
+            "hydra.sweeper.storage=postgresql://u:secret@127.0.0.1:9/db",
+            "u:***@127.0.0.1:9/db: cannot connect",
+        ),
         ("+hydra.sweeper.sampler.bogus=1", "hydra.sweeper.sampler (optuna.samplers.TPESampler)"),
         ("+hydra.sweeper.colour=blue", "hydra.sweeper.colour: not a key of the lab_optuna sweeper"),
     ],
@@ -318,8 +409,14 @@ def test_bad_settings_are_one_line_before_any_trial(tmp_path, override, message)
 # ---------------------------------------------------------------- faults and slots
 def _popen(tmp: Path, *overrides: str) -> subprocess.Popen:
     cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
-    return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=default_sigint)  # fmt: skip
+    return subprocess.Popen(
+        cmd,
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,
+    )
 
 
 def _states(url: str) -> list[TrialState]:
@@ -335,16 +432,22 @@ BEATS = ("hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
 def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
     """Worker A is killed during its trial; worker B, already sweeping, fails it as stale
     before its next trial and runs its params again (lineage in user attributes)."""
-    a = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1", "sleep=60",
-               *BEATS)  # fmt: skip
+    a = _popen(
+        tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1", "sleep=60", *BEATS
+    )
     try:
         wait_for(lambda: _states(db) == [TrialState.RUNNING], 60, "worker A's trial")
         time.sleep(1.0)  # its job has started beating
     finally:
         a.kill()
         a.communicate()
-    proc = sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=2",
-                 "sleep=choice(3)", *BEATS)  # fmt: skip
+    proc = sweep(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=2",
+        "sleep=choice(3)",
+        *BEATS,
+    )
     trials = study_of(db).trials
     killed = trials[0]
     (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == 0]
@@ -363,11 +466,19 @@ def test_a_signal_keeps_finished_trials_and_marks_the_running_one(tmp_path, db, 
     seeded = optuna.create_study(study_name="sphere", storage=db)
     seeded.enqueue_trial({"sleep": 0})
     seeded.enqueue_trial({"sleep": 30})
-    proc = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3",
-                  "sleep=choice(0,30)", *BEATS)  # fmt: skip
+    proc = _popen(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=3",
+        "sleep=choice(0,30)",
+        *BEATS,
+    )
     try:
-        wait_for(lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING], 60,
-                  "one trial done, one running")  # fmt: skip
+        wait_for(
+            lambda: _states(db)[:2] == [TrialState.COMPLETE, TrialState.RUNNING],
+            60,
+            "one trial done, one running",
+        )
         proc.send_signal(signum)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -390,9 +501,16 @@ def test_slots_start_a_trial_when_one_ends(tmp_path, db, async_slots):
     study = optuna.create_study(study_name="sphere", storage=db)
     for s in (8, 0, 0, 0):
         study.enqueue_trial({"sleep": s})
-    sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra/launcher=submitit_local",
-          "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "sleep=choice(0,8)",
-          f"hydra.sweeper.async_slots={str(async_slots).lower()}", timeout=300)  # fmt: skip
+    sweep(
+        tmp_path,
+        f"hydra.sweeper.storage={db}",
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2",
+        "sleep=choice(0,8)",
+        f"hydra.sweeper.async_slots={str(async_slots).lower()}",
+        timeout=300,
+    )
     trials = study_of(db).trials
     assert all(t.state == TrialState.COMPLETE for t in trials)
     long = trials[0]
@@ -428,18 +546,35 @@ def test_params_from_a_screening_study(tmp_path, db):
     """A random screen over x, y and w (w does nothing): the top-2 phase searches x and y
     as screened; the rest phase searches w with the first phase's best pinned."""
     base = (f"hydra.sweeper.storage={db}", "hydra.sweeper.params=null")
-    sweep(tmp_path, *base, "hydra/sweeper/sampler=random", "hydra.sweeper.study_name=screen",
-          "hydra.sweeper.n_trials=24", "x=interval(-5,5)", "y=interval(-4,4)",
-          "+w=interval(0,1)")  # fmt: skip
-    top = sweep(tmp_path, *base, "hydra.sweeper.study_name=first", "hydra.sweeper.n_trials=3",
-                "+hydra.sweeper.params_from={study:screen,take:top,count:2}")  # fmt: skip
+    sweep(
+        tmp_path,
+        *base,
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.study_name=screen",
+        "hydra.sweeper.n_trials=24",
+        "x=interval(-5,5)",
+        "y=interval(-4,4)",
+        "+w=interval(0,1)",
+    )
+    top = sweep(
+        tmp_path,
+        *base,
+        "hydra.sweeper.study_name=first",
+        "hydra.sweeper.n_trials=3",
+        "+hydra.sweeper.params_from={study:screen,take:top,count:2}",
+    )
     first = study_of(db, "first")
     assert set(first.trials[0].distributions) == {"x", "y"}
     assert first.trials[0].distributions["x"] == FloatDistribution(-5, 5)
     assert "params from study 'screen' (top 2 of 3" in top.stdout
-    sweep(tmp_path, *base, "hydra.sweeper.study_name=second", "hydra.sweeper.n_trials=2",
-          "+hydra.sweeper.params_from={study:screen,take:rest,count:2}",
-          "hydra.sweeper.pin_from=first")  # fmt: skip
+    sweep(
+        tmp_path,
+        *base,
+        "hydra.sweeper.study_name=second",
+        "hydra.sweeper.n_trials=2",
+        "+hydra.sweeper.params_from={study:screen,take:rest,count:2}",
+        "hydra.sweeper.pin_from=first",
+    )
     second = study_of(db, "second")
     assert set(second.trials[0].distributions) == {"+w"}
     assert float(second.trials[0].user_attrs["x"]) == first.best_trial.params["x"]
@@ -454,10 +589,16 @@ def test_an_interrupted_sweep_finds_a_finished_jobs_record(tmp_path):
 
     (tmp_path / "trial_5").mkdir()
     (tmp_path / "trial_5" / "trial.json").write_text(
-        json.dumps({"number": 5, "state": "COMPLETE", "values": [0.9]}))
-    cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path),
-                                                "subdir": "trial_${hydra.job.num}"},
-                                      "job": {"num": None}}})  # fmt: skip
+        json.dumps({"number": 5, "state": "COMPLETE", "values": [0.9]})
+    )
+    cfg = OmegaConf.create(
+        {
+            "hydra": {
+                "sweep": {"dir": str(tmp_path), "subdir": "trial_${hydra.job.num}"},
+                "job": {"num": None},
+            }
+        }
+    )
     OmegaConf.set_readonly(cfg, True)
     assert _record_of(cfg, 5)["values"] == [0.9]
     assert _record_of(cfg, 6) == {}

@@ -67,8 +67,7 @@ def _toy_app(directory: Path) -> Path:
 
 def _toy_cmd(app: Path, sweep_dir: Path, *overrides: str) -> list[str]:
     """``python toy_app.py -m LAUNCHER... overrides...`` (``overrides`` win)."""
-    return [sys.executable, str(app), "-m", *LAUNCHER,
-            f"hydra.sweep.dir={sweep_dir}", *overrides]  # fmt: skip
+    return [sys.executable, str(app), "-m", *LAUNCHER, f"hydra.sweep.dir={sweep_dir}", *overrides]
 
 
 def _submitit_job_ids(sweep_dir: Path) -> list[str]:
@@ -90,8 +89,9 @@ def _wait_for_file(path: Path, timeout: float, proc: subprocess.Popen | None = N
 
 def test_sbatch_job_runs_and_is_accounted(slurm_cluster: SlurmCluster, tmp_path: Path):
     marker = tmp_path / "ran"
-    job = slurm_cluster.sbatch("--job-name=probe", "-c", "1",
-                               wrap=f"echo $SLURM_JOB_ID $SLURMD_NODENAME > {marker}")  # fmt: skip
+    job = slurm_cluster.sbatch(
+        "--job-name=probe", "-c", "1", wrap=f"echo $SLURM_JOB_ID $SLURMD_NODENAME > {marker}"
+    )
     assert slurm_cluster.wait_for(job, timeout=60) == "COMPLETED", slurm_cluster.log_tail()
     assert marker.read_text().split() == [job, slurm_cluster.node]
     rows = {r["JobID"]: r for r in slurm_cluster.sacct(job)}
@@ -103,8 +103,14 @@ def test_hydra_multirun_through_slurm_launcher(slurm_cluster: SlurmCluster, tmp_
     """``app.py -m x=1,2 hydra/launcher=slurm``: two SLURM jobs run the app and the sweep ends."""
     app, sweep = _toy_app(tmp_path / "app"), tmp_path / "sweep"
     start = time.monotonic()
-    proc = subprocess.run(_toy_cmd(app, sweep, "x=1,2"), env=slurm_cluster.env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    proc = subprocess.run(
+        _toy_cmd(app, sweep, "x=1,2"),
+        env=slurm_cluster.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output + slurm_cluster.log_tail()
     results = [json.loads((sweep / str(i) / "result.json").read_text()) for i in (0, 1)]
@@ -113,8 +119,9 @@ def test_hydra_multirun_through_slurm_launcher(slurm_cluster: SlurmCluster, tmp_
     assert {r["SLURM_JOB_PARTITION"] for r in results} == {slurm_cluster.partition}
     assert len({r["SLURM_JOB_ID"] for r in results}) == 2  # one job per run (an array)
     job_ids = _submitit_job_ids(sweep)
-    assert job_ids == sorted(f"{r['SLURM_ARRAY_JOB_ID']}_{r['SLURM_ARRAY_TASK_ID']}"
-                             for r in results)  # fmt: skip
+    assert job_ids == sorted(
+        f"{r['SLURM_ARRAY_JOB_ID']}_{r['SLURM_ARRAY_TASK_ID']}" for r in results
+    )
     assert [slurm_cluster.wait_for(j, timeout=30) for j in job_ids] == ["COMPLETED"] * 2
     assert SACCT_WARNING not in output  # accounting works: no warning per poll
     assert time.monotonic() - start < 120
@@ -129,8 +136,13 @@ def test_gpu_shards_let_trials_share_one_gpu(slurm_cluster: SlurmCluster, tmp_pa
     app, sweep = _toy_app(tmp_path / "app"), tmp_path / "sweep"
     xs = ",".join(str(i) for i in range(n + 1))
     cmd = _toy_cmd(app, sweep, f"x={xs}", "sleep=600", *SHARD)
-    proc = subprocess.Popen(cmd, env=slurm_cluster.env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        env=slurm_cluster.env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -157,8 +169,9 @@ def test_gpus_per_node_zero_hides_the_shard(slurm_cluster: SlurmCluster, tmp_pat
     ``ConstrainDevices`` it could not open one): the README's recipe says null."""
     app, sweep = _toy_app(tmp_path / "app"), tmp_path / "sweep"
     cmd = _toy_cmd(app, sweep, "x=1", "hydra.launcher.gres=shard:1")  # LAUNCHER's 0 stays
-    proc = subprocess.run(cmd, env=slurm_cluster.env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        cmd, env=slurm_cluster.env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((sweep / "0" / "result.json").read_text())
     assert result["CUDA_VISIBLE_DEVICES"] is None and result["SLURM_SHARDS_ON_NODE"] is None
@@ -169,8 +182,9 @@ def test_scancel_is_cancelled_in_sacct_and_submitit(slurm_env: SlurmCluster, tmp
     its result raises instead of waiting."""
     submitit = pytest.importorskip("submitit")
     executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
-    executor.update_parameters(slurm_partition=slurm_env.partition, timeout_min=5,
-                               cpus_per_task=1, mem_gb=1)  # fmt: skip
+    executor.update_parameters(
+        slurm_partition=slurm_env.partition, timeout_min=5, cpus_per_task=1, mem_gb=1
+    )
     job = executor.submit(time.sleep, 600)
     slurm_env.wait_running(job.job_id, timeout=60)
     slurm_env.cancel(job.job_id)
@@ -191,8 +205,9 @@ def test_scancel_ends_a_hydra_multirun(slurm_cluster: SlurmCluster, tmp_path: Pa
     cmd = _toy_cmd(app, sweep, "x=1,2", "sleep=600")
     log_path = tmp_path / "sweep.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, env=slurm_cluster.env, cwd=tmp_path, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, env=slurm_cluster.env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             for i in (0, 1):
                 _wait_for_file(sweep / str(i) / "started.json", 90, proc)

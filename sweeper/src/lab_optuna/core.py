@@ -95,8 +95,9 @@ class LabOptunaSweeper(Sweeper):
         self.launcher: Any = None
         self.hydra_context: HydraContext | None = None
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:  # fmt: skip
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=TrialJob(task_function)
@@ -118,11 +119,17 @@ class LabOptunaSweeper(Sweeper):
             OmegaConf.save(OmegaConf.create(pinned), sweep_dir / "pinned.yaml")
             study.set_user_attr(PINNED_ATTR, pinned)  # a later phase pins them too
         n_trials = self._trials_to_run(study, space)
-        log.info("study %r in %s: %d trials so far; sampler %s, pruner %s", study.study_name,
-                 redact(self.s.storage) if self.s.storage else "memory", len(study.trials),
-                 study.sampler, type(study.pruner).__name__)  # fmt: skip
-        log.info("search space: %s", ", ".join(f"{k}={sp.describe(v)}" for k, v in space.items())
-                 or "-")  # fmt: skip
+        log.info(
+            "study %r in %s: %d trials so far; sampler %s, pruner %s",
+            study.study_name,
+            redact(self.s.storage) if self.s.storage else "memory",
+            len(study.trials),
+            study.sampler,
+            type(study.pruner).__name__,
+        )
+        log.info(
+            "search space: %s", ", ".join(f"{k}={sp.describe(v)}" for k, v in space.items()) or "-"
+        )
         console = Console(n_trials, self.s.directions, study)
         quiet_launchers()
         tally = Tally()
@@ -133,19 +140,26 @@ class LabOptunaSweeper(Sweeper):
             log.warning(
                 "%s: running trials were marked FAIL; finished trials are saved in %s "
                 "(study %r). Resume with the same command: new trials are added.",
-                e, redact(self.s.storage) if self.s.storage else "memory (lost on exit)",
+                e,
+                redact(self.s.storage) if self.s.storage else "memory (lost on exit)",
                 study.study_name,
-            )  # fmt: skip
+            )
             raise SystemExit(128 + e.signum) from None  # 130 Ctrl-C, 143 SIGTERM; no traceback
         finally:
             console.close()
             self._write_outputs(study, sweep_dir)
             LIVE_STUDIES.pop(study.study_name, None)
-        log.info("this invocation: %d complete, %d pruned, %d failed",
-                 tally.complete, tally.pruned, tally.failed + tally.crashed)  # fmt: skip
+        log.info(
+            "this invocation: %d complete, %d pruned, %d failed",
+            tally.complete,
+            tally.pruned,
+            tally.failed + tally.crashed,
+        )
         if tally.done and tally.complete == 0 and tally.pruned == 0:
-            raise SystemExit(f"error: all {tally.done} trials of this sweep failed (first: "
-                             f"{tally.first_failure}); see {sweep_dir}")
+            raise SystemExit(
+                f"error: all {tally.done} trials of this sweep failed (first: "
+                f"{tally.first_failure}); see {sweep_dir}"
+            )
 
     # ------------------------------------------------------------------ set-up
     def _search_space(self, arguments: list[str]):
@@ -163,8 +177,9 @@ class LabOptunaSweeper(Sweeper):
             space.pop(key, None)
         return space, fixed, pinned
 
-    def _pins(self, searched: list[str], arguments: list[str],
-              screened: set[str]) -> dict[str, Any]:  # fmt: skip
+    def _pins(
+        self, searched: list[str], arguments: list[str], screened: set[str]
+    ) -> dict[str, Any]:
         """The best params of study ``pin_from`` (with the pins it ran with, and the best
         trial's user attributes named by ``pin_user_attrs``), minus ``pin_exclude`` and what
         this phase searches or the command line sets."""
@@ -175,15 +190,22 @@ class LabOptunaSweeper(Sweeper):
         for key, attr in (self.s.pin_user_attrs or {}).items():
             if attr not in best.user_attrs:
                 where = f"trial {best.number} of study {best.study!r}"
-                raise PinError(f"hydra.sweeper.pin_user_attrs.{key}={attr}: {where} has no "
-                               f"user attribute {attr!r}")  # fmt: skip
+                raise PinError(
+                    f"hydra.sweeper.pin_user_attrs.{key}={attr}: {where} has no "
+                    f"user attribute {attr!r}"
+                )
             params[str(key)] = best.user_attrs[attr]
         taken = {key_of(o) for o in searched + arguments} | screened
         taken |= set(self.s.pin_exclude or [])
         pinned = {k: v for k, v in params.items() if k.lstrip("+") not in taken}
         shown = ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-"
-        log.info("pinned from study %r (best trial %d, value %s): %s", best.study, best.number,
-                 _show(best.value), shown)  # fmt: skip
+        log.info(
+            "pinned from study %r (best trial %d, value %s): %s",
+            best.study,
+            best.number,
+            _show(best.value),
+            shown,
+        )
         return pinned
 
     def _check_fixed_config(self, fixed: dict[str, str], space: dict[str, Any]) -> None:
@@ -207,17 +229,22 @@ class LabOptunaSweeper(Sweeper):
     def _study(self, space: dict[str, BaseDistribution]) -> tuple[optuna.Study, Any]:
         s = self.s
         if s.storage:
-            storage = make_storage(s.storage, s.heartbeat_interval, s.grace_period,
-                                   RetryStale(s.max_retry))  # fmt: skip
+            storage = make_storage(
+                s.storage, s.heartbeat_interval, s.grace_period, RetryStale(s.max_retry)
+            )
         else:
             storage = optuna.storages.InMemoryStorage()
         sampler = self._sampler(space)
         pruner = instantiate(s.pruner) if s.pruner else optuna.pruners.NopPruner()
         try:
             study = optuna.create_study(
-                study_name=s.study_name, storage=storage, sampler=sampler, pruner=pruner,
-                directions=s.directions, load_if_exists=True,
-            )  # fmt: skip
+                study_name=s.study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                directions=s.directions,
+                load_if_exists=True,
+            )
         except ValueError as e:  # e.g. a stored study with other directions
             raise SettingsError(f"study {s.study_name!r}: {e}") from None
         if not s.storage:
@@ -225,8 +252,11 @@ class LabOptunaSweeper(Sweeper):
         return study, storage
 
     def _sampler(self, space: dict[str, BaseDistribution]) -> optuna.samplers.BaseSampler:
-        node = OmegaConf.to_container(self.s.sampler, resolve=True) if self.s.sampler else {
-            "_target_": "optuna.samplers.TPESampler"}  # fmt: skip
+        node = (
+            OmegaConf.to_container(self.s.sampler, resolve=True)
+            if self.s.sampler
+            else {"_target_": "optuna.samplers.TPESampler"}
+        )
         target = str(node.get("_target_", ""))
         seed = node.pop("seed", None)
         if target.endswith("GridSampler"):
@@ -236,23 +266,37 @@ class LabOptunaSweeper(Sweeper):
             make = instantiate(node, _partial_=True, _convert_="all")
             return build_sampler(make, seed, self.s.reseed_per_trial)
         except Exception as e:  # e.g. a key this sampler does not take
-            raise SettingsError(f"hydra.sweeper.sampler ({target}): "
-                                f"{str(e).splitlines()[0]}") from None  # fmt: skip
+            raise SettingsError(
+                f"hydra.sweeper.sampler ({target}): {str(e).splitlines()[0]}"
+            ) from None
 
     def _trials_to_run(self, study: optuna.Study, space: dict[str, BaseDistribution]) -> int:
         n = self.s.n_trials
         if str(self.s.sampler and self.s.sampler.get("_target_")).endswith("GridSampler"):
             left = sp.grid_size(sp.grid(space)) - len(
-                study.get_trials(deepcopy=False, states=_COUNTED))
+                study.get_trials(deepcopy=False, states=_COUNTED)
+            )
             if left < n:
-                log.info("grid sampler: %d of the grid's points left to run (n_trials=%d)",
-                         max(left, 0), n)  # fmt: skip
+                log.info(
+                    "grid sampler: %d of the grid's points left to run (n_trials=%d)",
+                    max(left, 0),
+                    n,
+                )
             n = max(min(n, left), 0)
         return n
 
     # ------------------------------------------------------------------ running trials
-    def _run(self, study, storage, space, fixed, n_trials: int, tally: Tally,
-             console: Console, stopped: threading.Event) -> None:  # fmt: skip
+    def _run(
+        self,
+        study,
+        storage,
+        space,
+        fixed,
+        n_trials: int,
+        tally: Tally,
+        console: Console,
+        stopped: threading.Event,
+    ) -> None:
         """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy."""
         concurrent = not _in_process(self.launcher)  # threads watch remote jobs, even 1
         slots = self.s.n_jobs if concurrent else 1
@@ -266,8 +310,9 @@ class LabOptunaSweeper(Sweeper):
                     may_start = not running or self.s.async_slots
                     while free > 0 and started < n_trials and may_start and not stopped.is_set():
                         if self._room_left(study) <= 0:
-                            log.info("the study reached max_total_trials=%s",
-                                     self.s.max_total_trials)  # fmt: skip
+                            log.info(
+                                "the study reached max_total_trials=%s", self.s.max_total_trials
+                            )
                             n_trials = started
                             break
                         _fail_stale(study, storage)
@@ -277,8 +322,10 @@ class LabOptunaSweeper(Sweeper):
                             overrides = self._overrides(study, trial, space, fixed)
                         except Exception as e:  # e.g. custom_search_space: never left RUNNING
                             _fail(study, trial, f"{type(e).__name__}: {e}")
-                            raise SystemExit(f"error: trial {trial.number} could not be "
-                                             f"configured: {type(e).__name__}: {e}") from None
+                            raise SystemExit(
+                                f"error: trial {trial.number} could not be "
+                                f"configured: {type(e).__name__}: {e}"
+                            ) from None
                         console.started(trial)
                         started += 1
                         free -= 1
@@ -287,7 +334,9 @@ class LabOptunaSweeper(Sweeper):
                             self._check_failures(tally)
                             continue
                         running[_in_thread(self._launch, trial, overrides)] = (
-                            trial, time.monotonic())
+                            trial,
+                            time.monotonic(),
+                        )
                     if stopped.is_set():
                         raise Stop(stopped.signum)  # type: ignore[attr-defined]
                     if not running:
@@ -307,8 +356,9 @@ class LabOptunaSweeper(Sweeper):
                 raise Stop(getattr(stopped, "signum", signal.SIGINT)) from None
             raise
 
-    def _drop_dead_jobs(self, study, storage, running: dict, tally: Tally,
-                        console: Console) -> None:  # fmt: skip
+    def _drop_dead_jobs(
+        self, study, storage, running: dict, tally: Tally, console: Console
+    ) -> None:
         """Stop waiting for jobs whose trial went stale (the job died: killed, cancelled,
         node lost) even if the launcher never returns; their params are re-queued."""
         _fail_stale(study, storage)
@@ -319,11 +369,17 @@ class LabOptunaSweeper(Sweeper):
             if frozen[trial.number].state == TrialState.FAIL:
                 del running[fut]  # its thread may stay blocked in the launcher: abandoned
                 tally.failed += 1
-                console.finished(trial.number, "failed", states.STALE, time.monotonic() - t0,
-                                 frozen[trial.number])  # fmt: skip
+                console.finished(
+                    trial.number,
+                    "failed",
+                    states.STALE,
+                    time.monotonic() - t0,
+                    frozen[trial.number],
+                )
 
-    def _run_here(self, study, trial, overrides, running: dict, tally: Tally,
-                  console: Console) -> None:  # fmt: skip
+    def _run_here(
+        self, study, trial, overrides, running: dict, tally: Tally, console: Console
+    ) -> None:
         """One job in this process (Hydra's basic launcher); listed in ``running`` meanwhile,
         so an interrupt marks its trial."""
         fut: Future = Future()
@@ -357,8 +413,9 @@ class LabOptunaSweeper(Sweeper):
             identity.append(f"hydra.sweeper.study_name={study.study_name}")
         return tuple(f"{k}={v}" for k, v in params.items()) + tuple(identity)
 
-    def _finish(self, study, trial, fut: Future, seconds: float, tally: Tally,
-                console: Console) -> None:  # fmt: skip
+    def _finish(
+        self, study, trial, fut: Future, seconds: float, tally: Tally, console: Console
+    ) -> None:
         """Tell Optuna the outcome of one job."""
         try:
             ret: JobReturn = fut.result()
@@ -377,8 +434,12 @@ class LabOptunaSweeper(Sweeper):
         elif state == "crashed":
             tally.crashed += 1
             tally.first_error = tally.first_error or reason
-            log.error("trial %d failed: %s\n  overrides: %s", trial.number, reason,
-                      " ".join(ret.overrides or []))  # fmt: skip
+            log.error(
+                "trial %d failed: %s\n  overrides: %s",
+                trial.number,
+                reason,
+                " ".join(ret.overrides or []),
+            )
         else:
             tally.failed += 1
         console.finished(trial.number, state, reason, seconds, frozen)
@@ -443,23 +504,33 @@ class LabOptunaSweeper(Sweeper):
         from .importance import save_importances
 
         try:
-            study.trials_dataframe(multi_index=False).to_csv(sweep_dir / "study_trials.csv",
-                                                             index=False)  # fmt: skip
+            study.trials_dataframe(multi_index=False).to_csv(
+                sweep_dir / "study_trials.csv", index=False
+            )
             if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 return
             results: dict[str, Any] = {"name": "optuna"}
             if len(self.s.directions) == 1:
                 best = study.best_trial
-                results.update(best_params=best.params, best_value=best.value,
-                               best_trial=best.number)  # fmt: skip
-                log.info("best trial %d: value %s, params %s", best.number, _show(best.value),
-                         best.params)  # fmt: skip
+                results.update(
+                    best_params=best.params, best_value=best.value, best_trial=best.number
+                )
+                log.info(
+                    "best trial %d: value %s, params %s",
+                    best.number,
+                    _show(best.value),
+                    best.params,
+                )
             else:
-                results["solutions"] = [{"params": t.params, "values": t.values,
-                                         "trial": t.number} for t in study.best_trials]  # fmt: skip
+                results["solutions"] = [
+                    {"params": t.params, "values": t.values, "trial": t.number}
+                    for t in study.best_trials
+                ]
                 log.info("Pareto front: %d trial(s)", len(results["solutions"]))
-            results.update(study_name=study.study_name,
-                           storage=redact(self.s.storage) if self.s.storage else None)  # fmt: skip
+            results.update(
+                study_name=study.study_name,
+                storage=redact(self.s.storage) if self.s.storage else None,
+            )
             OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
             save_importances(study, sweep_dir / "importances.csv")
         except Exception as e:  # reporting must never lose the sweep's exit status
@@ -485,8 +556,9 @@ def _frozen(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
     return found[trial.number] if trial.number < len(found) else None
 
 
-def _fail(study: optuna.Study, trial: optuna.Trial, reason: str,
-          keep_existing: bool = False) -> FrozenTrial | None:  # fmt: skip
+def _fail(
+    study: optuna.Study, trial: optuna.Trial, reason: str, keep_existing: bool = False
+) -> FrozenTrial | None:
     with contextlib.suppress(Exception):
         frozen = _frozen(study, trial) if keep_existing else None
         if frozen is None or not frozen.user_attrs.get(states.FAIL_REASON_ATTR):
@@ -546,8 +618,9 @@ def _show(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _sweeper_heartbeat(storage: Any, running: dict,
-                       interval: int | None) -> contextlib.AbstractContextManager:  # fmt: skip
+def _sweeper_heartbeat(
+    storage: Any, running: dict, interval: int | None
+) -> contextlib.AbstractContextManager:
     """Beat for launched trials whose job has not started yet (queued on a cluster): once
     the job runs, it beats itself (and stops doing so if it dies)."""
     if not interval or not beats(storage):

@@ -48,8 +48,7 @@ EVALUATORS: dict[str, Callable[[int], BaseImportanceEvaluator]] = {
 MIN_TRIALS = 3
 
 
-def _targets(study: optuna.Study, evaluator: str
-             ) -> list[Callable[[FrozenTrial], float] | None]:
+def _targets(study: optuna.Study, evaluator: str) -> list[Callable[[FrozenTrial], float] | None]:
     """One target per objective (None: Optuna's own, single objective).
 
     PED-ANOVA ranks an explicit target as lower-is-better, so maximised objectives are negated
@@ -78,8 +77,13 @@ def param_importances(study: optuna.Study, seed: int = 0) -> pd.DataFrame:
     """
     n = _usable(study)
     if n < MIN_TRIALS:
-        log.warning("parameter importances of study %s not computed: %d complete trial(s), "
-                    "at least %d needed", study.study_name, n, MIN_TRIALS)
+        log.warning(
+            "parameter importances of study %s not computed: %d complete trial(s), "
+            "at least %d needed",
+            study.study_name,
+            n,
+            MIN_TRIALS,
+        )
         return pd.DataFrame(columns=COLUMNS)
     frames = []
     for name, make in EVALUATORS.items():
@@ -88,20 +92,36 @@ def param_importances(study: optuna.Study, seed: int = 0) -> pd.DataFrame:
                 with warnings.catch_warnings():  # Optuna's notes on targets and tiny studies
                     warnings.simplefilter("ignore")
                     imp = optuna.importance.get_param_importances(
-                        study, evaluator=make(seed), target=target)
+                        study, evaluator=make(seed), target=target
+                    )
             except (RuntimeError, ValueError) as e:
-                log.warning("parameter importances (%s) of study %s not computed: %s",
-                            name, study.study_name, e)
+                log.warning(
+                    "parameter importances (%s) of study %s not computed: %s",
+                    name,
+                    study.study_name,
+                    e,
+                )
                 continue
-            frames.append(pd.DataFrame({"param": list(imp), "importance": list(imp.values()),
-                                        "evaluator": name, "objective": objective}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "param": list(imp),
+                        "importance": list(imp.values()),
+                        "evaluator": name,
+                        "objective": objective,
+                    }
+                )
+            )
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     df = pd.concat(frames, ignore_index=True)[COLUMNS]
     order = {name: i for i, name in enumerate(EVALUATORS)}
-    df = df.sort_values(["objective", "evaluator", "importance"],
-                        key=lambda s: s.map(order) if s.name == "evaluator" else s,
-                        ascending=[True, True, False], kind="stable")
+    df = df.sort_values(
+        ["objective", "evaluator", "importance"],
+        key=lambda s: s.map(order) if s.name == "evaluator" else s,
+        ascending=[True, True, False],
+        kind="stable",
+    )
     return df.reset_index(drop=True)
 
 
@@ -111,11 +131,15 @@ def save_importances(study: optuna.Study, path: Path, seed: int = 0) -> pd.DataF
     df.to_csv(path, index=False)
     if df.empty:
         return df
-    wide = df.pivot_table(index=["objective", "param"], columns="evaluator",
-                          values="importance", sort=False)
+    wide = df.pivot_table(
+        index=["objective", "param"], columns="evaluator", values="importance", sort=False
+    )
     for (objective, param), row in wide.iterrows():
         where = f"objective {objective} " if len(study.directions) > 1 else ""
-        scores = "  ".join(f"{name} {row[name]:.3f}" for name in EVALUATORS
-                           if name in row.index and not pd.isna(row[name]))
+        scores = "  ".join(
+            f"{name} {row[name]:.3f}"
+            for name in EVALUATORS
+            if name in row.index and not pd.isna(row[name])
+        )
         log.info("importance %s%-28s %s", where, param, scores)
     return df

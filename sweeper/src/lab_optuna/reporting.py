@@ -36,16 +36,19 @@ class Console:
         shown = " ".join(_short(f"{k}={v}") for k, v in trial.params.items())
         log.info("trial %d: %s", trial.number, shown or "(no searched parameter)")
 
-    def finished(self, number: int, outcome: str, reason: str, seconds: float,
-                 frozen: FrozenTrial | None) -> None:  # fmt: skip
+    def finished(
+        self, number: int, outcome: str, reason: str, seconds: float, frozen: FrozenTrial | None
+    ) -> None:
         self.finished_n += 1
         state = frozen.state.name if frozen is not None else outcome.upper()
         value = ""
         if frozen is not None and frozen.values:
             value = " " + "/".join(f"{v:.4g}" for v in frozen.values)
         steps = len(frozen.intermediate_values) if frozen is not None else 0
-        line = (f"[{self.finished_n}/{self.total}] trial {number} {state}{value}{self._best()}"
-                f"{f' | {steps} steps' if steps else ''} | {seconds:.0f} s")  # fmt: skip
+        line = (
+            f"[{self.finished_n}/{self.total}] trial {number} {state}{value}{self._best()}"
+            f"{f' | {steps} steps' if steps else ''} | {seconds:.0f} s"
+        )
         if reason and state != "COMPLETE":
             line += f" | {reason.splitlines()[0][:120]}"
         if self.bar is not None:
@@ -83,8 +86,10 @@ def _short(override: str) -> str:
 
 #: Launchers' own per-launch lines ("Launching 1 jobs locally", "#0 : ..."): the sweeper's
 #: "trial N: ..." line says the same once per trial.
-LAUNCHER_LOGGERS = ("hydra._internal.core_plugins.basic_launcher",
-                    "hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+LAUNCHER_LOGGERS = (
+    "hydra._internal.core_plugins.basic_launcher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+)
 
 
 def quiet_launchers() -> None:

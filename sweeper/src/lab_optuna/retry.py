@@ -21,18 +21,35 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
     """Enqueue ``trial``'s params again unless its lineage used ``max_retry``; True if so."""
     retries = int(trial.user_attrs.get("retries", 0))
     if retries >= max_retry or not trial.params:
-        log.warning("trial %d: %s; not re-queued (%d retries, max_retry=%d)", trial.number,
-                    reason, retries, max_retry)  # fmt: skip
+        log.warning(
+            "trial %d: %s; not re-queued (%d retries, max_retry=%d)",
+            trial.number,
+            reason,
+            retries,
+            max_retry,
+        )
         return False
     attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("host", "fail_reason")}
-    attrs.update(retry_of=int(trial.user_attrs.get("retry_of", trial.number)),
-                 retry_reason=reason, retries=retries + 1)  # fmt: skip
-    study.add_trial(optuna.trial.create_trial(
-        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs=attrs,
-    ))  # fmt: skip
-    log.warning("trial %d: %s; its params are re-queued (retry %d of %d)", trial.number,
-                reason, retries + 1, max_retry)  # fmt: skip
+    attrs.update(
+        retry_of=int(trial.user_attrs.get("retry_of", trial.number)),
+        retry_reason=reason,
+        retries=retries + 1,
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=attrs,
+        )
+    )
+    log.warning(
+        "trial %d: %s; its params are re-queued (retry %d of %d)",
+        trial.number,
+        reason,
+        retries + 1,
+        max_retry,
+    )
     return True
 
 

@@ -63,12 +63,14 @@ def check_schema(url: str) -> None:
         # stamps the version after creating the tables). Optuna's own check covers the rest.
         return
     where = f"Optuna storage {redact(url)}"
-    fix = (f"run once: {upgrade_command(url)} "
-           f"(one-way: Optuna < 3 cannot open it afterwards)")
+    fix = f"run once: {upgrade_command(url)} (one-way: Optuna < 3 cannot open it afterwards)"
     # Both tables exist, so this neither creates tables nor stamps a version: it only reads.
-    storage = RDBStorage(parsed.render_as_string(hide_password=False),
-                         engine_kwargs=engine_kwargs, skip_compatibility_check=True,
-                         skip_table_creation=True)
+    storage = RDBStorage(
+        parsed.render_as_string(hide_password=False),
+        engine_kwargs=engine_kwargs,
+        skip_compatibility_check=True,
+        skip_table_creation=True,
+    )
     try:
         current, head = storage.get_current_version(), storage.get_head_version()
         known = storage.get_all_versions()
@@ -80,10 +82,12 @@ def check_schema(url: str) -> None:
     if current in known:
         raise StorageSchemaError(
             f"{where} has the schema {current} of an older Optuna (optuna "
-            f"{optuna.__version__} needs {head}); {fix}")
+            f"{optuna.__version__} needs {head}); {fix}"
+        )
     raise StorageSchemaError(
         f"{where} has the schema {current} of a newer Optuna than {optuna.__version__}; "
-        f"upgrade Optuna: pip install -U optuna")
+        f"upgrade Optuna: pip install -U optuna"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,8 +37,10 @@ class Selection:
         keys = dict(node)
         unknown = set(keys) - {"study", "take", "count", "share"}
         if unknown or "study" not in keys:
-            raise PinError("hydra.sweeper.params_from: expected {study, take: top|rest, "
-                           f"count or share}}, got {keys}")  # fmt: skip
+            raise PinError(
+                "hydra.sweeper.params_from: expected {study, take: top|rest, "
+                f"count or share}}, got {keys}"
+            )
         sel = cls(**keys)
         if sel.take not in ("top", "rest"):
             raise PinError(f"hydra.sweeper.params_from.take={sel.take!r}: top or rest")
@@ -57,12 +59,16 @@ def select(storage_url: str | None, node: Any) -> dict[str, BaseDistribution]:
     try:
         study = optuna.load_study(study_name=sel.study, storage=make_storage(storage_url))
     except KeyError:
-        raise PinError(f"no study {sel.study!r} in {redact(storage_url)}: run its sweep "
-                       f"first (hydra.sweeper.study_name={sel.study})") from None  # fmt: skip
+        raise PinError(
+            f"no study {sel.study!r} in {redact(storage_url)}: run its sweep "
+            f"first (hydra.sweeper.study_name={sel.study})"
+        ) from None
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < MIN_TRIALS:
-        raise PinError(f"study {sel.study!r} has {len(complete)} complete trial(s): at least "
-                       f"{MIN_TRIALS} are needed to rank its parameters")  # fmt: skip
+        raise PinError(
+            f"study {sel.study!r} has {len(complete)} complete trial(s): at least "
+            f"{MIN_TRIALS} are needed to rank its parameters"
+        )
     importances = optuna.importance.get_param_importances(study)
     ranked = list(importances)
     if sel.count is not None:
@@ -74,7 +80,12 @@ def select(storage_url: str | None, node: Any) -> dict[str, BaseDistribution]:
             n_top += 1
     chosen = ranked[:n_top] if sel.take == "top" else ranked[n_top:]
     dists = {name: complete[-1].distributions[name] for name in chosen}
-    log.info("params from study %r (%s %s of %s by importance): %s", sel.study, sel.take,
-             n_top, len(ranked), ", ".join(f"{k} ({importances[k]:.2f})" for k in chosen)
-             or "-")  # fmt: skip
+    log.info(
+        "params from study %r (%s %s of %s by importance): %s",
+        sel.study,
+        sel.take,
+        n_top,
+        len(ranked),
+        ", ".join(f"{k} ({importances[k]:.2f})" for k in chosen) or "-",
+    )
     return dists

@@ -52,8 +52,10 @@ class Settings:
         config = {k: v for k, v in config.items() if k not in ("_target_", "defaults")}
         unknown = sorted(set(config) - known)
         if unknown:
-            raise SettingsError(f"hydra.sweeper.{unknown[0]}: not a key of the lab_optuna "
-                                f"sweeper (keys: {', '.join(sorted(known))})")  # fmt: skip
+            raise SettingsError(
+                f"hydra.sweeper.{unknown[0]}: not a key of the lab_optuna "
+                f"sweeper (keys: {', '.join(sorted(known))})"
+            )
         s = cls(**config)
         s.check()
         return s
@@ -61,8 +63,10 @@ class Settings:
     def check(self) -> None:
         for d in self.directions:
             if d not in DIRECTIONS:
-                raise SettingsError(f"hydra.sweeper.direction={d!r}: use minimize or maximize "
-                                    "(or a list of them for several objectives)")  # fmt: skip
+                raise SettingsError(
+                    f"hydra.sweeper.direction={d!r}: use minimize or maximize "
+                    "(or a list of them for several objectives)"
+                )
         _int(self, "n_trials", 0)
         _int(self, "n_jobs", 1)
         _int(self, "min_trials_for_failure_rate", 1)
@@ -72,8 +76,10 @@ class Settings:
                 _int(self, key, 1)
         if self.heartbeat_interval and self.grace_period is not None:
             if self.grace_period <= self.heartbeat_interval:
-                raise SettingsError(f"hydra.sweeper.grace_period={self.grace_period}: must be "
-                                    f"longer than heartbeat_interval={self.heartbeat_interval}")
+                raise SettingsError(
+                    f"hydra.sweeper.grace_period={self.grace_period}: must be "
+                    f"longer than heartbeat_interval={self.heartbeat_interval}"
+                )
         rate = self.max_failure_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise SettingsError(f"hydra.sweeper.max_failure_rate={rate!r}: a number in [0, 1]")
@@ -81,20 +87,28 @@ class Settings:
             if not isinstance(getattr(self, key), bool):
                 raise SettingsError(f"hydra.sweeper.{key}={getattr(self, key)!r}: true or false")
         if self.search_space is not None and self.params:
-            raise SettingsError("hydra.sweeper.search_space (deprecated) and hydra.sweeper.params "
-                                "are both set: move search_space into params")  # fmt: skip
-        if len(self.directions) > 1 and self.pruner and "NopPruner" not in str(
-            _target(self.pruner)
+            raise SettingsError(
+                "hydra.sweeper.search_space (deprecated) and hydra.sweeper.params "
+                "are both set: move search_space into params"
+            )
+        if (
+            len(self.directions) > 1
+            and self.pruner
+            and "NopPruner" not in str(_target(self.pruner))
         ):
-            raise SettingsError("hydra.sweeper.pruner: Optuna cannot prune multi-objective "
-                                "studies; use hydra/sweeper/pruner=none")  # fmt: skip
+            raise SettingsError(
+                "hydra.sweeper.pruner: Optuna cannot prune multi-objective "
+                "studies; use hydra/sweeper/pruner=none"
+            )
         for key in ("custom_search_space", "check_config"):
             _callable(key, getattr(self, key))
         for key in ("sampler", "pruner"):
             node = getattr(self, key)
             if node is not None and not _target(node):
-                raise SettingsError(f"hydra.sweeper.{key}: needs a _target_ (choose one with "
-                                    f"hydra/sweeper/{key}=...)")  # fmt: skip
+                raise SettingsError(
+                    f"hydra.sweeper.{key}: needs a _target_ (choose one with "
+                    f"hydra/sweeper/{key}=...)"
+                )
 
 
 def _target(node: Any) -> str:
@@ -117,5 +131,6 @@ def _callable(key: str, path: str | None) -> None:
     try:
         get_method(str(path))
     except Exception as e:  # noqa: BLE001
-        raise SettingsError(f"hydra.sweeper.{key}={path}: cannot import it "
-                            f"({str(e).splitlines()[0]})") from None  # fmt: skip
+        raise SettingsError(
+            f"hydra.sweeper.{key}={path}: cannot import it ({str(e).splitlines()[0]})"
+        ) from None

@@ -102,8 +102,10 @@ def from_config(name: str, node: Mapping[str, Any]) -> BaseDistribution:
             return FloatDistribution(float(low), float(high), log=bool(log), step=float_step)
     except (KeyError, TypeError, ValueError) as e:
         raise SearchSpaceError(f"hydra.sweeper.search_space.{name}: {e}") from None
-    raise SearchSpaceError(f"hydra.sweeper.search_space.{name}.type={node.get('type')!r}: "
-                           "use categorical, int or float")  # fmt: skip
+    raise SearchSpaceError(
+        f"hydra.sweeper.search_space.{name}.type={node.get('type')!r}: "
+        "use categorical, int or float"
+    )
 
 
 def suggest(trial: Any, name: str, dist: BaseDistribution) -> Any:
@@ -129,8 +131,10 @@ def grid(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
             n = int(round((dist.high - dist.low) / dist.step)) + 1
             values[name] = [round(dist.low + i * dist.step, 12) for i in range(n)]
         else:
-            raise SearchSpaceError(f"{name}: the grid sampler needs choice(...) or range(...), "
-                                   f"not a continuous {type(dist).__name__}")  # fmt: skip
+            raise SearchSpaceError(
+                f"{name}: the grid sampler needs choice(...) or range(...), "
+                f"not a continuous {type(dist).__name__}"
+            )
     return values
 
 

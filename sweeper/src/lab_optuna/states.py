@@ -60,8 +60,10 @@ def job_state(value: Any, n_objectives: int) -> tuple[str, list[float] | None]:
 #: Final states of a cluster job that died (from the launcher's error, e.g. submitit's
 #: "has not produced any output (state: CANCELLED by 0)"): (reason, re-queue its params?).
 JOB_DEATHS = {
-    "CANCELLED": ("cancelled: its cluster job was cancelled (scancel, or its allocation ended)",
-                  True),
+    "CANCELLED": (
+        "cancelled: its cluster job was cancelled (scancel, or its allocation ended)",
+        True,
+    ),
     "TIMEOUT": ("time limit: its cluster job exceeded hydra.launcher.timeout_min", False),
     "NODE_FAIL": ("node failure: the node running its cluster job failed", True),
     "PREEMPTED": ("preempted: its cluster job was preempted", True),

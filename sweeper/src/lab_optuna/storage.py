@@ -65,8 +65,7 @@ def make_storage(
             engine_kwargs = {"connect_args": {"timeout": 60}}
         elif not url.startswith("sqlite"):
             engine_kwargs = {"pool_pre_ping": True}
-        _CACHE[key] = _connect(url, engine_kwargs, heartbeat_interval, grace_period,
-                               stale_callback)  # fmt: skip
+        _CACHE[key] = _connect(url, engine_kwargs, heartbeat_interval, grace_period, stale_callback)
     return _CACHE[key]
 
 
@@ -82,8 +81,10 @@ def _check_url(url: str) -> None:
         example = "sqlite:///multirun/optuna.db or postgresql://user:pass@host/db"
         raise StorageError(f"{where}: not a database URL (expected e.g. {example})") from None
     except NoSuchModuleError:
-        raise StorageError(f"{where}: unknown database type {url.split(':', 1)[0]!r} "
-                           "(use sqlite, postgresql or mysql)") from None  # fmt: skip
+        raise StorageError(
+            f"{where}: unknown database type {url.split(':', 1)[0]!r} "
+            "(use sqlite, postgresql or mysql)"
+        ) from None
     try:
         dialect.import_dbapi()
     except ImportError as e:
@@ -93,8 +94,9 @@ def _check_url(url: str) -> None:
         raise StorageError(message) from None
 
 
-def _connect(url: str, engine_kwargs: dict, heartbeat_interval, grace_period,
-             stale_callback) -> RDBStorage:  # fmt: skip
+def _connect(
+    url: str, engine_kwargs: dict, heartbeat_interval, grace_period, stale_callback
+) -> RDBStorage:
     """``RDBStorage``, retried: workers starting together on a new database race to create
     its tables ("table studies already exists"); the loser just connects again."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -135,4 +137,3 @@ def _unreachable(url: str, e: Exception) -> str:
     cause = getattr(e, "orig", None) or e
     first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return f"hydra.sweeper.storage={redact(url)}: cannot connect ({first})"
-

@@ -68,10 +68,14 @@ class TrialJob:
         route_optuna_logging()
         trial, storage, trial_id = attach(hc.sweeper, int(hc.job.num))
         out = Path(hc.runtime.output_dir)
-        record = {"number": int(hc.job.num), "study": hc.sweeper.study_name,
-                  "params": dict(trial.params) if trial else {},
-                  "host": f"{socket.gethostname()}:{os.getpid()}", "state": "RUNNING",
-                  "job_id": _cluster_job_id()}  # fmt: skip
+        record = {
+            "number": int(hc.job.num),
+            "study": hc.sweeper.study_name,
+            "params": dict(trial.params) if trial else {},
+            "host": f"{socket.gethostname()}:{os.getpid()}",
+            "state": "RUNNING",
+            "job_id": _cluster_job_id(),
+        }
         _write(out, record)
         _current = trial
         try:
@@ -105,8 +109,9 @@ def attach(sweeper_cfg: DictConfig, number: int) -> tuple[optuna.trial.Trial | N
     name = sweeper_cfg.get("study_name")
     url = sweeper_cfg.get("storage")
     if url:
-        storage = make_storage(str(url), sweeper_cfg.get("heartbeat_interval"),
-                               sweeper_cfg.get("grace_period"))  # fmt: skip
+        storage = make_storage(
+            str(url), sweeper_cfg.get("heartbeat_interval"), sweeper_cfg.get("grace_period")
+        )
         study = optuna.load_study(study_name=name, storage=storage, pruner=_pruner(sweeper_cfg))
     elif name in LIVE_STUDIES:  # an in-memory study of this very process
         study, storage = LIVE_STUDIES[name]
@@ -209,5 +214,8 @@ def _heartbeat(storage: Any, trial_id: int) -> contextlib.AbstractContextManager
     """Beat for the trial from this (training) process: if it dies, the trial goes stale."""
     if trial_id < 0 or not beats(storage):
         return contextlib.nullcontext()
-    return repeating(storage.get_heartbeat_interval(),
-                     lambda: storage.record_heartbeat(trial_id), "trial-heartbeat")  # fmt: skip
+    return repeating(
+        storage.get_heartbeat_interval(),
+        lambda: storage.record_heartbeat(trial_id),
+        "trial-heartbeat",
+    )

@@ -14,8 +14,9 @@ import optuna
 
 assert optuna.__version__ == "2.10.1", optuna.__version__
 path = Path(__file__).with_name("optuna210.db")
-study = optuna.create_study(study_name="phase1", storage=f"sqlite:///{path.name}",
-                            direction="maximize")
+study = optuna.create_study(
+    study_name="phase1", storage=f"sqlite:///{path.name}", direction="maximize"
+)
 outcomes = ["complete", "pruned", "complete", "fail"]
 for number, outcome in enumerate(outcomes):
     trial = study.ask()
