@@ -47,7 +47,7 @@ def test_each_status_word_is_spelled_only_in_the_record_module():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     words = "|".join(s.value for s in Status)
     pattern = re.compile(rf"""["']({words})["']""")
     files = [*sorted((root / "lenet_lab").glob("*.py")), root / "train.py"]

@@ -32,7 +32,7 @@ from analysis.report import build_report
 from lab_optuna.overrides import parse_override
 from lenet_lab.record import Status
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STAT_COLS = [
     f"{p}_{s}" for p in ("param", "feat_in", "feat_out") for s in ("min", "max", "mean", "std")

@@ -29,7 +29,7 @@ if not torch.cuda.is_available():
 pytestmark = pytest.mark.cuda
 
 DEV = torch.device("cuda")
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 BATCH = 32
 SGD = OmegaConf.create(
     {
