@@ -3,13 +3,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The sweeper alone, installed as a user installs it (no torch, no lab): make test-sweeper.
+SWEEPER_VENV ?= .venv-sweeper
+SWEEPER_SRC := $(shell find sweeper/src -type f -not -name '*.pyc' 2>/dev/null)
 ARGS ?=
 N ?= 2
 THREADS ?= 1
 PORT ?= 8080
 DB ?= multirun/optuna.db
 
-.PHONY: help install train test test-all lint bench workers dashboard clean
+.PHONY: help install train test test-all test-sweeper lint bench workers dashboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,11 +31,25 @@ install: $(BIN)/.installed  ## create .venv and install the project
 train: install  ## train the sheet's baseline (ARGS="experiment=ex4_early_stopping" etc.)
 	$(BIN)/python train.py $(ARGS)
 
-test: install  ## the default test run (CPU, well under 10 minutes)
+test: install  ## the fast tests of the lab and the sweeper (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q $(ARGS)
+	cd sweeper && ../$(BIN)/python -m pytest -q $(ARGS)
 
-test-all: install  ## also the slow tests
-	$(BIN)/python -m pytest -q --run-slow $(ARGS)
+test-all: install  ## everything: + PostgreSQL, SLURM, dashboard, real data, long training;
+	$(BIN)/python -m pytest -q --all $(ARGS)  # the sweeper's suite runs in its own venv
+	$(MAKE) test-sweeper ARGS="--all $(ARGS)"
+
+$(SWEEPER_VENV)/.installed: sweeper/pyproject.toml $(SWEEPER_SRC)
+	test -x $(SWEEPER_VENV)/bin/python || $(PYTHON) -m venv $(SWEEPER_VENV)
+	$(SWEEPER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SWEEPER_VENV)/bin/python -m pip install -q --force-reinstall --no-deps ./sweeper
+	$(SWEEPER_VENV)/bin/python -m pip install -q './sweeper[dev]'
+	@! $(SWEEPER_VENV)/bin/python -c 'import torch' 2>/dev/null || \
+	  { echo "error: torch is installed in $(SWEEPER_VENV): the sweeper must not need it" >&2; exit 1; }
+	touch $@
+
+test-sweeper: $(SWEEPER_VENV)/.installed  ## the sweeper's own suite, installed alone (no torch)
+	cd sweeper && ../$(SWEEPER_VENV)/bin/python -m pytest -q $(ARGS)
 
 lint: install  ## ruff: lint and format check (ruff format . formats)
 	$(BIN)/ruff check .

@@ -13,7 +13,8 @@ Generic on purpose (the sweeper and analysis tests reuse them):
 * ``run_hydra_inprocess(*overrides, run_dir=...)`` runs the real ``train.main`` task through
   Hydra in this process and returns its ``JobReturn`` (``.return_value`` is the objective).
 * ``real_data_root`` skips unless ``FASHION_MNIST_ROOT`` is set.
-* ``--run-slow`` runs ``@pytest.mark.slow`` tests (skipped otherwise); ``@pytest.mark.cuda``
+* the default run deselects the tests marked slow, postgres, slurm, dashboard or
+  integration; ``--all`` runs them (``sweeper/tests/tiers.py``); ``@pytest.mark.cuda``
   tests are skipped without a CUDA GPU.
 * ``slurm_cluster`` (session) / ``slurm_env``: a throw-away single-node SLURM cluster with
   accounting, and ``postgres_url`` (module): a throw-away PostgreSQL server — both from the
@@ -34,7 +35,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "sweeper" / "tests"))  # the servers' fixture modules
-pytest_plugins = ("slurm_cluster", "pg_server")  # slurm_cluster, slurm_env, postgres_url
+# tiers: the default run and --all; fixtures slurm_cluster, slurm_env, postgres_url
+pytest_plugins = ("tiers", "slurm_cluster", "pg_server")
 
 # One intra-op thread for this process and the train.py subprocesses (inherited), unless the
 # caller chose: on a small shared CPU, OpenMP threads competing with other processes slow a
@@ -55,14 +57,7 @@ IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
 # --------------------------------------------------------------------------- options / markers
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--run-slow", action="store_true", default=False, help="also run @pytest.mark.slow tests"
-    )
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip_slow = pytest.mark.skip(reason="slow test: run with --run-slow")
     cuda_items = [item for item in items if "cuda" in item.keywords]
     if cuda_items:
         import torch
@@ -71,11 +66,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
             for item in cuda_items:
                 item.add_marker(skip_cuda)
-    if config.getoption("--run-slow"):
-        return
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 real subprocesses, and throw-away servers (``pg_server.py``: PostgreSQL; ``slurm_cluster.py``:
 a single-node SLURM cluster with accounting). Needs no torch and nothing of the lab.
 
-``--run-slow`` also runs ``@pytest.mark.slow`` tests (skipped otherwise).
+The default run keeps to the fast tests; ``--all`` runs every test (``tiers.py``).
 """
 
 from __future__ import annotations
@@ -12,27 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-pytest_plugins = ("slurm_cluster", "pg_server")  # fixtures slurm_cluster, slurm_env, postgres_url
+# tiers: the default run and --all; fixtures slurm_cluster, slurm_env, postgres_url
+pytest_plugins = ("tiers", "slurm_cluster", "pg_server")
 
 HERE = Path(__file__).resolve().parent
 TOY_APP = HERE / "toy_app" / "sphere.py"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--run-slow", action="store_true", default=False, help="also run @pytest.mark.slow tests"
-    )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--run-slow"):
-        return
-    skip_slow = pytest.mark.skip(reason="slow test: run with --run-slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

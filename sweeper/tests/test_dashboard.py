@@ -117,6 +117,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, optuna.Study]]:
         log.close()
 
 
+@pytest.mark.dashboard
 def test_dashboard_serves_studies_and_trials(dashboard: tuple[str, optuna.Study]) -> None:
     base, study = dashboard
     summaries = get_json(f"{base}/api/studies")["study_summaries"]
