@@ -246,6 +246,47 @@ def test_deprecated_search_space_key(tmp_path):
     assert -1 <= params["x"] <= 1 and params["y"] in (0, 1), proc.stderr
 
 
+def test_deprecated_search_space_warns(tmp_path):
+    """As hydra-optuna-sweeper: search_space still works, with a UserWarning to move it."""
+    proc = sweep(
+        tmp_path,
+        "hydra.sweeper.params=null",
+        "hydra.sweeper.n_trials=1",
+        "+hydra.sweeper.search_space.x={type:float,low:-1,high:1}",
+    )
+    warned = [ln for ln in proc.stderr.splitlines() if "UserWarning:" in ln]
+    assert len(warned) == 1, proc.stderr[-2000:]
+    assert "hydra.sweeper.search_space is deprecated" in warned[0]
+    assert "hydra.sweeper.params" in warned[0]
+
+
+def test_params_win_over_search_space_with_a_warning(tmp_path):
+    """As hydra-optuna-sweeper: with both set, params is the search space and search_space
+    is ignored with a UserWarning (no error)."""
+    proc = sweep(
+        tmp_path,
+        "hydra.sweeper.n_trials=2",
+        "+hydra.sweeper.search_space.z={type:float,low:0,high:1}",
+    )
+    warned = [ln for ln in proc.stderr.splitlines() if "UserWarning:" in ln]
+    assert len(warned) == 1 and "search_space is ignored" in warned[0], proc.stderr[-2000:]
+    assert set(results(tmp_path)["best_params"]) == {"x", "y"}  # the toy app's params
+
+
+def test_search_space_warnings_in_process():
+    from lab_optuna.plan import make_plan
+    from lab_optuna.settings import Settings
+
+    legacy = {"x": {"type": "int", "low": 0, "high": 3}}
+    with pytest.warns(UserWarning, match=r"search_space is deprecated"):
+        plan = make_plan(Settings.from_config({"search_space": legacy}), [])
+    assert plan.space == {"x": IntDistribution(0, 3)}
+    both = {"search_space": legacy, "params": {"y": "choice(1, 2)"}}
+    with pytest.warns(UserWarning, match=r"search_space is ignored"):
+        plan = make_plan(Settings.from_config(both), [])
+    assert plan.space == {"y": CategoricalDistribution([1, 2])}
+
+
 def test_custom_search_space_adds_conditional_params(tmp_path, db):
     sweep(
         tmp_path,
@@ -585,7 +626,7 @@ def test_an_interrupted_sweep_finds_a_finished_jobs_record(tmp_path):
     ``trial.json``, found under the sweep's subdir pattern for its job number."""
     from omegaconf import OmegaConf
 
-    from lab_optuna.core import _record_of
+    from lab_optuna.record import record_of
 
     (tmp_path / "trial_5").mkdir()
     (tmp_path / "trial_5" / "trial.json").write_text(
@@ -600,5 +641,5 @@ def test_an_interrupted_sweep_finds_a_finished_jobs_record(tmp_path):
         }
     )
     OmegaConf.set_readonly(cfg, True)
-    assert _record_of(cfg, 5)["values"] == [0.9]
-    assert _record_of(cfg, 6) == {}
+    assert record_of(cfg, 5)["values"] == [0.9]
+    assert record_of(cfg, 6) == {}

@@ -6,15 +6,19 @@ phase 2 also carries what phase 2 had pinned from phase 1 (phase 1 â†’ phase 2 â
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from . import user_attrs
+from .reporting import show_value
 from .storage import make_storage, redact
 
-PINNED_ATTR = "pinned"  # study user attribute: the pins this study was run with
+log = logging.getLogger(__name__)
 
 
 class PinError(RuntimeError):
@@ -46,5 +50,35 @@ def best_of(storage_url: str | None, study_name: str) -> Best:
             f"study {study_name!r} in {redact(storage_url)} has no completed trial to pin: {hint}"
         )
     best = study.best_trial
-    params = {**study.user_attrs.get(PINNED_ATTR, {}), **best.params}
+    params = {**study.user_attrs.get(user_attrs.PINNED, {}), **best.params}
     return Best(study_name, params, float(best.value), best.number, dict(best.user_attrs))
+
+
+def pins(
+    storage_url: str | None,
+    pin_from: str,
+    pin_user_attrs: Mapping[str, str],
+    taken: Iterable[str],
+) -> dict[str, Any]:
+    """The best params of study ``pin_from`` (with the pins it ran with, and the best
+    trial's user attributes named by ``pin_user_attrs``), minus the ``taken`` keys (those
+    this phase searches or sets, and ``pin_exclude``)."""
+    best = best_of(storage_url, pin_from)
+    params = dict(best.params)
+    for key, attr in pin_user_attrs.items():
+        if attr not in best.user_attrs:
+            where = f"trial {best.number} of study {best.study!r}"
+            raise PinError(
+                f"hydra.sweeper.pin_user_attrs.{key}={attr}: {where} has no user attribute {attr!r}"
+            )
+        params[str(key)] = best.user_attrs[attr]
+    taken = set(taken)
+    pinned = {k: v for k, v in params.items() if k.lstrip("+") not in taken}
+    log.info(
+        "pinned from study %r (best trial %d, value %s): %s",
+        best.study,
+        best.number,
+        show_value(best.value),
+        ", ".join(f"{k}={v}" for k, v in pinned.items()) or "-",
+    )
+    return pinned

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
+
+from .outcomes import Outcome
 
 log = logging.getLogger("sweeper")
 
@@ -37,10 +40,10 @@ class Console:
         log.info("trial %d: %s", trial.number, shown or "(no searched parameter)")
 
     def finished(
-        self, number: int, outcome: str, reason: str, seconds: float, frozen: FrozenTrial | None
+        self, number: int, outcome: Outcome, reason: str, seconds: float, frozen: FrozenTrial | None
     ) -> None:
         self.finished_n += 1
-        state = frozen.state.name if frozen is not None else outcome.upper()
+        state = (frozen.state if frozen is not None else outcome.state).name
         value = ""
         if frozen is not None and frozen.values:
             value = " " + "/".join(f"{v:.4g}" for v in frozen.values)
@@ -49,7 +52,7 @@ class Console:
             f"[{self.finished_n}/{self.total}] trial {number} {state}{value}{self._best()}"
             f"{f' | {steps} steps' if steps else ''} | {seconds:.0f} s"
         )
-        if reason and state != "COMPLETE":
+        if reason and state != TrialState.COMPLETE.name:
             line += f" | {reason.splitlines()[0][:120]}"
         if self.bar is not None:
             from tqdm.contrib.logging import logging_redirect_tqdm
@@ -72,6 +75,11 @@ class Console:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def show_value(value: Any) -> str:
+    """A value for a log line: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _short(override: str) -> str:

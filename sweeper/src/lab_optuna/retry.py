@@ -12,14 +12,15 @@ import logging
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from .states import STALE
+from . import user_attrs
+from .outcomes import STALE
 
 log = logging.getLogger(__name__)
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int) -> bool:
     """Enqueue ``trial``'s params again unless its lineage used ``max_retry``; True if so."""
-    retries = int(trial.user_attrs.get("retries", 0))
+    retries = int(trial.user_attrs.get(user_attrs.RETRIES, 0))
     if retries >= max_retry or not trial.params:
         log.warning(
             "trial %d: %s; not re-queued (%d retries, max_retry=%d)",
@@ -29,12 +30,10 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
             max_retry,
         )
         return False
-    attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("host", "fail_reason")}
-    attrs.update(
-        retry_of=int(trial.user_attrs.get("retry_of", trial.number)),
-        retry_reason=reason,
-        retries=retries + 1,
-    )
+    attrs = {k: v for k, v in trial.user_attrs.items() if k not in user_attrs.PER_ATTEMPT}
+    attrs[user_attrs.RETRY_OF] = int(trial.user_attrs.get(user_attrs.RETRY_OF, trial.number))
+    attrs[user_attrs.RETRY_REASON] = reason
+    attrs[user_attrs.RETRIES] = retries + 1
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,

@@ -15,7 +15,7 @@ import sqlalchemy
 from alembic.migration import MigrationContext
 from optuna.storages import RDBStorage
 
-from .storage import redact
+from .urls import redact
 
 
 class StorageSchemaError(RuntimeError):

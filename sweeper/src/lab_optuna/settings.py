@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from .config import SweeperConf, keys
 
 
 class SettingsError(ValueError):
@@ -13,33 +14,12 @@ class SettingsError(ValueError):
 
 
 DIRECTIONS = ("minimize", "maximize")
+#: Keys Hydra's instantiation leaves in the config it hands the sweeper.
+_HYDRA_KEYS = ("_target_", "defaults")
 
 
-@dataclass
-class Settings:
-    sampler: Any = None
-    pruner: Any = None
-    direction: Any = "minimize"
-    storage: str | None = None
-    study_name: str | None = None
-    n_trials: int = 20
-    n_jobs: int = 2
-    max_failure_rate: float = 0.0
-    min_trials_for_failure_rate: int = 1
-    search_space: Any = None
-    params: Any = None
-    custom_search_space: str | None = None
-    pin_from: str | None = None
-    params_from: Any = None
-    pin_exclude: Any = None
-    pin_user_attrs: Any = None
-    check_config: str | None = None
-    heartbeat_interval: int | None = 10
-    grace_period: int | None = 30
-    max_retry: int = 3
-    max_total_trials: int | None = None
-    async_slots: bool = True
-    reseed_per_trial: bool = True
+class Settings(SweeperConf):
+    """The keys of :class:`~lab_optuna.config.SweeperConf`, checked."""
 
     @property
     def directions(self) -> list[str]:
@@ -48,9 +28,10 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
-        known = {f.name for f in fields(cls)}
-        config = {k: v for k, v in config.items() if k not in ("_target_", "defaults")}
-        unknown = sorted(set(config) - known)
+        """Checked settings from the sweeper's config; SettingsError names a bad key."""
+        known = keys()
+        config = {k: v for k, v in config.items() if k not in _HYDRA_KEYS}
+        unknown = sorted(set(config) - set(known))
         if unknown:
             raise SettingsError(
                 f"hydra.sweeper.{unknown[0]}: not a key of the lab_optuna "
@@ -86,11 +67,6 @@ class Settings:
         for key in ("async_slots", "reseed_per_trial"):
             if not isinstance(getattr(self, key), bool):
                 raise SettingsError(f"hydra.sweeper.{key}={getattr(self, key)!r}: true or false")
-        if self.search_space is not None and self.params:
-            raise SettingsError(
-                "hydra.sweeper.search_space (deprecated) and hydra.sweeper.params "
-                "are both set: move search_space into params"
-            )
         if (
             len(self.directions) > 1
             and self.pruner

@@ -15,31 +15,10 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 
+from .schema import StorageSchemaError, check_schema
+from .urls import StorageError, check_url, redact
+
 _CACHE: dict[tuple, RDBStorage] = {}
-
-#: Python driver modules → the pip requirement that provides them.
-_DRIVERS = {
-    "psycopg": "the `postgres` extra: pip install 'lenet-lab[postgres]' (psycopg 3)",
-    "psycopg2": "psycopg2-binary (pip install psycopg2-binary), or use postgresql:// (psycopg 3)",
-    "MySQLdb": "mysqlclient (pip install mysqlclient), or use mysql+pymysql:// with pymysql",
-    "pymysql": "pymysql: pip install pymysql",
-}
-
-
-class StorageError(RuntimeError):
-    """A storage URL that cannot be used; the message is one line with the fix."""
-
-
-def redact(url: Any) -> str:
-    """The URL with its password replaced by ``***`` (SQLAlchemy's own rendering), for logs,
-    files and errors; text that is no URL comes back as it is."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(str(url)).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return str(url)
 
 
 def make_storage(
@@ -58,7 +37,7 @@ def make_storage(
     url = str(url)
     key = (url, heartbeat_interval, grace_period, stale_callback is not None)
     if key not in _CACHE:
-        _check_url(url)
+        check_url(url)
         engine_kwargs: dict[str, Any] = {}
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -69,39 +48,12 @@ def make_storage(
     return _CACHE[key]
 
 
-def _check_url(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    where = f"hydra.sweeper.storage={redact(url)}"
-    try:
-        parsed = make_url(url)
-        dialect = parsed.get_dialect()
-    except ArgumentError:
-        example = "sqlite:///multirun/optuna.db or postgresql://user:pass@host/db"
-        raise StorageError(f"{where}: not a database URL (expected e.g. {example})") from None
-    except NoSuchModuleError:
-        raise StorageError(
-            f"{where}: unknown database type {url.split(':', 1)[0]!r} "
-            "(use sqlite, postgresql or mysql)"
-        ) from None
-    try:
-        dialect.import_dbapi()
-    except ImportError as e:
-        module = (getattr(e, "name", None) or str(e)).split(".")[0]
-        fix = _DRIVERS.get(module, f"the {module!r} Python package")
-        message = f"{where}: its driver {module!r} is not installed; install {fix}"
-        raise StorageError(message) from None
-
-
 def _connect(
     url: str, engine_kwargs: dict, heartbeat_interval, grace_period, stale_callback
 ) -> RDBStorage:
     """``RDBStorage``, retried: workers starting together on a new database race to create
     its tables ("table studies already exists"); the loser just connects again."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-    from .schema import StorageSchemaError, check_schema
 
     try:
         check_schema(url)

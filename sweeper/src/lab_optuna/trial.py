@@ -1,4 +1,4 @@
-"""The job side of a trial: which trial this job is, its heartbeats, its record.
+"""The job side of a trial: which trial this job is, its heartbeats, its ``trial.json``.
 
 The sweeper wraps the app's task function in ``TrialJob``; in whatever process the launcher
 runs it (the sweeper's own, a joblib worker, a SLURM node), the job finds its trial from its
@@ -9,22 +9,23 @@ own Hydra config — the study in ``hydra.sweeper.storage``/``study_name``, the 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
 import socket
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
 
+from . import record, user_attrs
+from .heartbeat import job_heartbeat
+from .outcomes import of_exception, of_return
 from .reporting import route_optuna_logging
-from .states import PRUNED_STATE, job_state
 from .storage import make_storage
 
 log = logging.getLogger(__name__)
@@ -34,24 +35,9 @@ _current: optuna.trial.Trial | None = None
 LIVE_STUDIES: dict[str, tuple[optuna.Study, Any]] = {}
 
 
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-
-
 def current_trial() -> optuna.trial.Trial | None:
     """The Optuna trial this Hydra job runs, or None outside a ``lab_optuna`` sweep."""
     return _current
-
-
-def record_path(output_dir: str | Path) -> Path:
-    """Where a job keeps its trial record (``trial.json`` in the job's output dir)."""
-    return Path(output_dir) / "trial.json"
-
-
-def read_record(output_dir: str | Path) -> dict[str, Any]:
-    try:
-        return json.loads(record_path(output_dir).read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 class TrialJob:
@@ -68,31 +54,28 @@ class TrialJob:
         route_optuna_logging()
         trial, storage, trial_id = attach(hc.sweeper, int(hc.job.num))
         out = Path(hc.runtime.output_dir)
-        record = {
+        job = {
             "number": int(hc.job.num),
             "study": hc.sweeper.study_name,
             "params": dict(trial.params) if trial else {},
             "host": f"{socket.gethostname()}:{os.getpid()}",
-            "state": "RUNNING",
             "job_id": _cluster_job_id(),
         }
-        _write(out, record)
+        record.write(out, job, TrialState.RUNNING)
         _current = trial
         try:
-            with _heartbeat(storage, trial_id):
+            with job_heartbeat(storage, trial_id):
                 if trial is not None:  # the sweeper stops beating for it from now on
-                    trial.set_user_attr("host", record["host"])
+                    trial.set_user_attr(user_attrs.HOST, job["host"])
                 value = self.task_function(cfg)
-        except optuna.TrialPruned as e:
-            _write(out, {**record, "state": PRUNED_STATE, "reason": str(e)})
-            raise
         except Exception as e:
-            _write(out, {**record, "state": "FAIL", "reason": f"{type(e).__name__}: {e}"})
+            verdict = of_exception(e)
+            record.write(out, job, verdict.outcome.state, reason=verdict.reason)
             raise
         finally:
             _current = None
-        state, values = job_state(value, _n_objectives(hc.sweeper))
-        _write(out, {**record, "state": state, "values": values})
+        verdict = of_return(value, _n_objectives(hc.sweeper))
+        record.write(out, job, verdict.outcome.state, values=verdict.values)
         return value
 
 
@@ -172,50 +155,3 @@ def _n_objectives(sweeper_cfg: DictConfig) -> int:
     if OmegaConf.is_list(direction) or isinstance(direction, (list, tuple)):
         return len(direction)
     return 1
-
-
-def _write(out: Path, record: dict[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = record_path(out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    tmp.replace(record_path(out))
-
-
-def beats(storage: Any) -> bool:
-    """True for a storage that keeps heartbeats (a database with heartbeat_interval set)."""
-    from optuna.storages import RDBStorage
-
-    return isinstance(storage, RDBStorage) and bool(storage.get_heartbeat_interval())
-
-
-@contextlib.contextmanager
-def repeating(interval: float, beat: Callable[[], None], name: str) -> Iterator[None]:
-    """Run ``beat`` now and every ``interval`` seconds in a daemon thread while the block
-    runs; an error in ``beat`` (a lost connection) never reaches the block."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                beat()
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=loop, name=name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
-def _heartbeat(storage: Any, trial_id: int) -> contextlib.AbstractContextManager:
-    """Beat for the trial from this (training) process: if it dies, the trial goes stale."""
-    if trial_id < 0 or not beats(storage):
-        return contextlib.nullcontext()
-    return repeating(
-        storage.get_heartbeat_interval(),
-        lambda: storage.record_heartbeat(trial_id),
-        "trial-heartbeat",
-    )

@@ -1,9 +1,11 @@
 """Hydra plugin entry points (Hydra loads plugins only from the ``hydra_plugins`` namespace).
 
-- ``LabOptunaSweeper``: the sweeper (logic in ``lab_optuna/core.py``); ``hydra/sweeper=lab_optuna``.
-- ``LabOptunaSearchPath``: puts this package's configs (``conf/hydra/sweeper/...``: the
-  sweeper, its samplers and pruners) on every app's search path, so any installed Hydra app
-  can select them without copying a file.
+Hydra imports this module at every app start, so it stays light: no Optuna until a sweep.
+
+- ``LabOptunaSweeper``: the sweeper (``lab_optuna/sweeper.py``); ``hydra/sweeper=lab_optuna``,
+  whose config (every key) ``lab_optuna/config.py`` stores in Hydra's ConfigStore here.
+- ``LabOptunaSearchPath``: puts this package's configs (``conf/hydra/sweeper/{sampler,pruner}``)
+  on every app's search path, so any installed Hydra app can select them without copying a file.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra.plugins.sweeper import Sweeper
 
+from lab_optuna import config
+
+config.store()
+
 
 class LabOptunaSweeper(Sweeper):
-    """``hydra/sweeper=lab_optuna``: see ``lab_optuna/core.py``."""
+    """``hydra/sweeper=lab_optuna``: see ``lab_optuna/sweeper.py``."""
 
     def __init__(self, **config: Any) -> None:
-        from lab_optuna.core import LabOptunaSweeper as Impl
+        from lab_optuna.sweeper import LabOptunaSweeper as Impl
 
         self.impl = Impl(**config)
 

@@ -1,0 +1,102 @@
+"""The sweeper's keys (``hydra.sweeper.*``), each with its default and meaning, written once.
+
+:class:`SweeperConf` is the one definition: Hydra's ConfigStore gets it as the config
+``hydra/sweeper=lab_optuna`` (:func:`store`, called by the plugin module at every app start),
+and ``Settings`` (``settings.py``) checks a composed config against it. Light on purpose:
+Hydra imports this at every start, so nothing here imports Optuna.
+
+The config is stored as a plain node, not as a structured (typed) one, so that a bad value
+or an unknown key reaches ``Settings``, which names it in one line, instead of failing in
+OmegaConf's own multi-line error; the sampler and pruner come from their config groups
+(``hydra/sweeper/sampler=...``, ``hydra/sweeper/pruner=...``; YAML files under
+``hydra_plugins/lab_optuna_sweeper/conf``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: The Hydra plugin class the config instantiates.
+TARGET = "hydra_plugins.lab_optuna_sweeper.lab_optuna_sweeper.LabOptunaSweeper"
+#: Config groups of the sweeper and the option each starts from.
+GROUP_DEFAULTS = {"sampler": "tpe", "pruner": "none"}
+
+
+@dataclass
+class SweeperConf:
+    """``hydra.sweeper.*`` of ``hydra/sweeper=lab_optuna``: each key, its type and default."""
+
+    # hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|qmc|grid|gp: the Optuna sampler's node
+    sampler: Any = None
+    # hydra/sweeper/pruner=none|median|percentile|hyperband|successive_halving|threshold|wilcoxon
+    pruner: Any = None
+    # minimize | maximize, or a list of them for several objectives
+    direction: Any = "minimize"
+    # null: in memory (this process only); a database URL: sqlite:///f.db, postgresql://u:p@h/db
+    storage: str | None = None
+    # null: Optuna picks one; name it to resume or share the study
+    study_name: str | None = None
+    # NEW trials this invocation runs (0: only write the reports)
+    n_trials: int = 20
+    # trials running at once (with a launcher that runs jobs concurrently: joblib, submitit)
+    n_jobs: int = 2
+    # start a trial as soon as one of the n_jobs ends; false: wait for the whole batch
+    async_slots: bool = True
+    # stop when more than this share of trials CRASHED (pruned, non-finite results don't count)
+    max_failure_rate: float = 0.0
+    # ... checked once this many trials of this invocation have finished
+    min_trials_for_failure_rate: int = 1
+    # stop adding trials when the study holds this many (COMPLETE+PRUNED+RUNNING), all workers
+    max_total_trials: int | None = None
+    # the search space, key: choice(...) | range(...) | interval(...) | tag(log, ...) | value
+    params: Any = None
+    # deprecated form of params ({type, low, high, ...}); warns; ignored when params is set
+    search_space: Any = None
+    # module.function(cfg, trial) adding (conditional) params to each trial
+    custom_search_space: str | None = None
+    # {study, take: top|rest, count: N | share: 0.8}: search a screening study's top/other params
+    params_from: Any = None
+    # study (same storage) whose best params are fixed here, with the pins it ran with
+    pin_from: str | None = None
+    # keys of pin_from's best trial not to fix here
+    pin_exclude: Any = field(default_factory=list)
+    # key: user attribute of pin_from's best trial to fix it to, e.g. {trainer.epochs: best_epoch}
+    pin_user_attrs: Any = field(default_factory=dict)
+    # module.function(cfg) run once on the config all trials share: a bad fixed value stops here
+    check_config: str | None = None
+    # seconds between heartbeats of a running trial (needs a database storage; null: off)
+    heartbeat_interval: int | None = 10
+    # a trial silent this long is stale: FAIL, its params re-queued
+    grace_period: int | None = 30
+    # re-runs of a dead job's params (lineage: user attributes retry_of, retries, retry_reason)
+    max_retry: int = 3
+    # seed each trial from (sampler.seed, trial number): a resumed study replays no points
+    reseed_per_trial: bool = True
+
+
+def keys() -> list[str]:
+    """The sweeper's keys, in :class:`SweeperConf`'s order."""
+    return [f.name for f in fields(SweeperConf)]
+
+
+def node() -> dict[str, Any]:
+    """The ``hydra/sweeper=lab_optuna`` config: the plugin class, its groups' defaults and
+    every key but the groups' own at its default (``_self_`` comes last, as in a YAML file
+    without it, so these must not hold ``sampler``/``pruner``: they would replace them)."""
+    defaults = SweeperConf()
+    return {
+        "_target_": TARGET,
+        "_recursive_": False,  # the sweeper builds its sampler and pruner itself
+        "defaults": [{group: option} for group, option in GROUP_DEFAULTS.items()],
+        **{key: getattr(defaults, key) for key in keys() if key not in GROUP_DEFAULTS},
+    }
+
+
+def store() -> None:
+    """Register ``hydra/sweeper=lab_optuna`` in Hydra's ConfigStore."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(
+        group="hydra/sweeper", name="lab_optuna", node=node(), provider="lab_optuna_sweeper"
+    )

@@ -1,0 +1,254 @@
+"""The slot loop (Optuna's ``_optimize``): ask, launch and tell until the sweep's trials ran.
+
+With a launcher that runs jobs concurrently, each launch waits in a daemon thread and
+``n_jobs`` trials run at once, a new one starting as soon as one ends (``async_slots:
+false``: when the whole batch has ended); Hydra's basic launcher runs one job at a time in
+this process. Before every new trial, trials of dead jobs are failed (and re-queued); jobs
+whose trial went stale are no longer waited for. SIGINT/SIGTERM stop the loop: finished
+jobs are still recorded from their ``trial.json``, running trials are marked FAIL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import DictConfig
+from optuna.trial import TrialState
+
+from . import record
+from .heartbeat import fail_stale, first_beat, queued_heartbeat
+from .outcomes import STALE, Outcome, Tally, Verdict, fail, of_job, tell
+from .outcomes import record as record_outcome
+from .plan import Plan
+from .reporting import Console
+from .retry import requeue
+from .settings import Settings
+from .study import room_left
+
+log = logging.getLogger(__name__)
+
+
+class Stop(Exception):
+    """Ctrl-C or SIGTERM reached the sweeper."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopFlag(threading.Event):
+    """Set by SIGINT/SIGTERM; ``signum`` says which (SIGINT until one arrives)."""
+
+    signum: int = signal.SIGINT
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[StopFlag]:
+    """SIGINT and SIGTERM set the flag (the loop stops at its next step) and, for the first
+    Ctrl-C, also raise KeyboardInterrupt so an in-process job stops now."""
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        flag.signum = signum
+        flag.set()
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)
+
+
+@dataclass
+class Slots:
+    """One invocation's trials: launched jobs in ``running`` (future → (trial, start))."""
+
+    s: Settings
+    study: optuna.Study
+    storage: Any
+    plan: Plan
+    launcher: Any
+    config: DictConfig
+    console: Console
+    tally: Tally = field(default_factory=Tally)
+    running: dict[Future, tuple[optuna.Trial, float]] = field(default_factory=dict)
+
+    def run(self, n_trials: int, stopped: StopFlag) -> None:
+        """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy."""
+        concurrent = not _in_process(self.launcher)  # threads watch remote jobs, even 1
+        slots = self.s.n_jobs if concurrent else 1
+        started = 0
+        next_check = time.monotonic()
+        try:
+            with queued_heartbeat(self.storage, self._running_trials, self.s.heartbeat_interval):
+                while started < n_trials or self.running:
+                    may_start = not self.running or self.s.async_slots
+                    while (
+                        may_start
+                        and len(self.running) < slots
+                        and started < n_trials
+                        and not stopped.is_set()
+                    ):
+                        if room_left(self.s, self.study) <= 0:
+                            log.info(
+                                "the study reached max_total_trials=%s", self.s.max_total_trials
+                            )
+                            n_trials = started
+                            break
+                        trial, overrides = self._ask()
+                        started += 1
+                        if concurrent:
+                            launched = _in_thread(self._launch, trial, overrides)
+                            self.running[launched] = (trial, time.monotonic())
+                        else:  # in this process, now (Ctrl-C reaches the job)
+                            self._run_here(trial, overrides)
+                            self._check_failures()
+                    if stopped.is_set():
+                        raise Stop(stopped.signum)
+                    if not self.running:
+                        continue
+                    done, _ = wait(list(self.running), timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        trial, t0 = self.running.pop(fut)
+                        self._finish(trial, fut, time.monotonic() - t0)
+                    if self.s.heartbeat_interval and time.monotonic() >= next_check:
+                        next_check = time.monotonic() + self.s.heartbeat_interval
+                        self._drop_dead_jobs()
+                    self._check_failures()
+        except (Stop, KeyboardInterrupt) as e:
+            self._interrupted(f"interrupted ({signal.Signals(stopped.signum).name} to the sweeper)")
+            if isinstance(e, KeyboardInterrupt):
+                raise Stop(stopped.signum) from None
+            raise
+
+    def _running_trials(self) -> list[optuna.Trial]:
+        return [trial for trial, _ in list(self.running.values())]
+
+    def _ask(self) -> tuple[optuna.Trial, tuple[str, ...]]:
+        """A new trial, sampled, and its job's overrides."""
+        fail_stale(self.study, self.storage)
+        trial = self.study.ask()
+        first_beat(self.storage, trial)  # a job killed before it beats goes stale
+        try:
+            overrides = self.plan.configure(trial, self.config, self.s.custom_search_space)
+        except Exception as e:  # e.g. custom_search_space: never left RUNNING
+            fail(self.study, trial, f"{type(e).__name__}: {e}")
+            raise SystemExit(
+                f"error: trial {trial.number} could not be configured: {type(e).__name__}: {e}"
+            ) from None
+        if self.s.study_name is None:  # the job must find the study Optuna named
+            overrides += (f"hydra.sweeper.study_name={self.study.study_name}",)
+        self.console.started(trial)
+        return trial, overrides
+
+    def _launch(self, trial: optuna.Trial, overrides: tuple[str, ...]) -> JobReturn:
+        return self.launcher.launch([overrides], initial_job_idx=trial.number)[0]
+
+    def _run_here(self, trial: optuna.Trial, overrides: tuple[str, ...]) -> None:
+        """One job in this process (Hydra's basic launcher); listed in ``running`` meanwhile,
+        so an interrupt marks its trial."""
+        fut: Future = Future()
+        t0 = time.monotonic()
+        self.running[fut] = (trial, t0)
+        try:
+            fut.set_result(self._launch(trial, overrides))
+        except Exception as e:  # noqa: BLE001 - the launcher itself failed
+            fut.set_exception(e)
+        del self.running[fut]
+        self._finish(trial, fut, time.monotonic() - t0)
+
+    def _finish(self, trial: optuna.Trial, fut: Future, seconds: float) -> None:
+        """Tell Optuna the outcome of one job."""
+        try:
+            ret: JobReturn = fut.result()
+        except Exception as e:  # the launcher itself failed (e.g. a SLURM submission)
+            ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
+        verdict = of_job(ret, len(self.s.directions))
+        stored = record_outcome(self.study, trial, verdict)
+        if verdict.outcome is Outcome.DIED_REQUEUE and stored is not None:
+            requeue(self.study, stored, verdict.reason, self.s.max_retry)  # not the app's fault
+        self.tally.count(verdict)
+        if verdict.outcome is Outcome.CRASHED:
+            log.error(
+                "trial %d failed: %s\n  overrides: %s",
+                trial.number,
+                verdict.reason,
+                " ".join(ret.overrides or []),
+            )
+        self.console.finished(trial.number, verdict.outcome, verdict.reason, seconds, stored)
+
+    def _drop_dead_jobs(self) -> None:
+        """Stop waiting for jobs whose trial went stale (the job died: killed, cancelled,
+        node lost) even if the launcher never returns; their params are re-queued."""
+        fail_stale(self.study, self.storage)
+        if not self.running:
+            return
+        stored = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        for fut, (trial, t0) in list(self.running.items()):
+            if stored[trial.number].state == TrialState.FAIL:
+                del self.running[fut]  # its thread may stay blocked in the launcher: abandoned
+                self.tally.count(Verdict(Outcome.FAILED, STALE))
+                seconds = time.monotonic() - t0
+                self.console.finished(
+                    trial.number, Outcome.FAILED, STALE, seconds, stored[trial.number]
+                )
+
+    def _check_failures(self) -> None:
+        self.tally.check_failure_rate(self.s.max_failure_rate, self.s.min_trials_for_failure_rate)
+
+    def _interrupted(self, reason: str) -> None:
+        """Tell the running trials whose jobs had finished (their ``trial.json``); mark the
+        rest FAIL with ``reason``."""
+        for trial, _ in list(self.running.values()):
+            job = record.record_of(self.config, trial.number)
+            state = record.state_of(job)
+            try:
+                if state == TrialState.COMPLETE and job.get("values"):
+                    tell(self.study, trial, values=job["values"])
+                    log.info("trial %d had finished: recorded as usual", trial.number)
+                    continue
+                if state == TrialState.PRUNED:
+                    tell(self.study, trial, state=TrialState.PRUNED)
+                    continue
+            except Exception as e:  # noqa: BLE001 - never hide the interrupt
+                log.warning("trial %d: could not record its finished job: %s", trial.number, e)
+            fail(self.study, trial, reason)
+            log.warning("trial %d marked FAIL (%s)", trial.number, reason)
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run ``fn(*args)`` in a daemon thread (a launcher that never returns for a dead job
+    must not keep the sweep alive once the sweeper has moved on)."""
+    fut: Future = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - handed to the sweep loop
+            fut.set_exception(e)
+
+    threading.Thread(target=run, name="trial-slot", daemon=True).start()
+    return fut
+
+
+def _in_process(launcher: Any) -> bool:
+    """True for Hydra's basic launcher, which runs jobs one by one in this process."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    return isinstance(launcher, BasicLauncher)

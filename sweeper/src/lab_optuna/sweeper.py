@@ -1,0 +1,120 @@
+"""``LabOptunaSweeper``: a Hydra sweeper on current Optuna, for any Hydra app.
+
+The config grammar is hydra-optuna-sweeper's (``params``, ``custom_search_space``, the
+deprecated ``search_space``, ``sampler``, ``direction``, ``storage``, ``study_name``,
+``n_trials``, ``n_jobs``, ``max_failure_rate``; every key: ``config.py``). A sweep reads top
+to bottom: check the settings (``settings.py``), plan what to search and fix (``plan.py``),
+open the study (``study.py``), run the trials in slots (``loop.py``; how a job's end becomes
+a trial state: ``outcomes.py``), write the outputs (``outputs.py``). On top of the plugin:
+
+- trial identity: a job's ``hydra.job.num`` is its Optuna trial number, so job dirs never
+  collide across resumed sweeps or workers, and ``current_trial()`` finds the trial from
+  inside the job (``trial.py``) for ``report``/``should_prune``;
+- pinning (``pin_from``), screening (``params_from``), a config check before any trial
+  (``check_config``), ``max_total_trials`` across workers;
+- fault tolerance: the job beats for its trial (``heartbeat.py``); trials of dead jobs are
+  failed and re-queued (``retry.py``); Ctrl-C and SIGTERM keep finished trials, mark
+  running ones FAIL and print how to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from .loop import Slots, Stop, stop_signals
+from .outputs import save_pins, write_outputs
+from .pinning import PinError
+from .plan import check_fixed_config, make_plan
+from .reporting import Console, quiet_launchers, route_optuna_logging
+from .settings import Settings, SettingsError
+from .space import SearchSpaceError
+from .study import open_study, trials_to_run
+from .trial import LIVE_STUDIES, TrialJob
+from .urls import StorageError, redact
+
+log = logging.getLogger(__name__)
+
+
+class LabOptunaSweeper(Sweeper):
+    """Hydra's ``Sweeper`` interface; its keys: ``lab_optuna.config.SweeperConf``."""
+
+    def __init__(self, **config: Any) -> None:
+        try:
+            self.s = Settings.from_config(config)
+        except SettingsError as e:
+            raise SystemExit(f"error: {e}") from None
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=TrialJob(task_function)
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        assert self.config is not None and self.hydra_context is not None
+        s = self.s
+        route_optuna_logging()
+        try:
+            plan = make_plan(s, list(arguments))
+            check_fixed_config(s, plan, self.hydra_context, self.config)
+            study, storage = open_study(s, plan.space)
+        except (SettingsError, SearchSpaceError, StorageError, PinError) as e:
+            raise SystemExit(f"error: {e}") from None
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if plan.pinned:
+            save_pins(study, plan.pinned, sweep_dir)
+        n_trials = trials_to_run(s, study, plan.space)
+        where = redact(s.storage) if s.storage else "memory"
+        log.info(
+            "study %r in %s: %d trials so far; sampler %s, pruner %s",
+            study.study_name,
+            where,
+            len(study.trials),
+            study.sampler,
+            type(study.pruner).__name__,
+        )
+        log.info("search space: %s", plan.describe())
+        console = Console(n_trials, s.directions, study)
+        quiet_launchers()
+        slots = Slots(s, study, storage, plan, self.launcher, self.config, console)
+        try:
+            with stop_signals() as stopped:
+                slots.run(n_trials, stopped)
+        except Stop as e:
+            log.warning(
+                "%s: running trials were marked FAIL; finished trials are saved in %s "
+                "(study %r). Resume with the same command: new trials are added.",
+                e,
+                where if s.storage else "memory (lost on exit)",
+                study.study_name,
+            )
+            raise SystemExit(128 + e.signum) from None  # 130 Ctrl-C, 143 SIGTERM; no traceback
+        finally:
+            console.close()
+            write_outputs(study, sweep_dir, s.storage)
+            LIVE_STUDIES.pop(study.study_name, None)
+        tally = slots.tally
+        log.info(
+            "this invocation: %d complete, %d pruned, %d failed",
+            tally.complete,
+            tally.pruned,
+            tally.failed + tally.crashed,
+        )
+        if tally.done and tally.complete == 0 and tally.pruned == 0:
+            raise SystemExit(
+                f"error: all {tally.done} trials of this sweep failed (first: "
+                f"{tally.first_failure}); see {sweep_dir}"
+            )
