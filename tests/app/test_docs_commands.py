@@ -59,6 +59,7 @@ NOT_RUN = {
     "optuna-dashboard": "starts a web server (make dashboard is checked with make -n)",
     "rm": "deletes the user's results",
     ".": "activates the venv",
+    "cd": "changes the directory for the commands that follow",
     "source": "activates the venv",
     "python -m pytest": "the test suite itself (make test / make test-all are checked)",
 }
