@@ -7,18 +7,24 @@ batch 64, SGD lr 0.1 momentum 0.9, 938 optimizer steps per epoch on the 60k trai
 * ``sheet``: ``torchvision.datasets.FashionMNIST`` + ``transforms.ToTensor()``,
   ``DataLoader(shuffle=True, batch_size=64, num_workers=0)`` (also ``num_workers=4`` with
   ``--device cuda``), the usual eager loop with ``loss.item()`` per batch.
-* ``project``: what ``train.py`` runs: ``components.build_components`` (model and optimizer
-  from their ``_target_`` configs), ``run.load_data`` (``data.load_split``), ``run.make_step``
-  (``explicit_step.ExplicitBackwardStep`` on the CPU, ``engine.GraphedTrainStep`` on CUDA),
-  ``engine.train_epoch`` and ``engine.evaluate``.
-* ``project_autograd`` (CPU only): the same with ``trainer.explicit_backward=false``
-  (``engine.TrainStep``: autograd), to show what the explicit backward adds.
+* ``project``: what ``train.py`` runs on the CPU: ``components.build_components`` (model and
+  optimizer from their ``_target_`` configs), ``run.load_data`` (``data.load_split``),
+  ``run.make_step`` (``engine.TrainStep``: eager autograd; ``engine.GraphedTrainStep`` on
+  CUDA), ``engine.train_epoch`` and ``engine.evaluate``.
+* ``project_compile`` (CPU only): the same step with its forward and loss under
+  ``torch.compile`` (AOTAutograd compiles the backward too; the optimizer step stays eager,
+  fused). Compilation happens in the warm-up epoch (excluded from the timings).
+* ``project_explicit`` (CPU only): the same with ``explicit_step.ExplicitBackwardStep`` (the
+  backward written out with ATen's gradient kernels), to see what it adds over autograd.
 
 Each path runs in its own child process (so each reports its own peak RSS and GPU memory);
 the parent runs one warm-up epoch per child (excluded), then alternates the children epoch
-by epoch, so a load change on a shared machine hits every path alike. Reported: median
-s/epoch (train + val), images/s ((60k + 10k) / median), val acc after the last epoch, peak
-RSS, peak GPU memory, and ratio = sheet (num_workers=0) s/epoch / project s/epoch.
+by epoch, each round starting with the next path, so a load change on a shared machine hits
+every path alike; besides the medians it reports each path's per-round epoch time over the
+project step's of the same round (median over the rounds: the robust ratio under load).
+Reported: median s/epoch (train + val), images/s ((60k + 10k) / median), val acc after the
+last epoch, peak RSS, peak GPU memory, and ratio = sheet (num_workers=0) s/epoch / project
+s/epoch.
 
     FASHION_MNIST_ROOT=/work/shared/data python benchmarks/epoch_speed.py --epochs 3
     python benchmarks/epoch_speed.py --device cuda --epochs 5 --json out/epoch_speed_cuda.json
@@ -141,7 +147,7 @@ class SheetPath:
 class ProjectPath:
     """What ``train.py`` runs, through the project's own functions."""
 
-    def __init__(self, args: argparse.Namespace, device, explicit_backward: bool = True):
+    def __init__(self, args: argparse.Namespace, device, step: str = "eager"):
         import torch
         from hydra import compose, initialize_config_dir
 
@@ -157,7 +163,7 @@ class ProjectPath:
             "optimizer=sgd",
             f"optimizer.lr={LR}",
             f"optimizer.momentum={MOMENTUM}",
-            f"trainer.explicit_backward={str(explicit_backward).lower()}",
+            f"trainer.explicit_backward={str(step == 'explicit').lower()}",
         ]
         if args.train_size:
             overrides.append(f"data.train_size={args.train_size}")
@@ -175,6 +181,8 @@ class ProjectPath:
         self.step = run.make_step(
             parts, self.train_set, BATCH, explicit=explicit, graphable=self.graphable
         )
+        if step == "compile":
+            self.step = compiled_step(self.step)
         self.step_kind = type(self.step).__name__
         self.check_every = 1 if device.type == "cpu" else 100  # as run.train does
         self.val_batch = int(cfg.data.val_batch_size)
@@ -194,6 +202,28 @@ class ProjectPath:
         }
 
 
+def compiled_step(step: Any) -> Any:
+    """``step`` (an eager ``engine.TrainStep``) with its forward and loss under
+    ``torch.compile``; backward (compiled by AOTAutograd) and optimizer step as before."""
+    import torch
+
+    def logits_and_loss(x: Any, y: Any) -> tuple[Any, Any]:
+        logits = step.model(x)
+        return logits, step.criterion(logits, y)
+
+    compiled = torch.compile(logits_and_loss)
+
+    def forward_backward(x: Any, y: Any) -> None:
+        logits, loss = compiled(x, y)
+        loss.backward()
+        step.optimizer.step()
+        step.loss_sum.add_(loss.detach(), alpha=y.shape[0])
+        step.correct.add_((logits.detach().argmax(1) == y).sum())
+
+    step._forward_backward = forward_backward
+    return step
+
+
 def child_main(args: argparse.Namespace) -> None:
     import torch
 
@@ -202,7 +232,8 @@ def child_main(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     t0 = time.perf_counter()
     if args.child.startswith("project"):
-        path: Any = ProjectPath(args, device, explicit_backward=args.child == "project")
+        kind = {"project": "eager", "project_compile": "compile", "project_explicit": "explicit"}
+        path: Any = ProjectPath(args, device, step=kind[args.child])
     else:
         path = SheetPath(args, device, workers=int(args.child.removeprefix("sheet_w")))
     _sync(device)
@@ -346,8 +377,8 @@ def parent_main(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA GPU is available", file=sys.stderr)
         return 2
-    names = ["sheet_w0"] + (["sheet_w4"] if args.device == "cuda" else ["project_autograd"])
-    names.append("project")
+    names = ["sheet_w0", "project"]
+    names += ["sheet_w4"] if args.device == "cuda" else ["project_compile", "project_explicit"]
     load_before = os.getloadavg()
     children = {}
     for name in names:  # setup one at a time: each child's setup is timed alone
@@ -356,8 +387,11 @@ def parent_main(args: argparse.Namespace) -> int:
     for name, ch in children.items():
         e = ch.epoch()
         print(f"{name}: warm-up epoch {e['epoch_s']:.3f}s (excluded)", flush=True)
+    order = list(children)
     for i in range(args.epochs):
-        for name, ch in children.items():
+        shift = i % len(order)  # each round starts with another path: no position bias
+        for name in order[shift:] + order[:shift]:
+            ch = children[name]
             e = ch.epoch()
             ch.epochs.append(e)
             print(
@@ -377,12 +411,25 @@ def parent_main(args: argparse.Namespace) -> int:
     if "sheet_w4" in by:
         w4 = by["sheet_w4"]["s_per_epoch"]
         print(f"ratio (sheet, num_workers=4) / project = {w4:.3f} / {proj:.3f} = {w4 / proj:.2f}x")
-    if "project_autograd" in by:
-        ag = by["project_autograd"]["s_per_epoch"]
-        print(
-            f"ratio (sheet, num_workers=0) / project with autograd = {base:.3f} / {ag:.3f} = "
-            f"{base / ag:.2f}x; explicit backward: {ag / proj:.2f}x"
+    eager = by["project"]["s_per_epoch"]
+    paired = {  # per round: this path's epoch over the eager step's of the same round
+        name: statistics.median(
+            e["epoch_s"] / p["epoch_s"]
+            for e, p in zip(ch.epochs, children["project"].epochs, strict=True)
         )
+        for name, ch in children.items()
+    }
+    print(
+        "per-round ratios to the eager project step (median): "
+        + ", ".join(f"{name} {r:.2f}x" for name, r in paired.items())
+    )
+    for other in ("project_compile", "project_explicit"):
+        if other in by:
+            t = by[other]["s_per_epoch"]
+            print(
+                f"ratio project (eager autograd) / {other} = {eager:.3f} / {t:.3f} = "
+                f"{eager / t:.2f}x"
+            )
     result = {
         "baseline_s_per_epoch": base,
         "project_s_per_epoch": proj,
@@ -403,9 +450,13 @@ def parent_main(args: argparse.Namespace) -> int:
         "loadavg_after": os.getloadavg(),
         "paths": by,
     }
-    if "project_autograd" in by:
-        result["project_autograd_s_per_epoch"] = by["project_autograd"]["s_per_epoch"]
-        result["ratio_autograd"] = base / by["project_autograd"]["s_per_epoch"]
+    for other in ("project_compile", "project_explicit"):
+        if other in by:
+            result[f"{other}_s_per_epoch"] = by[other]["s_per_epoch"]
+            result[f"ratio_eager_over_{other.removeprefix('project_')}"] = (
+                eager / by[other]["s_per_epoch"]
+            )
+    result["epoch_time_over_project_paired"] = paired
     if "sheet_w4" in by:
         result["baseline_w4_s_per_epoch"] = by["sheet_w4"]["s_per_epoch"]
         result["ratio_w4"] = by["sheet_w4"]["s_per_epoch"] / proj
