@@ -19,8 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lenet_lab.callbacks import Callback, StopTraining
-from lenet_lab.record import BEST_EPOCH, EPOCHS_RUN, OBJECTIVE, REASON, STATUS, VAL_SPLIT, Status
+from lenet_lab import record as rec
+from lenet_lab.callbacks import Callback
+from lenet_lab.errors import StopTraining
+from lenet_lab.record import Status
+from lenet_lab.run_state import Run
 
 log = logging.getLogger("train")
 
@@ -31,30 +34,34 @@ class PruningReporter(Callback):
     def __init__(self, trial: Any):
         self.trial = trial
 
-    def on_epoch_end(self, run, epoch: int, metrics: dict[str, float]) -> None:
-        self.trial.report(metrics["val_acc"], epoch)
+    def on_epoch_end(self, run: Run, epoch: int, metrics: dict[str, float]) -> None:
+        self.trial.report(metrics[rec.VAL_ACC], epoch)
         if self.trial.should_prune():
             raise StopTraining(
-                Status.PRUNED, f"pruned at epoch {epoch} (val_acc {metrics['val_acc']:.4f})"
+                Status.PRUNED, f"pruned at epoch {epoch} ({rec.VAL_ACC} {metrics[rec.VAL_ACC]:.4f})"
             )
 
 
 def to_sweeper(summary: dict[str, Any], trial: Any | None) -> float:
     """The value for the sweeper; records the run on the trial. A pruned run raises
     ``optuna.TrialPruned``; a diverged one returns NaN (the sweeper's FAIL) with its reason."""
-    status = summary[STATUS]
-    if trial is not None:
-        for key in (BEST_EPOCH, EPOCHS_RUN, VAL_SPLIT):
-            trial.set_user_attr(key, summary.get(key))
-        if status == Status.DIVERGED:
-            trial.set_user_attr("fail_reason", f"diverged: {summary[REASON]}"[:500])
-    if status == Status.PRUNED:
-        import optuna
+    from optuna import TrialPruned
+    from optuna.trial import TrialState
 
-        raise optuna.TrialPruned(summary[REASON])
-    if status == Status.DIVERGED:
+    from lenet_lab.trial_states import TRIAL_STATE
+
+    status = summary[rec.STATUS]
+    state = TRIAL_STATE.get(status, TrialState.COMPLETE)
+    if trial is not None:
+        for key in (rec.BEST_EPOCH, rec.EPOCHS_RUN, rec.VAL_SPLIT):
+            trial.set_user_attr(key, summary.get(key))
+        if state is TrialState.FAIL:
+            trial.set_user_attr("fail_reason", f"{status}: {summary[rec.REASON]}"[:500])
+    if state is TrialState.PRUNED:
+        raise TrialPruned(summary[rec.REASON])
+    if state is TrialState.FAIL:
         return math.nan
-    return float(summary[OBJECTIVE])
+    return float(summary[rec.OBJECTIVE])
 
 
 def _log_to_files(message: str) -> None:
@@ -68,8 +75,8 @@ def _log_to_files(message: str) -> None:
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     from lenet_lab.data import DataError
+    from lenet_lab.errors import ConfigError
     from lenet_lab.run import train
-    from lenet_lab.validation import ConfigError
 
     hc = HydraConfig.get()
     trial = None

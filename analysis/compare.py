@@ -9,20 +9,12 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
-from analysis.load import FINISHED, GROUPS, param_columns
-from lenet_lab.record import Status
+from analysis.columns import param_columns
+from lenet_lab import record
+from lenet_lab.groups import GROUPS
+from lenet_lab.record import FINISHED
+from lenet_lab.trial_states import trial_state
 
-#: Run status → the trial state a sweep records for it (a diverged or interrupted run is a
-#: FAIL, as the sweeper tells Optuna); any other word counts as FAIL.
-OUTCOME: dict[str, TrialState] = {
-    Status.COMPLETED: TrialState.COMPLETE,
-    Status.EARLY_STOPPED: TrialState.COMPLETE,
-    Status.PRUNED: TrialState.PRUNED,
-    Status.DIVERGED: TrialState.FAIL,
-    Status.FAILED: TrialState.FAIL,
-    Status.INTERRUPTED: TrialState.FAIL,
-    Status.RUNNING: TrialState.RUNNING,
-}
 OUTCOME_ORDER: tuple[TrialState, ...] = (
     TrialState.COMPLETE,
     TrialState.PRUNED,
@@ -34,15 +26,17 @@ STAT_PREFIXES: tuple[str, ...] = ("param_", "feat_")
 
 def finished(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials that ran to their normal end and have an objective value."""
-    return trials[trials["status"].isin(FINISHED) & trials["best_val_acc"].notna()]
+    return trials[trials[record.STATUS].isin(FINISHED) & trials[record.BEST_VAL_ACC].notna()]
 
 
 def ranked(trials: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
     """Trials sorted by best_val_acc (finished ones; all valued ones if none finished)."""
     pool = finished(trials)
     if pool.empty:
-        pool = trials[trials["best_val_acc"].notna()]
-    out = pool.sort_values(["best_val_acc", "wall_time_s"], ascending=[False, True], kind="stable")
+        pool = trials[trials[record.BEST_VAL_ACC].notna()]
+    out = pool.sort_values(
+        [record.BEST_VAL_ACC, record.WALL_TIME_S], ascending=[False, True], kind="stable"
+    )
     return out if top is None else out.head(top)
 
 
@@ -54,7 +48,7 @@ def best_index(trials: pd.DataFrame) -> Any | None:
 
 def outcome_counts(trials: pd.DataFrame) -> dict[str, int]:
     """Trials per Optuna state (``complete``, ``pruned``, ``fail``, ``running``)."""
-    outcomes = trials["status"].map(lambda s: OUTCOME.get(str(s), TrialState.FAIL))
+    outcomes = trials[record.STATUS].map(trial_state)  # any other word counts as FAIL
     return {k.name.lower(): int((outcomes == k).sum()) for k in OUTCOME_ORDER}
 
 
@@ -138,11 +132,11 @@ def compare_by(trials: pd.DataFrame, column: str) -> pd.DataFrame:
         return pd.concat(parts, names=["study", column])
     ok = finished(trials)
     table = ok.groupby(column, sort=False, dropna=True).agg(
-        n=("best_val_acc", "size"),
-        mean_best_val_acc=("best_val_acc", "mean"),
-        max_best_val_acc=("best_val_acc", "max"),
-        mean_best_epoch=("best_epoch", lambda s: s.astype(float).mean()),
-        mean_epochs_run=("epochs_run", lambda s: s.astype(float).mean()),
+        n=(record.BEST_VAL_ACC, "size"),
+        mean_best_val_acc=(record.BEST_VAL_ACC, "mean"),
+        max_best_val_acc=(record.BEST_VAL_ACC, "max"),
+        mean_best_epoch=(record.BEST_EPOCH, lambda s: s.astype(float).mean()),
+        mean_epochs_run=(record.EPOCHS_RUN, lambda s: s.astype(float).mean()),
         mean_final_gap=("final_gap", "mean"),
     )
     rest = trials.loc[~trials.index.isin(ok.index)]
@@ -156,30 +150,32 @@ def compare_by(trials: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def early_stopping_summary(trials: pd.DataFrame) -> dict[str, Any]:
     """Epochs run vs budget and, when both kinds exist, stopped-early vs full-length runs."""
-    ran = trials[trials["epochs_run"].notna()]
+    ran = trials[trials[record.EPOCHS_RUN].notna()]
     out: dict[str, Any] = {"n": len(ran)}
     if ran.empty:
         return out
-    budgets = sorted(int(b) for b in ran["max_epochs"].dropna().unique())
+    budgets = sorted(int(b) for b in ran[record.MAX_EPOCHS].dropna().unique())
     out["budgets"] = budgets
-    out["mean_epochs_run"] = float(ran["epochs_run"].astype(float).mean())
-    with_budget = ran[ran["max_epochs"].notna() & (ran["max_epochs"] > 0)]
+    out["mean_epochs_run"] = float(ran[record.EPOCHS_RUN].astype(float).mean())
+    with_budget = ran[ran[record.MAX_EPOCHS].notna() & (ran[record.MAX_EPOCHS] > 0)]
     if not with_budget.empty:
-        frac = with_budget["epochs_run"].astype(float) / with_budget["max_epochs"].astype(float)
+        frac = with_budget[record.EPOCHS_RUN].astype(float) / with_budget[record.MAX_EPOCHS].astype(
+            float
+        )
         out["mean_budget_fraction"] = float(frac.mean())
-    stopped = trials["stopped_early"].fillna(False).astype(bool)
+    stopped = trials[record.STOPPED_EARLY].fillna(False).astype(bool)
     out["n_stopped_early"] = int(stopped.sum())
     ok = finished(trials)
-    flag = ok["stopped_early"].fillna(False).astype(bool)
+    flag = ok[record.STOPPED_EARLY].fillna(False).astype(bool)
     if flag.any() and (~flag).any():
         table = (
             ok.assign(stopped_early=flag)
-            .groupby("stopped_early")
+            .groupby(record.STOPPED_EARLY)
             .agg(
-                n=("best_val_acc", "size"),
-                mean_best_val_acc=("best_val_acc", "mean"),
-                mean_epochs_run=("epochs_run", lambda s: s.astype(float).mean()),
-                mean_wall_time_s=("wall_time_s", "mean"),
+                n=(record.BEST_VAL_ACC, "size"),
+                mean_best_val_acc=(record.BEST_VAL_ACC, "mean"),
+                mean_epochs_run=(record.EPOCHS_RUN, lambda s: s.astype(float).mean()),
+                mean_wall_time_s=(record.WALL_TIME_S, "mean"),
             )
         )
         out["table"] = table
@@ -237,7 +233,7 @@ def approx_importances(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     categorical values as groups, numeric ones in up to 5 quantile bins — normalised to sum 1.
     """
     ok = finished(trials)
-    y = ok["best_val_acc"].astype(float)
+    y = ok[record.BEST_VAL_ACC].astype(float)
     total = float(((y - y.mean()) ** 2).sum())
     scores: dict[str, float] = {}
     for col in params:

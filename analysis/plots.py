@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from analysis.compare import finished, run_epochs
+from lenet_lab import record
 
 _MAX_LINES = 30  # individual runs drawn per choice before only the mean is shown
 
@@ -208,22 +209,22 @@ def history(trials: pd.DataFrame, path: Path) -> Path | None:
         sub = sub.sort_values("trial")
         ok = finished(sub)
         x = ok["trial"].astype(float)
-        ax.scatter(x, ok["best_val_acc"], s=18, color=colors[study], alpha=0.6)
-        others = sub[~sub.index.isin(ok.index) & sub["best_val_acc"].notna()]
+        ax.scatter(x, ok[record.BEST_VAL_ACC], s=18, color=colors[study], alpha=0.6)
+        others = sub[~sub.index.isin(ok.index) & sub[record.BEST_VAL_ACC].notna()]
         if not others.empty:
             ax.scatter(
                 others["trial"].astype(float),
-                others["best_val_acc"],
+                others[record.BEST_VAL_ACC],
                 s=18,
                 marker="x",
                 color="grey",
                 alpha=0.7,
             )
-        best = ok["best_val_acc"].cummax()
+        best = ok[record.BEST_VAL_ACC].cummax()
         ax.step(x, best, where="post", color=colors[study], lw=2, label=f"{study} best so far")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial number")
-    ax.set_ylabel("best_val_acc")
+    ax.set_ylabel(record.BEST_VAL_ACC)
     ax.set_title("optimisation history (x: not complete)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -262,7 +263,7 @@ def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
         numeric = pd.to_numeric(values, errors="coerce")
         if numeric.notna().all() and not values.map(lambda v: isinstance(v, bool)).any():
             x = numeric.astype(float)
-            ax.scatter(x, sub["best_val_acc"], c=color, cmap="viridis", s=20)
+            ax.scatter(x, sub[record.BEST_VAL_ACC], c=color, cmap="viridis", s=20)
             if (x > 0).all() and x.max() / x.min() >= 10:
                 ax.set_xscale("log")
         else:
@@ -271,14 +272,14 @@ def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
             pos = np.array([names.index(c) for c in cats], dtype=float)
             ax.scatter(
                 pos + rng.uniform(-0.15, 0.15, len(pos)),
-                sub["best_val_acc"],
+                sub[record.BEST_VAL_ACC],
                 c=color,
                 cmap="viridis",
                 s=20,
             )
             ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
         ax.set_xlabel(param)
-        ax.set_ylabel("best_val_acc")
+        ax.set_ylabel(record.BEST_VAL_ACC)
         ax.grid(alpha=0.3)
     for ax in axes[len(params) :]:
         ax.set_visible(False)
@@ -287,12 +288,12 @@ def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
 
 def epochs_vs_budget(trials: pd.DataFrame, path: Path) -> Path | None:
     """Epochs run vs best_val_acc, stopped-early runs highlighted, budget as a dashed line."""
-    data = trials[trials["epochs_run"].notna() & trials["best_val_acc"].notna()]
+    data = trials[trials[record.EPOCHS_RUN].notna() & trials[record.BEST_VAL_ACC].notna()]
     if data.empty:
         return None
     fig = _figure(6.5, 4)
     ax = fig.subplots()
-    flag = data["stopped_early"].fillna(False).astype(bool)
+    flag = data[record.STOPPED_EARLY].fillna(False).astype(bool)
     for mask, label, color in (
         (flag, "stopped early", "tab:orange"),
         (~flag, "full budget / other", "tab:blue"),
@@ -300,17 +301,17 @@ def epochs_vs_budget(trials: pd.DataFrame, path: Path) -> Path | None:
         sub = data[mask]
         if not sub.empty:
             ax.scatter(
-                sub["epochs_run"].astype(float),
-                sub["best_val_acc"],
+                sub[record.EPOCHS_RUN].astype(float),
+                sub[record.BEST_VAL_ACC],
                 label=label,
                 color=color,
                 s=22,
                 alpha=0.8,
             )
-    for budget in data["max_epochs"].dropna().unique():
+    for budget in data[record.MAX_EPOCHS].dropna().unique():
         ax.axvline(float(budget), color="grey", ls="--", lw=1, gid="budget")
     _epoch_axis(ax, "epochs run (dashed: max_epochs budget)")
-    ax.set_ylabel("best_val_acc")
+    ax.set_ylabel(record.BEST_VAL_ACC)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

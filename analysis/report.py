@@ -11,20 +11,23 @@ from typing import Any
 import pandas as pd
 
 from analysis import compare, plots
+from analysis.columns import param_columns
 from analysis.errors import AnalysisError
-from analysis.load import PathLike, Runs, SweepInfo, load_sweeps, param_columns
+from analysis.load import PathLike, Runs, load_sweeps
 from analysis.markdown import fmt, mapping, table
 from analysis.overrides import command_line, format_value
+from analysis.sweep_info import SweepInfo
+from lenet_lab import record
 
 _RANK_COLUMNS = [
     "study",
     "trial",
     "job",
-    "status",
-    "best_val_acc",
-    "best_epoch",
-    "epochs_run",
-    "wall_time_s",
+    record.STATUS,
+    record.BEST_VAL_ACC,
+    record.BEST_EPOCH,
+    record.EPOCHS_RUN,
+    record.WALL_TIME_S,
     "final_gap",
 ]
 
@@ -128,7 +131,7 @@ class _Builder:
         ]
         if launched:
             self.add(*launched, "")
-        counts = t["status"].value_counts()
+        counts = t[record.STATUS].value_counts()
         self.add("**Status counts:** " + ", ".join(f"{k}: {v}" for k, v in counts.items()), "")
 
     def chain(self) -> None:
@@ -139,10 +142,10 @@ class _Builder:
             return
         rows = []
         for study, g in t.groupby("study", sort=False):
-            done = g[g["status"].isin(compare.FINISHED) & g["objective"].notna()]
+            done = g[g[record.STATUS].isin(record.FINISHED) & g["objective"].notna()]
             if done.empty:
                 continue
-            split = ", ".join(sorted({str(v) for v in done["val_split"].dropna()})) or "-"
+            split = ", ".join(sorted({str(v) for v in done[record.VAL_SPLIT].dropna()})) or "-"
             values = done["objective"].astype(float)
             if split == "test" and len(done) > 1:
                 shown = ", ".join(f"{v:.4f}" for v in values)
@@ -173,7 +176,7 @@ class _Builder:
         if top.empty:
             self.add("No trial has a best_val_acc yet.", "")
             return
-        if not top["status"].isin(compare.FINISHED).all():
+        if not top[record.STATUS].isin(record.FINISHED).all():
             self.add("_No trial finished normally; ranking unfinished trials._", "")
         shown = top[[c for c in _RANK_COLUMNS if c in top.columns] + varied]
         self.add(table(shown.assign(rank=range(1, len(shown) + 1))[["rank", *shown.columns]]), "")
@@ -224,7 +227,7 @@ class _Builder:
         self.add(
             "## Comparisons by choice",
             "",
-            f"Statistics over finished trials ({'/'.join(sorted(compare.FINISHED))}); "
+            f"Statistics over finished trials ({'/'.join(sorted(record.FINISHED))}); "
             "`n_other` counts the other trials with that choice. `mean_final_gap` "
             "is train_acc - val_acc at the last epoch (overfitting).",
             "",
@@ -311,7 +314,7 @@ class _Builder:
                     "lr_first": run["lr"].iloc[0],
                     "lr_last": run["lr"].iloc[-1],
                     "min_val_loss_epoch": best_ep,
-                    "best_val_acc": r["best_val_acc"],
+                    record.BEST_VAL_ACC: r[record.BEST_VAL_ACC],
                 }
             )
             panels.append((r["sweep_dir"], r["job"], f"{r['study']} #{fmt(r['trial'])} {name}"))
@@ -413,13 +416,13 @@ class _Builder:
 
     def problems(self) -> None:
         t = self.trials
-        bad = t[~t["status"].isin(compare.FINISHED)]
+        bad = t[~t[record.STATUS].isin(record.FINISHED)]
         if bad.empty:
             return
         reasons = self.runs.details.loc[bad.index, "reason"]
-        shown = bad[["study", "trial", "job", "status", "epochs_run", "best_val_acc"]].assign(
-            reason=reasons
-        )
+        shown = bad[
+            ["study", "trial", "job", record.STATUS, record.EPOCHS_RUN, record.BEST_VAL_ACC]
+        ].assign(reason=reasons)
         self.add("## Unfinished, failed and pruned trials", "", table(shown), "")
 
     def files(self, written: Iterable[str]) -> None:

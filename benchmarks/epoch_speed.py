@@ -14,8 +14,6 @@ batch 64, SGD lr 0.1 momentum 0.9, 938 optimizer steps per epoch on the 60k trai
 * ``project_compile`` (CPU only): the same step with its forward and loss under
   ``torch.compile`` (AOTAutograd compiles the backward too; the optimizer step stays eager,
   fused). Compilation happens in the warm-up epoch (excluded from the timings).
-* ``project_explicit`` (CPU only): the same with ``explicit_step.ExplicitBackwardStep`` (the
-  backward written out with ATen's gradient kernels), to see what it adds over autograd.
 
 Each path runs in its own child process (so each reports its own peak RSS and GPU memory);
 the parent runs one warm-up epoch per child (excluded), then alternates the children epoch
@@ -163,7 +161,6 @@ class ProjectPath:
             "optimizer=sgd",
             f"optimizer.lr={LR}",
             f"optimizer.momentum={MOMENTUM}",
-            f"trainer.explicit_backward={str(step == 'explicit').lower()}",
         ]
         if args.train_size:
             overrides.append(f"data.train_size={args.train_size}")
@@ -177,10 +174,7 @@ class ProjectPath:
         self.train_set, self.val_set = run.load_data(cfg, device)
         self.n_train, self.n_val = len(self.train_set), len(self.val_set)
         self.model = parts.model
-        explicit = device.type == "cpu" and bool(cfg.trainer.explicit_backward)  # as run.train
-        self.step = run.make_step(
-            parts, self.train_set, BATCH, explicit=explicit, graphable=self.graphable
-        )
+        self.step = run.make_step(parts, self.train_set, BATCH, graphable=self.graphable)
         if step == "compile":
             self.step = compiled_step(self.step)
         self.step_kind = type(self.step).__name__
@@ -232,7 +226,7 @@ def child_main(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     t0 = time.perf_counter()
     if args.child.startswith("project"):
-        kind = {"project": "eager", "project_compile": "compile", "project_explicit": "explicit"}
+        kind = {"project": "eager", "project_compile": "compile"}
         path: Any = ProjectPath(args, device, step=kind[args.child])
     else:
         path = SheetPath(args, device, workers=int(args.child.removeprefix("sheet_w")))
@@ -378,7 +372,7 @@ def parent_main(args: argparse.Namespace) -> int:
         print("error: --device cuda but no CUDA GPU is available", file=sys.stderr)
         return 2
     names = ["sheet_w0", "project"]
-    names += ["sheet_w4"] if args.device == "cuda" else ["project_compile", "project_explicit"]
+    names += ["sheet_w4"] if args.device == "cuda" else ["project_compile"]
     load_before = os.getloadavg()
     children = {}
     for name in names:  # setup one at a time: each child's setup is timed alone
@@ -423,7 +417,7 @@ def parent_main(args: argparse.Namespace) -> int:
         "per-round ratios to the eager project step (median): "
         + ", ".join(f"{name} {r:.2f}x" for name, r in paired.items())
     )
-    for other in ("project_compile", "project_explicit"):
+    for other in ("project_compile",):
         if other in by:
             t = by[other]["s_per_epoch"]
             print(
@@ -450,7 +444,7 @@ def parent_main(args: argparse.Namespace) -> int:
         "loadavg_after": os.getloadavg(),
         "paths": by,
     }
-    for other in ("project_compile", "project_explicit"):
+    for other in ("project_compile",):
         if other in by:
             result[f"{other}_s_per_epoch"] = by[other]["s_per_epoch"]
             result[f"ratio_eager_over_{other.removeprefix('project_')}"] = (

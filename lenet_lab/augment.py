@@ -2,7 +2,7 @@
 
 Each transform maps an N×C×H×W batch to a new one, drawing per image: no DataLoader, no
 per-image Python. The training step applies it to every training batch (never to the
-validation split); the explicit CPU step and the CUDA graph run it before the forward.
+validation split); the CUDA graph captures it with the rest of the step.
 """
 
 from __future__ import annotations

@@ -20,22 +20,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from . import record as rec
+from .errors import StopTraining
 from .record import Status
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .run_state import Run
 
 log = logging.getLogger(__name__)
 
 Metrics = dict[str, float]
-
-
-class StopTraining(Exception):
-    """Ends the run with ``status`` (early_stopped, pruned, diverged) and a ``reason``."""
-
-    def __init__(self, status: Status, reason: str):
-        super().__init__(reason)
-        self.status, self.reason = Status(status), reason
 
 
 class Callback:
@@ -68,7 +62,7 @@ class EarlyStopping(Callback):
         self,
         patience: int = 5,
         min_delta: float = 0.005,
-        monitor: str = "val_loss",
+        monitor: str = rec.VAL_LOSS,
         mode: str = "min",
     ):
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
@@ -123,7 +117,7 @@ class DivergenceCheck(Callback):
     inside the epoch, see ``engine.train_epoch``)."""
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
-        if not math.isfinite(metrics["val_loss"]):
+        if not math.isfinite(metrics[rec.VAL_LOSS]):
             raise StopTraining(Status.DIVERGED, f"non-finite validation loss at epoch {epoch}")
 
 
@@ -134,7 +128,7 @@ class Checkpoint(Callback):
         self.filename = filename
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
-        if run.summary["best_epoch"] == epoch:
+        if run.summary[rec.BEST_EPOCH] == epoch:
             torch.save(run.model.state_dict(), run.out_dir / self.filename)
 
 
@@ -176,12 +170,12 @@ class EpochLog(Callback):
             "epoch %3d/%d  loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | lr %.3g | %.1fs",
             epoch,
             run.epochs,
-            m["train_loss"],
-            m["train_acc"],
-            m["val_loss"],
-            m["val_acc"],
-            m["lr"],
-            m["seconds"],
+            m[rec.TRAIN_LOSS],
+            m[rec.TRAIN_ACC],
+            m[rec.VAL_LOSS],
+            m[rec.VAL_ACC],
+            m[rec.LR],
+            m[rec.SECONDS],
         )
 
 
@@ -220,13 +214,14 @@ def batch_callbacks(callbacks: list[Callback]) -> list[Callback]:
 def tensor_stats(t: torch.Tensor, prefix: str) -> dict[str, float]:
     """min/max/mean/std of a tensor as ``{prefix}_min`` … floats."""
     t = t.detach().float().flatten()
-    s = torch.stack([t.min(), t.max(), t.mean(), t.std()]).tolist()
-    return dict(zip((f"{prefix}_{k}" for k in ("min", "max", "mean", "std")), s, strict=True))
+    s = torch.stack([t.min(), t.max(), t.mean(), t.std()]).tolist()  # in rec.STATS' order
+    return dict(zip((f"{prefix}_{k}" for k in rec.STATS), s, strict=True))
 
 
 def parameter_stats(model: nn.Module) -> dict[str, float]:
     """Statistics of all parameters concatenated (exercise 5)."""
-    return tensor_stats(torch.cat([p.detach().flatten() for p in model.parameters()]), "param")
+    params = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return tensor_stats(params, rec.STAT_TENSORS[0])
 
 
 @torch.no_grad()
@@ -237,4 +232,5 @@ def feature_stats(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
     model.eval()
     before, after = model.stem(x)
     model.train(was_training)
-    return {**tensor_stats(before, "feat_in"), **tensor_stats(after, "feat_out")}
+    feat_in, feat_out = rec.STAT_TENSORS[1:]
+    return {**tensor_stats(before, feat_in), **tensor_stats(after, feat_out)}

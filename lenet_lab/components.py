@@ -1,7 +1,7 @@
 """The run's components, built from their config groups with ``hydra.utils.instantiate``.
 
-Every option YAML of ``model``, ``optimizer``, ``scheduler``, ``loss``, ``regularizer``,
-``normalization``, ``augmentation``, ``early_stopping`` and ``logger`` names its class in
+Every option YAML of the technique groups (``groups.GROUPS``: model, optimizer, ...) names
+its class in
 ``_target_`` (``_partial_: true`` when the trainer supplies the rest: the parameters, the
 optimizer, the run's length); ``_target_: null`` (the ``none`` options) switches a group off.
 A torch class needs no Python: ``scheduler/step.yaml`` with
@@ -33,8 +33,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from .callbacks import Callback, EarlyStopping, LRScheduler
+from .errors import ConfigError
+from .groups import command_line_keys, group_choice
+from .record import MONITORABLE
 from .regularizers import LossTerm, Regularizer
-from .validation import ConfigError, command_line_keys, group_choice
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,6 @@ log = logging.getLogger(__name__)
 SCHEDULER_KEYS = ("interval", "monitor")
 #: Scheduler arguments that, left null, get the run's length in scheduler steps.
 RUN_LENGTH_ARGS = ("total_steps", "T_max")
-#: Metrics a scheduler or early stopping may monitor (the columns of every epoch).
-MONITORABLE = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
 def enabled(node: Any) -> bool:

@@ -9,9 +9,6 @@ On the CPU the batches are fed in channels-last layout (``channels_last``): for 
 and max-pooling of the whole network channels-last (faster kernels, same arithmetic, same
 weights; the parameters keep their layout).
 
-On the CPU, ``run.train`` uses ``explicit_step.ExplicitBackwardStep`` (this step with the
-backward written out, no autograd graph) unless ``trainer.explicit_backward=false``.
-
 On CUDA, ``GraphedTrainStep`` captures forward, backward, optimizer step and those
 reductions in one CUDA graph; the learning rate lives in a tensor the graph reads, so
 ``ReduceLROnPlateau`` (which ``fill_``s that tensor) still takes effect.
@@ -32,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .callbacks import StopTraining
 from .data import Split
+from .errors import StopTraining
 from .record import Status
 from .regularizers import LossTerm
 

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
+from . import record as rec
 from .callbacks import Callback, Metrics
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .run_state import Run
 
 
 def _require(module: str, extra: str) -> None:
@@ -57,7 +58,7 @@ class TensorBoardLogger(Callback):
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
         for name, value in metrics.items():
-            if name != "epoch":
+            if name != rec.EPOCH:
                 self.writer.add_scalar(name, value, epoch)
         self.writer.flush()
 
@@ -110,11 +111,11 @@ class MLflowLogger(Callback):
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
         import mlflow
 
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if k != "epoch"}, step=epoch)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if k != rec.EPOCH}, step=epoch)
 
     def on_train_end(self, run: Run) -> None:
         import mlflow
 
         if self.run_id is not None:
-            mlflow.set_tag("status", str(run.summary.get("status")))
+            mlflow.set_tag(rec.STATUS, str(run.summary.get(rec.STATUS)))
             mlflow.end_run()

@@ -1,4 +1,5 @@
-"""The run record: the statuses of a run and the fields of its ``summary.json``.
+"""The run record: the statuses of a run, the fields of its ``summary.json`` and the
+columns of its ``metrics.csv``.
 
 The one place where these words are spelled. The trainer writes the record with
 :func:`write_summary`; ``analysis/`` (and anything else) reads it with :func:`read_summary` and
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 SUMMARY_FILE = "summary.json"
+METRICS_FILE = "metrics.csv"
 
 
 class Status(str, Enum):
@@ -82,6 +84,35 @@ FIELDS: tuple[str, ...] = (
     CHOICES,
     CONFIG,
 )
+
+
+# metrics.csv's columns (one row per epoch; the metrics a callback's on_epoch_end gets).
+EPOCH = "epoch"  # 1, 2, ...
+TRAIN_LOSS = "train_loss"  # mean criterion value over the epoch's batches (no loss terms)
+TRAIN_ACC = "train_acc"
+VAL_LOSS = "val_loss"  # mean cross-entropy on the validation split
+VAL_ACC = "val_acc"
+LR = "lr"  # the learning rate the epoch started with
+SECONDS = "seconds"  # wall time of the epoch (train + validation)
+#: The metrics early stopping or a scheduler may monitor.
+MONITORABLE: tuple[str, ...] = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC)
+#: The statistics of a tensor, and the tensors they are taken of (``{tensor}_{stat}``):
+#: all parameters (exercise 5), the features entering and leaving the normalization point
+#: (exercise 7.2).
+STATS: tuple[str, ...] = ("min", "max", "mean", "std")
+STAT_TENSORS: tuple[str, ...] = ("param", "feat_in", "feat_out")
+METRIC_COLUMNS: list[str] = [
+    EPOCH,
+    TRAIN_LOSS,
+    TRAIN_ACC,
+    VAL_LOSS,
+    VAL_ACC,
+    LR,
+    SECONDS,
+    *(f"{tensor}_{stat}" for tensor in STAT_TENSORS for stat in STATS),
+]
+#: summary.json fields a sweep can maximize (``optimized_metric``).
+OBJECTIVES: frozenset[str] = frozenset({BEST_VAL_ACC, FINAL_VAL_ACC, FINAL_TRAIN_ACC})
 
 
 def _finite(value: Any) -> Any:

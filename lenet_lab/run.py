@@ -15,7 +15,7 @@ import random
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,45 +32,19 @@ from .callbacks import (
     EpochLog,
     MetricsWriter,
     ProgressBar,
-    StopTraining,
     batch_callbacks,
     feature_stats,
     parameter_stats,
 )
 from .components import Components, build_components, build_scheduler, loggers, steps_per_epoch
-from .explicit_step import ExplicitBackwardStep, Unsupported
+from .errors import StopTraining
+from .groups import GROUPS, group_choice
 from .model import LeNet5, count_parameters
 from .record import Status
-from .validation import group_choice, validate
+from .run_state import Run
+from .validation import validate
 
 log = logging.getLogger(__name__)
-
-#: The config groups whose option summary.json records (``choices``).
-GROUPS = (
-    "model",
-    "optimizer",
-    "regularizer",
-    "normalization",
-    "scheduler",
-    "loss",
-    "augmentation",
-    "early_stopping",
-    "logger",
-)
-
-
-@dataclass
-class Run:
-    """What callbacks see of the run."""
-
-    cfg: DictConfig
-    out_dir: Path
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    epochs: int
-    steps_per_epoch: int
-    summary: dict[str, Any]
-    rows: list[dict[str, float]] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -104,18 +78,12 @@ def make_step(
     train_set: data.Split,
     batch_size: int,
     *,
-    explicit: bool,
     graphable: bool,
     scheduler: Any = None,
 ) -> engine.TrainStep:
-    """The explicit-backward CPU step, the CUDA-graph step, or the autograd step; what the
-    faster steps cannot run falls back to autograd with one log line saying why."""
+    """The CUDA-graph step, or the eager autograd step; what the graph cannot hold falls back
+    to the eager step with one log line saying why."""
     args = (parts.model, parts.optimizer, parts.criterion, parts.loss_terms, parts.transform)
-    if explicit:
-        try:
-            return ExplicitBackwardStep(*args)
-        except Unsupported as e:
-            log.info("explicit backward unavailable (%s); using autograd", e)
     if graphable and getattr(getattr(scheduler, "scheduler", None), "cycle_momentum", False):
         # the lr lives in a tensor the graph reads; momentum/betas are baked into the capture
         log.info(
@@ -222,13 +190,13 @@ class Loop:
             )
             va = engine.evaluate(run.model, self.val_set, val_batch)
             metrics = {
-                "epoch": epoch,
-                "train_loss": tr.loss,
-                "train_acc": tr.acc,
-                "val_loss": va.loss,
-                "val_acc": va.acc,
-                "lr": lr,
-                "seconds": time.perf_counter() - t0,
+                rec.EPOCH: epoch,
+                rec.TRAIN_LOSS: tr.loss,
+                rec.TRAIN_ACC: tr.acc,
+                rec.VAL_LOSS: va.loss,
+                rec.VAL_ACC: va.acc,
+                rec.LR: lr,
+                rec.SECONDS: time.perf_counter() - t0,
                 **_statistics(run.model, probe),
             }
             run.rows.append(metrics)
@@ -274,10 +242,7 @@ def _prepare(
     steps = steps_per_epoch(len(train_set), batch_size)
     scheduler = build_scheduler(cfg, parts.optimizer, epochs, steps)
     _warn_patience_conflict(cfg)
-    explicit = device.type == "cpu" and bool(cfg.trainer.get("explicit_backward", True))
-    step = make_step(
-        parts, train_set, batch_size, explicit=explicit, graphable=graphable, scheduler=scheduler
-    )
+    step = make_step(parts, train_set, batch_size, graphable=graphable, scheduler=scheduler)
     log.info("training step: %s", type(step).__name__)
     summary: dict[str, Any] = {
         rec.STATUS: Status.RUNNING,
@@ -310,7 +275,7 @@ def _callbacks(
 ) -> list[Callback]:
     """The built-in callbacks, in the order they run each epoch; ``extra`` before early
     stopping, so a pruned or stopped epoch is still written and logged."""
-    found = [MetricsWriter(out_dir / "metrics.csv", artifacts.METRIC_COLUMNS), EpochLog()]
+    found = [MetricsWriter(out_dir / rec.METRICS_FILE, rec.METRIC_COLUMNS), EpochLog()]
     found += loggers(cfg, out_dir)
     if cfg.trainer.save_checkpoint:
         found.append(Checkpoint())
@@ -345,10 +310,10 @@ def _finish(run: Run, started: float) -> None:
     summary.update(
         {
             rec.WALL_TIME_S: time.perf_counter() - started,
-            rec.FINAL_TRAIN_ACC: last.get("train_acc"),
-            rec.FINAL_VAL_ACC: last.get("val_acc", summary[rec.BEST_VAL_ACC] if not rows else None),
-            rec.FINAL_TRAIN_LOSS: last.get("train_loss"),
-            rec.FINAL_VAL_LOSS: last.get("val_loss"),
+            rec.FINAL_TRAIN_ACC: last.get(rec.TRAIN_ACC),
+            rec.FINAL_VAL_ACC: last.get(rec.VAL_ACC, None if rows else summary[rec.BEST_VAL_ACC]),
+            rec.FINAL_TRAIN_LOSS: last.get(rec.TRAIN_LOSS),
+            rec.FINAL_VAL_LOSS: last.get(rec.VAL_LOSS),
             rec.CONFIG: OmegaConf.to_container(cfg, resolve=True),
         }
     )

@@ -11,17 +11,11 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-# summary.json keys a sweep can maximize (``optimized_metric``)
-OBJECTIVES = {"best_val_acc", "final_val_acc", "final_train_acc"}
+from .components import build, build_components, build_scheduler
+from .errors import ConfigError
+from .record import OBJECTIVES
+
 VAL_SPLITS = ("test", "holdout")
-
-
-class ConfigError(ValueError):
-    """A config value is out of range; the message names the key and the bad value."""
-
-    def __init__(self, message: str, key: str | None = None):
-        super().__init__(message)
-        self.key = key  # the offending config key, e.g. "optimizer.lr"
 
 
 def _get(cfg: DictConfig, key: str):
@@ -33,7 +27,6 @@ _ABSENT = object()
 # Switches: a typo such as `trainer.cuda_graph=flase` must not read as true.
 BOOL_KEYS = (
     "trainer.cuda_graph",
-    "trainer.explicit_backward",
     "trainer.progress_bar",
     "trainer.save_samples",
     "trainer.save_curves",
@@ -74,30 +67,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def command_line_keys() -> set[str]:
-    """Keys set by this run's overrides (empty outside a Hydra run, e.g. the compose API)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from lab_optuna.overrides import key_of
-
-    if not HydraConfig.initialized():
-        return set()
-    return {key_of(o) for o in HydraConfig.get().overrides.task}
-
-
-def group_choice(cfg: DictConfig, group: str) -> str:
-    """The option chosen for ``group`` (``regularizer=l2``); outside a Hydra run (the compose
-    API) its ``_target_``'s last name, or ``none``."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        choice = HydraConfig.get().runtime.choices.get(group)
-        if choice is not None:
-            return str(choice)
-    target = _get(cfg, f"{group}._target_")
-    return str(target).rsplit(".", 1)[-1] if target else "none"
-
-
 def validate(cfg: DictConfig) -> torch.device:
     """Raise ``ConfigError`` on the first bad value; return the resolved device."""
     check_values(cfg)
@@ -135,8 +104,6 @@ def check_values(cfg: DictConfig) -> None:
 
 def _check_components(cfg: DictConfig) -> None:
     """Build every component once on the CPU (no data): constructors check the rest."""
-    from .components import build, build_components, build_scheduler
-
     build(cfg, "logger", out_dir=".")  # constructors only check: files come at train start
     parts = build_components(cfg, torch.device("cpu"))
     epochs = max(1, int(_get(cfg, "trainer.epochs") or 1))

@@ -1,5 +1,5 @@
 """Augmentation of whole batches (conf/augmentation/): flips and shifts per image, and runs
-that use them (on the explicit CPU step, which applies the transform before its forward)."""
+that use them (the training step applies the transform before its forward)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_compose_applies_in_order():
 
 
 @pytest.mark.parametrize("option", ["hflip", "shift", "hflip_shift"])
-def test_runs_with_augmentation_train_on_the_explicit_step(tmp_path, tiny_env, caplog, option):
+def test_runs_with_augmentation_train_and_learn(tmp_path, tiny_env, caplog, option):
     with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
         summary = train(
             compose_config(
@@ -77,21 +77,9 @@ def test_runs_with_augmentation_train_on_the_explicit_step(tmp_path, tiny_env, c
             tmp_path,
         )
     assert summary["status"] == Status.COMPLETED
-    assert summary["training_step"] == "ExplicitBackwardStep"
+    assert summary["training_step"] == "TrainStep"
     losses = [
         float(line.split(",")[1])
         for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]
     ]
     assert losses[-1] < losses[0] and summary["best_val_acc"] > 0.15  # it still learns
-
-
-def test_label_smoothing_falls_back_to_autograd_visibly(tmp_path, tiny_env, caplog):
-    with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
-        summary = train(
-            compose_config(*QUIET, "loss=label_smoothing", "trainer.epochs=1"), tmp_path
-        )
-    assert summary["training_step"] == "TrainStep"
-    lines = [
-        r.getMessage() for r in caplog.records if "explicit backward unavailable" in r.getMessage()
-    ]
-    assert len(lines) == 1 and "label_smoothing=0.1" in lines[0]

@@ -12,9 +12,10 @@ from omegaconf import OmegaConf
 from conftest import CONF_DIR, compose_config
 from lenet_lab import regularizers
 from lenet_lab.components import build_components, build_scheduler
+from lenet_lab.errors import ConfigError
 from lenet_lab.model import count_parameters
 from lenet_lab.run import train
-from lenet_lab.validation import ConfigError, validate
+from lenet_lab.validation import validate
 
 GROUPS = [
     "data",
@@ -243,9 +244,9 @@ BAD_VALUES = [
     (["scheduler=plateau", "scheduler.monitor=val_los"], "scheduler.monitor", "'val_los'"),
     (["data.val_split=train"], "data.val_split", "'train'"),
     (["data.holdout_size=0"], "data.holdout_size", "0"),
-    (["trainer.explicit_backward=flase"], "trainer.explicit_backward", "'flase'"),
+    (["trainer.progress_bar=flase"], "trainer.progress_bar", "'flase'"),
     (["trainer.cuda_graph=2"], "trainer.cuda_graph", "2"),
-    (["trainer.explicit_backward=null"], "trainer.explicit_backward", "None"),
+    (["trainer.save_curves=null"], "trainer.save_curves", "None"),
 ]
 
 

@@ -13,7 +13,6 @@ from conftest import compose_config
 from lenet_lab import engine, run
 from lenet_lab.components import Components, build_optimizer, build_scheduler
 from lenet_lab.data import Split
-from lenet_lab.explicit_step import ExplicitBackwardStep
 from lenet_lab.model import LeNet5
 from lenet_lab.regularizers import Regularizer
 
@@ -57,29 +56,24 @@ def reference_losses(data: Split, batch_size: int, seed: int, epochs: int = 1):
     return model, losses, correct
 
 
-def project_step(
-    channels_last: bool | None = None, explicit: bool = True
-) -> tuple[LeNet5, engine.TrainStep]:
-    """The step as ``run.train`` builds it on the CPU (``graphable`` is False there);
-    ``explicit=False`` is ``trainer.explicit_backward=false`` (autograd)."""
+def project_step(channels_last: bool | None = None) -> tuple[LeNet5, engine.TrainStep]:
+    """The step as ``run.train`` builds it on the CPU (``graphable`` is False there)."""
     model = fresh_model()
     opt = build_optimizer(SGD, model, Regularizer(), graphable=False)
     parts = Components(model, opt, nn.CrossEntropyLoss(), Regularizer())
-    step = run.make_step(parts, None, 16, explicit=explicit, graphable=False)
-    assert isinstance(step, ExplicitBackwardStep) is explicit
+    step = run.make_step(parts, None, 16, graphable=False)
+    assert type(step) is engine.TrainStep
     if channels_last is not None:
         step.channels_last = channels_last
     return model, step
 
 
-@pytest.mark.parametrize(
-    ("channels_last", "explicit"), [(None, True), (False, True), (None, False)]
-)
-def test_fast_step_follows_the_reference_loss_trajectory(tiny, channels_last, explicit):
+@pytest.mark.parametrize("channels_last", [None, False])
+def test_fast_step_follows_the_reference_loss_trajectory(tiny, channels_last):
     """Batch by batch (40 steps, same seed, same randperm order, last batch partial), the
     project's step gives the reference loop's losses, predictions and final weights."""
     ref_model, ref_losses, ref_correct = reference_losses(tiny, 16, seed=3, epochs=4)
-    model, step = project_step(channels_last, explicit)
+    model, step = project_step(channels_last)
     assert step.channels_last is (channels_last is None)  # CPU default: channels-last
     gen = torch.Generator().manual_seed(3)
     got_losses, got_correct = [], []
@@ -192,10 +186,9 @@ def test_evaluate_matches_a_per_sample_reference(tiny):
         assert not model.training
 
 
-@pytest.mark.parametrize("explicit", [True, False])
 @pytest.mark.parametrize("check_every", [1, 4, 0])
-def test_divergence_raises(tiny, check_every, explicit):
-    model, step = project_step(explicit=explicit)
+def test_divergence_raises(tiny, check_every):
+    model, step = project_step()
     with torch.no_grad():
         model.f5.bias.fill_(float("nan"))
     with pytest.raises(engine.DivergedError, match="non-finite training loss"):

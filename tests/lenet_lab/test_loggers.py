@@ -57,7 +57,8 @@ def test_mlflow_logger_writes_metrics_and_config(tmp_path, tiny_env, monkeypatch
 def test_a_missing_extra_is_a_config_error_before_data(monkeypatch, tmp_path):
     import importlib.util
 
-    from lenet_lab.validation import ConfigError, validate
+    from lenet_lab.errors import ConfigError
+    from lenet_lab.validation import validate
 
     real = importlib.util.find_spec
     monkeypatch.setattr(

@@ -12,12 +12,11 @@ import torch
 
 from conftest import CONF_DIR, compose_config
 from lenet_lab import engine, regularizers
-from lenet_lab.artifacts import METRIC_COLUMNS
 from lenet_lab.callbacks import EarlyStopping
 from lenet_lab.components import build_components, build_scheduler
 from lenet_lab.data import Split
 from lenet_lab.model import LeNet5
-from lenet_lab.record import Status
+from lenet_lab.record import METRIC_COLUMNS, Status
 from lenet_lab.run import _warn_patience_conflict, objective, train
 
 SUMMARY_KEYS = {
@@ -410,7 +409,7 @@ def test_a_momentum_cycling_scheduler_keeps_the_step_out_of_a_cuda_graph(caplog)
     parts = Components(model, opt, nn.CrossEntropyLoss(), Regularizer())
     data = Split(torch.rand(8, 1, 28, 28), torch.arange(8))
     with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
-        step = make_step(parts, data, 4, explicit=False, graphable=True, scheduler=sched)
+        step = make_step(parts, data, 4, graphable=True, scheduler=sched)
     assert type(step) is engine.TrainStep
     assert any("cycles momentum" in r.getMessage() for r in caplog.records)
 
