@@ -27,8 +27,7 @@ from optuna.trial import TrialState
 
 from . import record
 from .heartbeat import fail_stale, first_beat, queued_heartbeat
-from .outcomes import STALE, Outcome, Tally, Verdict, fail, of_job, tell
-from .outcomes import record as record_outcome
+from .outcomes import STALE, Outcome, Tally, Verdict, fail, of_job, tell, tell_verdict
 from .plan import Plan
 from .reporting import Console
 from .retry import requeue
@@ -180,7 +179,7 @@ class Slots:
         except Exception as e:  # the launcher itself failed (e.g. a SLURM submission)
             ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
         verdict = of_job(ret, len(self.s.directions))
-        stored = record_outcome(self.study, trial, verdict)
+        stored = tell_verdict(self.study, trial, verdict)
         if verdict.outcome is Outcome.DIED_REQUEUE and stored is not None:
             requeue(self.study, stored, verdict.reason, self.s.max_retry)  # not the app's fault
         self.tally.count(verdict)

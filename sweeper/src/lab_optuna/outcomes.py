@@ -135,7 +135,7 @@ def job_death(error: str) -> tuple[str, bool] | None:
 
 
 # ---------------------------------------------------------------- telling Optuna
-def record(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> FrozenTrial | None:
+def tell_verdict(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> FrozenTrial | None:
     """Tell the study ``verdict`` for ``trial``; the trial as stored afterwards."""
     if verdict.outcome is Outcome.COMPLETE:
         return tell(study, trial, values=verdict.values)
