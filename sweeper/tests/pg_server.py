@@ -1,4 +1,5 @@
-"""A throw-away PostgreSQL server on a loopback port (fixture ``postgres_url``, module scope).
+"""A throw-away PostgreSQL server on a loopback port (fixtures ``postgres_url`` and
+``postgres_server``, which can restart it; module scope).
 
 Skips with a reason when the server binaries or psycopg are missing. Also used by the lab's
 tests (its conftest puts this folder on ``sys.path``).
@@ -29,8 +30,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class PgServer:
+    """A running throw-away server: its ``url``; ``stop``, ``start`` and ``restart`` it (as
+    a managed database's maintenance does) with ``pg_ctl``."""
+
+    def __init__(self, prefix: list[str], pg_ctl: str, home: Path, port: int) -> None:
+        self.prefix, self.pg_ctl, self.home, self.port = prefix, pg_ctl, home, port
+        self.url = f"postgresql://lab@127.0.0.1:{port}/postgres"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        data = str(self.home / "data")
+        subprocess.run(
+            [*self.prefix, self.pg_ctl, "-D", data, *args], check=check, capture_output=True
+        )
+
+    def start(self) -> None:
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port}"
+        opts += f" -c unix_socket_directories={self.home}"
+        self._ctl("-o", opts, "-l", str(self.home / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop", check=mode != "immediate")
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every connection is dropped, the server comes back."""
+        self.stop()
+        self.start()
+
+
 @pytest.fixture(scope="module")
-def postgres_url():
+def postgres_server():
     """Start ``postgres`` in a temp dir (as the postgres/nobody user when we are root)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
@@ -44,25 +73,24 @@ def postgres_url():
             pytest.skip("running as root without a postgres/nobody user to start PostgreSQL")
         shutil.chown(home, user)
         prefix = ["runuser", "-u", user, "--"]
-    data, port = home / "data", _free_port()
     subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-U", "lab", "--auth=trust", "-E", "UTF8"],
+        [*prefix, initdb, "-D", str(home / "data"), "-U", "lab", "--auth=trust", "-E", "UTF8"],
         check=True,
         capture_output=True,
     )
-    opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={home}"
-    subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(home / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+    server = PgServer(prefix, pg_ctl, home, _free_port())
+    server.start()
     try:
-        yield f"postgresql://lab@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-        )
+        server.stop("immediate")
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_server: PgServer) -> str:
+    """The URL of the module's throw-away server (``postgres_server``)."""
+    return postgres_server.url
 
 
 def _has_user(name: str) -> bool:

@@ -33,8 +33,10 @@ class SweeperConf:
     pruner: Any = None
     # minimize | maximize, or a list of them for several objectives
     direction: Any = "minimize"
-    # null: in memory (this process only); a database URL: sqlite:///f.db, postgresql://u:p@h/db
+    # null: in memory (this process only); sqlite:///f.db, postgresql://u:p@h/db, journal:///f.log
     storage: str | None = None
+    # seconds a storage outage (a database restarting) is retried before the sweep stops
+    storage_retry_s: float = 120
     # null: Optuna picks one; name it to resume or share the study
     study_name: str | None = None
     # NEW trials this invocation runs (0: only write the reports)
@@ -49,6 +51,16 @@ class SweeperConf:
     min_trials_for_failure_rate: int = 1
     # stop adding trials when the study holds this many (COMPLETE+PRUNED+RUNNING), all workers
     max_total_trials: int | None = None
+    # seconds from this invocation's start after which no new trial starts (null: no limit)
+    timeout: float | None = None
+    # with timeout: running trials are pruned at their next report after it (false: they finish)
+    timeout_prune: bool = False
+    # {patience: N, min_delta: D}: stop starting trials once the best stagnates (null: off)
+    terminator: Any = None
+    # [{key: value, ...}]: points run first, checked against the space (missing keys: sampled)
+    enqueue: Any = None
+    # {study: NAME, top: K}: run the best K params of study NAME (same storage) first
+    enqueue_from: Any = None
     # the search space, key: choice(...) | range(...) | interval(...) | tag(log, ...) | value
     params: Any = None
     # deprecated form of params ({type, low, high, ...}); warns; ignored when params is set
@@ -65,7 +77,7 @@ class SweeperConf:
     pin_user_attrs: Any = field(default_factory=dict)
     # module.function(cfg) run once on the config all trials share: a bad fixed value stops here
     check_config: str | None = None
-    # seconds between heartbeats of a running trial (needs a database storage; null: off)
+    # seconds between heartbeats of a running trial (needs a storage; null: off)
     heartbeat_interval: int | None = 10
     # a trial silent this long is stale: FAIL, its params re-queued
     grace_period: int | None = 30
@@ -73,6 +85,10 @@ class SweeperConf:
     max_retry: int = 3
     # seed each trial from (sampler.seed, trial number): a resumed study replays no points
     reseed_per_trial: bool = True
+    # trial files for optuna-dashboard --artifact-dir (dir null: beside a sqlite file); null: off
+    artifacts: Any = field(default_factory=lambda: {"dir": None, "checkpoints": True})
+    # {key: [v0, v1, ...]}: the trial in slot i (of n_jobs) gets key=v_i, e.g. a GPU per slot
+    slot_overrides: Any = None
 
 
 def keys() -> list[str]:

@@ -3,13 +3,16 @@
 The job beats for its trial from the training process (``job_heartbeat``); before the job
 runs (queued on a cluster) the sweeper beats for it (``queued_heartbeat``). A trial silent
 for ``grace_period`` is stale: ``fail_stale`` fails it (its params re-queued by
-``retry.RetryStale``). Only database storages with ``heartbeat_interval`` set keep beats.
+``retry.RetryStale``). Database storages keep Optuna's beats, journal files the job's own
+(``journal.py``); an in-memory study or ``heartbeat_interval: null`` keeps none. For one
+grace period after a storage outage nothing is failed: no job could beat meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -17,15 +20,15 @@ from typing import Any
 import optuna
 
 from . import user_attrs
+from .journal import fail_stale_beats
+from .resilient import ResilientStorage
 
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 
 
 def beats(storage: Any) -> bool:
-    """True for a storage that keeps heartbeats (a database with heartbeat_interval set)."""
-    from optuna.storages import RDBStorage
-
-    return isinstance(storage, RDBStorage) and bool(storage.get_heartbeat_interval())
+    """True for a storage that keeps heartbeats (heartbeat_interval set)."""
+    return isinstance(storage, ResilientStorage) and bool(storage.get_heartbeat_interval())
 
 
 @contextlib.contextmanager
@@ -94,8 +97,24 @@ def trial_id(storage: Any, trial: optuna.Trial) -> int:
 
 def fail_stale(study: optuna.Study, storage: Any) -> None:
     """Fail the trials of dead jobs (their re-queue: ``RetryStale``) before a new trial."""
-    if storage is None or isinstance(storage, optuna.storages.InMemoryStorage):
+    if not beats(storage) or _just_recovered(storage):
+        return
+    if not storage.is_database:
+        storage.retrier.call(
+            fail_stale_beats, study, storage, storage.grace_period, storage.stale_callback
+        )
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+        # Optuna's own check, on the database itself (its heartbeat API is the RDBStorage's)
+        storage.retrier.call(_fail_stale_in_database, study.study_name, storage.inner)
+
+
+def _fail_stale_in_database(study_name: str, database: Any) -> None:
+    optuna.storages.fail_stale_trials(optuna.load_study(study_name=study_name, storage=database))
+
+
+def _just_recovered(storage: ResilientStorage) -> bool:
+    """True within one grace period of the end of a storage outage."""
+    back = storage.retrier.recovered_at
+    return back is not None and time.monotonic() - back < (storage.grace_period or 0)

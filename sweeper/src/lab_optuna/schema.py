@@ -41,6 +41,8 @@ def check_schema(url: str) -> None:
     or one whose tables another worker is creating.
 
     Reads only: a missing SQLite file is not created and an empty database gets no tables.
+    An SQLite file with tables but none of Optuna's is refused (a PostgreSQL or MySQL
+    database may hold other applications' tables beside Optuna's).
     Connection and driver errors (SQLAlchemy's, ``ImportError``) are left to the caller.
     """
     parsed = sqlalchemy.engine.make_url(url)
@@ -53,6 +55,12 @@ def check_schema(url: str) -> None:
     try:
         with engine.connect() as connection:
             tables = set(sqlalchemy.inspect(connection).get_table_names())
+            if "studies" not in tables and tables and file is not None:
+                shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+                raise StorageSchemaError(
+                    f"{file} is a database of something else (tables: {shown}), not an "
+                    "Optuna storage; name a new file or an Optuna database"
+                )
             if "studies" not in tables:
                 return  # no Optuna tables yet
             revision = MigrationContext.configure(connection).get_current_revision()

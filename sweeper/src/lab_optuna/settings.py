@@ -6,6 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from . import arguments
 from .config import SweeperConf, keys
 
 
@@ -52,6 +53,11 @@ class Settings(SweeperConf):
         _int(self, "n_jobs", 1)
         _int(self, "min_trials_for_failure_rate", 1)
         _int(self, "max_retry", 0)
+        retry_s = self.storage_retry_s
+        if isinstance(retry_s, bool) or not isinstance(retry_s, (int, float)) or retry_s < 0:
+            raise SettingsError(
+                f"hydra.sweeper.storage_retry_s={retry_s!r}: seconds, a number >= 0 (0: no retry)"
+            )
         for key in ("heartbeat_interval", "grace_period", "max_total_trials"):
             if getattr(self, key) is not None:
                 _int(self, key, 1)
@@ -64,6 +70,7 @@ class Settings(SweeperConf):
         rate = self.max_failure_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise SettingsError(f"hydra.sweeper.max_failure_rate={rate!r}: a number in [0, 1]")
+        _check_budget(self)
         for key in ("async_slots", "reseed_per_trial"):
             if not isinstance(getattr(self, key), bool):
                 raise SettingsError(f"hydra.sweeper.{key}={getattr(self, key)!r}: true or false")
@@ -78,6 +85,8 @@ class Settings(SweeperConf):
             )
         for key in ("custom_search_space", "check_config"):
             _callable(key, getattr(self, key))
+        _artifacts(self.artifacts)
+        _slot_overrides(self.slot_overrides, self.n_jobs)
         for key in ("sampler", "pruner"):
             node = getattr(self, key)
             if node is not None and not _target(node):
@@ -85,6 +94,10 @@ class Settings(SweeperConf):
                     f"hydra.sweeper.{key}: needs a _target_ (choose one with "
                     f"hydra/sweeper/{key}=...)"
                 )
+            try:
+                arguments.check(key, node)  # each argument in its accepted range
+            except arguments.ArgumentError as e:
+                raise SettingsError(str(e)) from None
 
 
 def _target(node: Any) -> str:
@@ -99,6 +112,47 @@ def _int(s: Settings, key: str, low: int) -> None:
         raise SettingsError(f"hydra.sweeper.{key}={value!r}: an integer >= {low}")
 
 
+def _artifacts(node: Any) -> None:
+    """``artifacts``: null, or {dir: a path or null, checkpoints: true|false}."""
+    if node is None:
+        return
+    if not isinstance(node, (dict, DictConfig)):
+        raise SettingsError(
+            f"hydra.sweeper.artifacts={node!r}: {{dir: <folder>, checkpoints: true}} or null"
+        )
+    for key in set(node) - {"dir", "checkpoints"}:
+        raise SettingsError(f"hydra.sweeper.artifacts.{key}: not a key (dir, checkpoints)")
+    folder = node.get("dir")
+    if folder is not None and (not isinstance(folder, str) or not folder):
+        raise SettingsError(f"hydra.sweeper.artifacts.dir={folder!r}: a folder path, or null")
+    if not isinstance(node.get("checkpoints", True), bool):
+        raise SettingsError(
+            f"hydra.sweeper.artifacts.checkpoints={node.get('checkpoints')!r}: true or false"
+        )
+
+
+def _slot_overrides(node: Any, n_jobs: int) -> None:
+    """``slot_overrides``: null, or {key: [at least n_jobs values]} (one per slot)."""
+    if node is None:
+        return
+    if not isinstance(node, (dict, DictConfig)):
+        raise SettingsError(
+            f"hydra.sweeper.slot_overrides={node!r}: {{key: [value of slot 0, slot 1, ...]}}"
+        )
+    for key, values in node.items():
+        if not isinstance(values, (list, tuple, ListConfig)) or len(values) < n_jobs:
+            raise SettingsError(
+                f"hydra.sweeper.slot_overrides.{key}={values!r}: a list of at least "
+                f"n_jobs={n_jobs} values, one per slot"
+            )
+        nested = (dict, list, DictConfig, ListConfig)
+        bad = [v for v in values if v is None or isinstance(v, nested)]
+        if bad:
+            raise SettingsError(
+                f"hydra.sweeper.slot_overrides.{key}: {bad[0]!r} is not a plain value"
+            )
+
+
 def _callable(key: str, path: str | None) -> None:
     if not path:
         return
@@ -110,3 +164,55 @@ def _callable(key: str, path: str | None) -> None:
         raise SettingsError(
             f"hydra.sweeper.{key}={path}: cannot import it ({str(e).splitlines()[0]})"
         ) from None
+
+
+def _check_budget(s: Settings) -> None:
+    """``timeout``, ``timeout_prune``, ``terminator``, the shapes of ``enqueue(_from)``."""
+    t = s.timeout
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0):
+        raise SettingsError(f"hydra.sweeper.timeout={t!r}: seconds > 0, or null for no limit")
+    if not isinstance(s.timeout_prune, bool):
+        raise SettingsError(f"hydra.sweeper.timeout_prune={s.timeout_prune!r}: true or false")
+    if s.enqueue is not None and not isinstance(s.enqueue, (list, ListConfig)):
+        raise SettingsError(
+            f"hydra.sweeper.enqueue={s.enqueue!r}: a list of {{key: value}} dicts, "
+            "e.g. [{x: 1.0, y: 0}]"
+        )
+    if s.enqueue_from is not None and not isinstance(s.enqueue_from, (dict, DictConfig)):
+        raise SettingsError(
+            f"hydra.sweeper.enqueue_from={s.enqueue_from!r}: expected {{study: NAME, top: K}}"
+        )
+    node = s.terminator
+    if node is None:
+        return
+    shown = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
+    if not isinstance(node, (dict, DictConfig)):
+        raise SettingsError(
+            f"hydra.sweeper.terminator={node!r}: {{patience: N, min_delta: D}} or {{kind: optuna}}"
+        )
+    kind = node.get("kind", "stagnation")
+    allowed = {"stagnation": {"kind", "patience", "min_delta"}, "optuna": {"kind", "min_n_trials"}}
+    if kind not in allowed or set(node) - allowed[kind]:
+        raise SettingsError(
+            f"hydra.sweeper.terminator={shown}: {{patience: N, min_delta: D}} (stagnation) "
+            "or {kind: optuna, min_n_trials: N}"
+        )
+    if len(s.directions) > 1:
+        raise SettingsError("hydra.sweeper.terminator: needs a single objective")
+    if kind == "optuna":
+        import importlib.util
+
+        if not all(importlib.util.find_spec(m) for m in ("torch", "scipy")):
+            raise SettingsError(
+                "hydra.sweeper.terminator.kind=optuna: Optuna's terminator needs torch and "
+                "scipy (pip install torch scipy); or use {patience: N, min_delta: D}"
+            )
+        n = node.get("min_n_trials", 20)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise SettingsError(f"hydra.sweeper.terminator.min_n_trials={n!r}: an integer >= 2")
+        return
+    patience, delta = node.get("patience"), node.get("min_delta", 0.0)
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise SettingsError(f"hydra.sweeper.terminator.patience={patience!r}: an integer >= 1")
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or delta < 0:
+        raise SettingsError(f"hydra.sweeper.terminator.min_delta={delta!r}: a number >= 0")

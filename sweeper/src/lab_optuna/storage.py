@@ -1,7 +1,10 @@
 """Optuna storages from URLs, with one-line errors naming the setting and the fix.
 
 ``null`` is an in-memory study; ``sqlite:///path`` a file (its folder created, a 60 s busy
-timeout so local workers can share it); ``postgresql://…`` for many workers and machines.
+timeout so local workers can share it); ``postgresql://…`` for many workers and machines;
+``journal:///path`` a journal file (``journal.py``) for shared filesystems without a server.
+Every storage comes wrapped in ``resilient.ResilientStorage``: transient errors (a database
+restarting) are retried for ``storage_retry_s``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 
+from .journal import check_writable, is_journal, open_journal
+from .resilient import DEFAULT_RETRY_S, NOT_READY, ResilientStorage, Retrier, is_transient
 from .schema import StorageSchemaError, check_schema
 from .urls import StorageError, check_url, redact
 
-_CACHE: dict[tuple, RDBStorage] = {}
+_CACHE: dict[tuple, ResilientStorage] = {}
+#: One retrier per storage and setting: one "waiting" and one "back" line per process.
+_RETRIERS: dict[tuple[str, float], Retrier] = {}
 
 
 def make_storage(
@@ -26,41 +33,69 @@ def make_storage(
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     stale_callback: Any = None,
-) -> RDBStorage | None:
-    """An ``RDBStorage`` for ``url`` (None → None: the caller keeps an in-memory study).
+    retry_s: float | None = None,
+) -> ResilientStorage | None:
+    """The storage at ``url`` (None → None: the caller keeps an in-memory study), its calls
+    retried through a storage outage of up to ``retry_s`` seconds.
 
     One per process and setting. Raises ``StorageError`` (one line) for an unparsable URL,
-    a missing driver, an unreachable server or a database written by an older Optuna.
+    a missing driver, an unreachable server, a path that cannot be written, a file that is
+    no database (or of something else) and a database written by an older Optuna.
     """
     if not url:
         return None
     url = str(url)
-    key = (url, heartbeat_interval, grace_period, stale_callback is not None)
+    retry_s = DEFAULT_RETRY_S if retry_s is None else float(retry_s)
+    key = (url, heartbeat_interval, grace_period, stale_callback is not None, retry_s)
     if key not in _CACHE:
-        check_url(url)
-        engine_kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine_kwargs = {"connect_args": {"timeout": 60}}
-        elif not url.startswith("sqlite"):
-            engine_kwargs = {"pool_pre_ping": True}
-        _CACHE[key] = _connect(url, engine_kwargs, heartbeat_interval, grace_period, stale_callback)
+        retrier = _RETRIERS.setdefault((url, retry_s), Retrier(url, retry_s))
+        if is_journal(url):
+            inner: Any = retrier.call(open_journal, url)
+        else:
+            check_url(url)
+            engine_kwargs: dict[str, Any] = {}
+            if url.startswith("sqlite:///"):
+                check_writable(url, Path(url[len("sqlite:///") :]).expanduser(), "database")
+                engine_kwargs = {"connect_args": {"timeout": 60}}
+            elif not url.startswith("sqlite"):
+                engine_kwargs = {"pool_pre_ping": True}  # a restart between calls costs nothing
+            inner = _connect(
+                url, engine_kwargs, heartbeat_interval, grace_period, stale_callback, retrier
+            )
+        _CACHE[key] = ResilientStorage(
+            inner, retrier, heartbeat_interval, grace_period, stale_callback
+        )
     return _CACHE[key]
 
 
 def _connect(
-    url: str, engine_kwargs: dict, heartbeat_interval, grace_period, stale_callback
+    url: str, engine_kwargs: dict, heartbeat_interval, grace_period, stale_callback, retrier
 ) -> RDBStorage:
     """``RDBStorage``, retried: workers starting together on a new database race to create
-    its tables ("table studies already exists"); the loser just connects again."""
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+    its tables ("table studies already exists"); the loser just connects again. A server
+    that answers but is not ready (starting up, shutting down, a locked SQLite file) is
+    waited for, as long as ``retrier`` waits; a refused connection stops at once (a wrong
+    host or port is one line now, not in two minutes)."""
+    from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
-    try:
-        check_schema(url)
-    except OperationalError as e:
-        raise StorageError(_unreachable(url, e)) from None
-    except StorageSchemaError as e:
-        raise StorageError(f"hydra.sweeper.storage={redact(url)}: {e}") from None
+    deadline = time.monotonic() + retrier.retry_s
+    while True:
+        try:
+            check_schema(url)
+            break
+        except OperationalError as e:
+            if not is_transient(e, NOT_READY) or time.monotonic() >= deadline:
+                raise StorageError(_unreachable(url, e)) from None
+            retrier.waiting(e)
+            time.sleep(1.0)
+        except StorageSchemaError as e:
+            raise StorageError(f"hydra.sweeper.storage={redact(url)}: {e}") from None
+        except DatabaseError as e:  # e.g. SQLite's "file is not a database"
+            raise StorageError(
+                f"hydra.sweeper.storage={redact(url)}: not a database "
+                f"({_first(e)}); name a new file or an Optuna database"
+            ) from None
+    retrier.back()
     for attempt in range(5):
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
@@ -85,7 +120,10 @@ def _connect(
     raise AssertionError("unreachable")
 
 
-def _unreachable(url: str, e: Exception) -> str:
+def _first(e: Exception) -> str:
     cause = getattr(e, "orig", None) or e
-    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return f"hydra.sweeper.storage={redact(url)}: cannot connect ({first})"
+    return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+
+
+def _unreachable(url: str, e: Exception) -> str:
+    return f"hydra.sweeper.storage={redact(url)}: cannot connect ({_first(e)})"

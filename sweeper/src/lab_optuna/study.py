@@ -28,7 +28,11 @@ def open_study(s: Settings, space: dict[str, BaseDistribution]) -> tuple[optuna.
     """(study, storage): the study ``s.study_name`` in ``s.storage``, created if new."""
     if s.storage:
         storage = make_storage(
-            s.storage, s.heartbeat_interval, s.grace_period, RetryStale(s.max_retry)
+            s.storage,
+            s.heartbeat_interval,
+            s.grace_period,
+            RetryStale(s.max_retry),
+            s.storage_retry_s,
         )
     else:
         storage = optuna.storages.InMemoryStorage()

@@ -19,6 +19,7 @@ a trial state: ``outcomes.py``), write the outputs (``outputs.py``). On top of t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -28,16 +29,20 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from .budget import Ended
+from .keys_check import check_keys
 from .loop import Slots, Stop, stop_signals
 from .outputs import save_pins, write_outputs
 from .pinning import PinError
 from .plan import check_fixed_config, make_plan
 from .reporting import Console, quiet_launchers, route_optuna_logging
+from .resilient import StorageGone
 from .settings import Settings, SettingsError
 from .space import SearchSpaceError
 from .study import open_study, trials_to_run
 from .trial import LIVE_STUDIES, TrialJob
 from .urls import StorageError, redact
+from .warmstart import EnqueueError, best_points, points, queue
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +73,19 @@ class LabOptunaSweeper(Sweeper):
         route_optuna_logging()
         try:
             plan = make_plan(s, list(arguments))
+            warm = points(s.enqueue, plan.space)  # checked before any trial
+            warm_from = best_points(s.storage, s.enqueue_from, plan.space)
+            check_keys(s, plan, arguments, self.hydra_context, self.config)  # key typos
             check_fixed_config(s, plan, self.hydra_context, self.config)
             study, storage = open_study(s, plan.space)
-        except (SettingsError, SearchSpaceError, StorageError, PinError) as e:
+        except (SettingsError, SearchSpaceError, StorageError, PinError, EnqueueError) as e:
             raise SystemExit(f"error: {e}") from None
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if plan.pinned:
             save_pins(study, plan.pinned, sweep_dir)
+        queue(study, warm, "enqueue")
+        queue(study, warm_from, f"enqueue_from {s.enqueue_from and s.enqueue_from.get('study')}")
         n_trials = trials_to_run(s, study, plan.space)
         where = redact(s.storage) if s.storage else "memory"
         log.info(
@@ -90,6 +100,8 @@ class LabOptunaSweeper(Sweeper):
         console = Console(n_trials, s.directions, study)
         quiet_launchers()
         slots = Slots(s, study, storage, plan, self.launcher, self.config, console)
+        if n_trials < s.n_trials:
+            slots.ended = Ended("grid")  # the grid's points left cap n_trials
         try:
             with stop_signals() as stopped:
                 slots.run(n_trials, stopped)
@@ -102,16 +114,22 @@ class LabOptunaSweeper(Sweeper):
                 study.study_name,
             )
             raise SystemExit(128 + e.signum) from None  # 130 Ctrl-C, 143 SIGTERM; no traceback
+        except StorageGone as e:  # running trials: left to the next sweep's stale recovery
+            raise SystemExit(f"error: {e}") from None
         finally:
             console.close()
-            write_outputs(study, sweep_dir, s.storage)
+            slots.ended.elapsed_s = slots.budget.elapsed()
+            with contextlib.suppress(StorageGone):  # no outputs from a storage that is gone
+                write_outputs(study, sweep_dir, s.storage, slots.ended)
             LIVE_STUDIES.pop(study.study_name, None)
         tally = slots.tally
         log.info(
-            "this invocation: %d complete, %d pruned, %d failed",
+            "this invocation: %d complete, %d pruned, %d failed; ended: %s after %.1f s",
             tally.complete,
             tally.pruned,
             tally.failed + tally.crashed,
+            slots.ended.reason,
+            slots.ended.elapsed_s,
         )
         if tally.done and tally.complete == 0 and tally.pruned == 0:
             raise SystemExit(

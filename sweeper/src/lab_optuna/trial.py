@@ -22,7 +22,8 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from . import record, user_attrs
+from . import record, slot_values, user_attrs
+from .budget import past_deadline
 from .heartbeat import job_heartbeat
 from .outcomes import of_exception, of_return
 from .reporting import route_optuna_logging
@@ -60,6 +61,7 @@ class TrialJob:
             "params": dict(trial.params) if trial else {},
             "host": f"{socket.gethostname()}:{os.getpid()}",
             "job_id": _cluster_job_id(),
+            **slot_values.record_of(trial),  # slot, slot_overrides (with slot_overrides)
         }
         record.write(out, job, TrialState.RUNNING)
         _current = trial
@@ -93,7 +95,10 @@ def attach(sweeper_cfg: DictConfig, number: int) -> tuple[optuna.trial.Trial | N
     url = sweeper_cfg.get("storage")
     if url:
         storage = make_storage(
-            str(url), sweeper_cfg.get("heartbeat_interval"), sweeper_cfg.get("grace_period")
+            str(url),
+            sweeper_cfg.get("heartbeat_interval"),
+            sweeper_cfg.get("grace_period"),
+            retry_s=sweeper_cfg.get("storage_retry_s"),
         )
         study = optuna.load_study(study_name=name, storage=storage, pruner=_pruner(sweeper_cfg))
     elif name in LIVE_STUDIES:  # an in-memory study of this very process
@@ -117,6 +122,8 @@ class JobTrial(optuna.trial.Trial):
 
     def should_prune(self) -> bool:
         with sigint_deferred():
+            if past_deadline(self):  # timeout_prune: the sweep's time budget is spent
+                return True
             return super().should_prune()
 
     def set_user_attr(self, key: str, value: Any) -> None:

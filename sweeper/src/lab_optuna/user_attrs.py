@@ -7,14 +7,22 @@ A dashboard, ``study_trials.csv`` (``user_attrs_<name>``) and a later phase read
 FAIL_REASON = "fail_reason"
 #: Trial: ``host:pid`` of the process running its job (set once the job runs).
 HOST = "host"
+#: Trial: ``time.time()`` of its job's last beat (journal storages; databases keep their own).
+BEAT = "heartbeat_at"
 #: Retried trial: the number of the first trial of its lineage.
 RETRY_OF = "retry_of"
 #: Retried trial: how many times its lineage's params were re-queued.
 RETRIES = "retries"
 #: Retried trial: why the previous attempt died.
 RETRY_REASON = "retry_reason"
+#: Trial: the slot index it ran in (with ``hydra.sweeper.slot_overrides``).
+SLOT = "slot"
+#: Trial: ``{key: value}`` its slot added to its overrides.
+SLOT_OVERRIDES = "slot_overrides"
 #: Study: the pins it was run with (a later phase pinning from it pins them too).
 PINNED = "pinned"
+#: Trial: with ``timeout_prune``, the sweep's deadline (epoch seconds): pruned after it.
+DEADLINE = "deadline"
 
 #: Trial attributes of one attempt (its job), not carried to a retry.
-PER_ATTEMPT = (HOST, FAIL_REASON)
+PER_ATTEMPT = (HOST, FAIL_REASON, BEAT, DEADLINE, SLOT, SLOT_OVERRIDES)
