@@ -64,6 +64,22 @@ def to_sweeper(summary: dict[str, Any], trial: Any | None) -> float:
     return float(summary[rec.OBJECTIVE])
 
 
+#: The run's files a sweep's trial uploads (optuna-dashboard --artifact-dir shows them);
+#: curves.png: lenet_lab/run.py, best.pt: callbacks.Checkpoint (a checkpoint, see below).
+RUN_FILES = (rec.SUMMARY_FILE, "curves.png", rec.METRICS_FILE)
+CHECKPOINT_FILE = "best.pt"
+
+
+def upload_run_files(out_dir: Path) -> None:
+    """Upload the run's record to the trial's artifact store (``hydra.sweeper.artifacts``);
+    best.pt unless ``artifacts.checkpoints=false``. Missing files are skipped."""
+    from lab_optuna import upload_artifact
+
+    for name in RUN_FILES:
+        upload_artifact(out_dir / name)
+    upload_artifact(out_dir / CHECKPOINT_FILE, checkpoint=True)
+
+
 def _log_to_files(message: str) -> None:
     """Record an error in the run's log file only (the console gets it once, on stderr)."""
     record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
@@ -84,11 +100,10 @@ def main(cfg: DictConfig) -> float:
         from lab_optuna import current_trial
 
         trial = current_trial()
+    out_dir = Path(hc.runtime.output_dir)
     try:
         summary = train(
-            cfg,
-            Path(hc.runtime.output_dir),
-            callbacks=[PruningReporter(trial)] if trial is not None else [],
+            cfg, out_dir, callbacks=[PruningReporter(trial)] if trial is not None else []
         )
     except (ConfigError, DataError) as e:
         if hc.mode == RunMode.MULTIRUN:
@@ -96,6 +111,12 @@ def main(cfg: DictConfig) -> float:
         _log_to_files(f"error: {e}")
         print(f"error: {e}", file=sys.stderr)  # the console's one line
         sys.exit(2)
+    except Exception:
+        if trial is not None:
+            upload_run_files(out_dir)  # a crashed run's record too
+        raise
+    if trial is not None:  # completed, pruned, early-stopped or diverged
+        upload_run_files(out_dir)
     return to_sweeper(summary, trial)
 
 

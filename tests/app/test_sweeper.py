@@ -16,6 +16,8 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from optuna.artifacts import get_all_artifact_meta
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from conftest import ENV_ROOT, REPO_ROOT
@@ -91,6 +93,11 @@ def test_phase1_records_trials_and_artifacts(two_phases):
         assert record["params"]["optimizer"] == t.params["optimizer"]
         summary = json.loads((job / "summary.json").read_text())
         assert summary["best_val_acc"] == pytest.approx(t.value)
+        # the run's record in the artifact store beside optuna.db (optuna-dashboard shows it)
+        metas = get_all_artifact_meta(t, storage=RDBStorage(url))
+        names = {"summary.json", "metrics.csv", "curves.png", "best.pt"}
+        assert {m.filename for m in metas} == names
+        assert all((tmp / "artifacts" / m.artifact_id).is_file() for m in metas)
         assert set(t.params) == {
             "optimizer",
             "optimizer.lr",

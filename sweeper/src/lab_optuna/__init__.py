@@ -11,13 +11,21 @@ Select it with ``hydra/sweeper: lab_optuna`` (configs ship with the package, see
         trial.report(val_acc, epoch)
         if trial.should_prune():
             raise optuna.TrialPruned()
+
+``upload_artifact(path)`` uploads a file of the job as an artifact of its trial (shown by
+optuna-dashboard with ``--artifact-dir``; a no-op returning None outside a sweep or without a
+storage)::
+
+    from lab_optuna import upload_artifact
+    upload_artifact(out_dir / "curves.png")
+    upload_artifact(out_dir / "best.pt", checkpoint=True)  # unless artifacts.checkpoints=false
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["current_trial"]
+__all__ = ["current_trial", "upload_artifact"]
 
 
 def __getattr__(name: str) -> Any:  # imports Optuna only when the job API is used
@@ -25,4 +33,8 @@ def __getattr__(name: str) -> Any:  # imports Optuna only when the job API is us
         from .trial import current_trial
 
         return current_trial
+    if name == "upload_artifact":
+        from .artifacts import upload_artifact
+
+        return upload_artifact
     raise AttributeError(name)

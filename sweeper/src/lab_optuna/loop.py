@@ -26,12 +26,14 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from . import record
+from .budget import Budget, Ended
 from .heartbeat import fail_stale, first_beat, queued_heartbeat
 from .outcomes import STALE, Outcome, Tally, Verdict, fail, of_job, tell, tell_verdict
 from .plan import Plan
 from .reporting import Console
 from .retry import requeue
 from .settings import Settings
+from .slot_values import SlotValues
 from .study import room_left
 
 log = logging.getLogger(__name__)
@@ -87,13 +89,18 @@ class Slots:
     console: Console
     tally: Tally = field(default_factory=Tally)
     running: dict[Future, tuple[optuna.Trial, float]] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)  # timeout and terminator (budget.py)
+    ended: Ended = field(default_factory=Ended)  # why the loop stopped starting trials
+    per_slot: SlotValues = field(default_factory=SlotValues)  # slot_overrides
 
     def run(self, n_trials: int, stopped: StopFlag) -> None:
         """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy."""
         concurrent = not _in_process(self.launcher)  # threads watch remote jobs, even 1
         slots = self.s.n_jobs if concurrent else 1
+        self.per_slot = SlotValues(self.s.slot_overrides, slots)
         started = 0
         next_check = time.monotonic()
+        self.budget = Budget.of(self.s.timeout, self.s.timeout_prune, self.s.terminator)
         try:
             with queued_heartbeat(self.storage, self._running_trials, self.s.heartbeat_interval):
                 while started < n_trials or self.running:
@@ -109,6 +116,11 @@ class Slots:
                                 "the study reached max_total_trials=%s", self.s.max_total_trials
                             )
                             n_trials = started
+                            self.ended = Ended("max_total_trials")
+                            break
+                        ended = self.budget.stop(self.study, len(self.running))
+                        if ended is not None:  # the time budget is spent, or the terminator
+                            n_trials, self.ended = started, ended
                             break
                         trial, overrides = self._ask()
                         started += 1
@@ -131,6 +143,7 @@ class Slots:
                         self._drop_dead_jobs()
                     self._check_failures()
         except (Stop, KeyboardInterrupt) as e:
+            self.ended = Ended("interrupted")
             self._interrupted(f"interrupted ({signal.Signals(stopped.signum).name} to the sweeper)")
             if isinstance(e, KeyboardInterrupt):
                 raise Stop(stopped.signum) from None
@@ -143,6 +156,7 @@ class Slots:
         """A new trial, sampled, and its job's overrides."""
         fail_stale(self.study, self.storage)
         trial = self.study.ask()
+        self.budget.mark(trial)  # timeout_prune: the job's deadline
         first_beat(self.storage, trial)  # a job killed before it beats goes stale
         try:
             overrides = self.plan.configure(trial, self.config, self.s.custom_search_space)
@@ -151,6 +165,7 @@ class Slots:
             raise SystemExit(
                 f"error: trial {trial.number} could not be configured: {type(e).__name__}: {e}"
             ) from None
+        overrides += self.per_slot.take(trial)  # its slot's values, if any
         if self.s.study_name is None:  # the job must find the study Optuna named
             overrides += (f"hydra.sweeper.study_name={self.study.study_name}",)
         self.console.started(trial)
@@ -174,6 +189,7 @@ class Slots:
 
     def _finish(self, trial: optuna.Trial, fut: Future, seconds: float) -> None:
         """Tell Optuna the outcome of one job."""
+        self.per_slot.free(trial.number)
         try:
             ret: JobReturn = fut.result()
         except Exception as e:  # the launcher itself failed (e.g. a SLURM submission)
@@ -202,6 +218,7 @@ class Slots:
         for fut, (trial, t0) in list(self.running.items()):
             if stored[trial.number].state == TrialState.FAIL:
                 del self.running[fut]  # its thread may stay blocked in the launcher: abandoned
+                self.per_slot.free(trial.number)
                 self.tally.count(Verdict(Outcome.FAILED, STALE))
                 seconds = time.monotonic() - t0
                 self.console.finished(

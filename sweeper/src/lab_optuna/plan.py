@@ -26,6 +26,7 @@ from .overrides import format_value, key_of
 from .pinning import pins
 from .screening import select
 from .settings import Settings, SettingsError
+from .slot_values import check_slot_keys
 
 #: Where Hydra explains the move from ``search_space`` to ``params``.
 MIGRATION = "https://hydra.cc/docs/upgrades/1.1_to_1.2/changes_to_sweeper_config/"
@@ -62,7 +63,7 @@ class Plan:
 
 def make_plan(s: Settings, arguments: list[str]) -> Plan:
     """The plan of a sweep with settings ``s`` and command-line ``arguments``."""
-    searched = [f"{k}={v}" for k, v in (s.params or {}).items()]
+    searched = [f"{k}={v}" for k, v in flat_params(s.params or {}).items()]
     screened = select(s.storage, s.params_from) if s.params_from else {}
     pinned: dict[str, Any] = {}
     if s.pin_from:
@@ -74,7 +75,20 @@ def make_plan(s: Settings, arguments: list[str]) -> Plan:
     space = {**_deprecated_space(s), **screened, **space}  # params and the command line win
     for key in fixed:
         space.pop(key, None)
+    check_slot_keys(s.slot_overrides, space, fixed)
     return Plan(space, fixed, pinned)
+
+
+def flat_params(params: Any, prefix: str = "") -> dict[str, Any]:
+    """``params`` with nested keys joined by dots: ``hydra.sweeper.params.optimizer.lr=...``
+    on the command line nests ``{optimizer: {lr: ...}}``; it means the key ``optimizer.lr``."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, (dict, DictConfig)):
+            out.update(flat_params(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _deprecated_space(s: Settings) -> dict[str, BaseDistribution]:

@@ -1,18 +1,22 @@
 """A Hydra app of a framework user's own (the shape of hydra-optuna-sweeper's example):
 minimise x² + y². ``sleep=s`` waits first, ``error=true`` raises, ``nan=true`` returns NaN,
-``steps=k`` reports k intermediate values and obeys the pruner, ``objectives=2`` returns two
-values. It declares nothing for the sweeper: ``current_trial()`` finds its trial."""
+``steps=k`` reports k intermediate values (``step_sleep`` seconds apart) and obeys the
+pruner, ``objectives=2`` returns two values, ``artifact=true`` writes ``note.txt`` and
+uploads it, ``device`` is recorded as a user attribute. It declares nothing for the
+sweeper: ``current_trial()`` finds its trial."""
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import hydra
 import optuna
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from lab_optuna import current_trial
+from lab_optuna import current_trial, upload_artifact
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -29,7 +33,13 @@ def sphere(cfg: DictConfig) -> float | tuple[float, float]:
     value = x**2 + y**2
     if trial is not None:
         trial.set_user_attr("x_squared", x**2)  # something a later phase can pin
+        trial.set_user_attr("device", str(cfg.device))  # the value the job was given
+    if cfg.artifact:
+        note = Path(HydraConfig.get().runtime.output_dir) / "note.txt"
+        note.write_text(f"trial x={x} y={y}\n")
+        upload_artifact(note)
     for step in range(int(cfg.steps)):
+        time.sleep(float(cfg.step_sleep))
         if trial is not None:
             trial.report(value + 1.0 / (step + 1), step)
             if trial.should_prune():
