@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import compare, plots
+from analysis import compare, plots, views
 from analysis.columns import param_columns
 from analysis.errors import AnalysisError
 from analysis.load import PathLike, Runs, load_sweeps
@@ -388,6 +388,30 @@ class _Builder:
             )
         )
 
+    def search_views(self) -> None:
+        """Parallel coordinates, the two most important parameters and the timeline of each
+        Optuna sweep; a view that cannot be drawn is one line saying why."""
+        sweeps = [s for s in self.runs.sweeps if s.is_optuna]
+        if not sweeps:
+            return
+        self.add("## Search views", "")
+        used: set[str] = set()
+        for s in sweeps:
+            suffix = ""
+            if len(sweeps) > 1:
+                self.add(f"### {s.study} (`{s.path}`)", "")
+                suffix = "_" + _safe(s.study if _safe(s.study) not in used else s.label)
+                used.add(suffix[1:])
+            for view in views.views_of(s):
+                if view.skip:
+                    self.add(f"_{view.title.capitalize()}: not drawn ({view.skip})._", "")
+                    continue
+                path = self.plot(view.draw, f"{view.stem}{suffix}.png")
+                if path is not None:
+                    self.add(view.sentence, "", *_img(path, view.title))
+                if view.note:
+                    self.add(view.note, "")
+
     def stats(self) -> None:
         if self.best is None:
             return
@@ -440,6 +464,7 @@ def build_report(runs: Runs, out_dir: Path, top: int = 10, draw: bool = True) ->
     b.early_stopping()
     b.lr_schedules()
     b.optuna()
+    b.search_views()
     b.stats()
     b.problems()
     return b

@@ -5,7 +5,8 @@ sampler's seed fixed) twice through a launcher that runs jobs concurrently (subm
 executor, ``n_jobs=K``): ``hydra.sweeper.async_slots=false`` (wait for the whole batch, as
 hydra-optuna-sweeper does) and ``true`` (start a trial as soon as one ends). Utilisation =
 trial-seconds / (K × wall seconds), wall from the first trial's start to the last one's end
-(the study's own timestamps). Prints both and the ratio; writes a JSON result.
+(the study's own timestamps; ``analysis.timeline.utilisation``, as the report's
+timeline). Prints both and the ratio; writes a JSON result.
 
     FASHION_MNIST_ROOT=/work/shared/data python benchmarks/slots.py --trials 12 --jobs 2
 """
@@ -26,6 +27,9 @@ from typing import Any
 import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # analysis/ runs from the checkout
+from analysis.timeline import utilisation  # noqa: E402  (the report's definition)
+
 TARGET = 0.8
 
 
@@ -68,6 +72,7 @@ def run(mode: str, async_slots: bool, args: argparse.Namespace, out: Path) -> di
     end = max(t.datetime_complete for t in trials)
     wall = (end - start).total_seconds()
     busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    intervals = [(t.datetime_start.timestamp(), t.datetime_complete.timestamp()) for t in trials]
     lengths = [len(t.intermediate_values) for t in trials]
     result = {
         "mode": mode,
@@ -77,7 +82,7 @@ def run(mode: str, async_slots: bool, args: argparse.Namespace, out: Path) -> di
         "trial_seconds": round(busy, 1),
         "wall_seconds": round(wall, 1),
         "command_seconds": round(command_s, 1),
-        "utilisation": round(busy / (args.jobs * wall), 3),
+        "utilisation": round(utilisation(intervals, args.jobs), 3),
         "epochs_per_trial": lengths,
         "states": [t.state.name for t in trials],
         "best_value": max((t.value for t in trials if t.value is not None), default=None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import sys
 import optuna
 import pandas as pd
 import pytest
+from matplotlib.image import imread
 
+from analysis.importances import read_importances
 from conftest import REPO_ROOT
 from test_sweeper import env_for, run_sweep
 
@@ -25,13 +28,20 @@ def analyse(*dirs, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
     )
 
 
-def test_report_on_optuna_phase_reproduces_best_trial(tmp_path, tiny_data_root):
-    url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    sweep = tmp_path / "phase1"
-    proc = run_sweep("phase1", sweep, url, tiny_data_root, "hydra.sweeper.n_trials=3")
+@pytest.fixture(scope="module")
+def phase1(tmp_path_factory, tiny_data_factory):
+    """A real 3-trial phase-1 sweep (2 epochs, tiny data) and its report: (dir, url, data)."""
+    tmp = tmp_path_factory.mktemp("phase1")
+    url, sweep, data = f"sqlite:///{tmp / 'optuna.db'}", tmp / "phase1", tiny_data_factory()
+    proc = run_sweep("phase1", sweep, url, data, "hydra.sweeper.n_trials=3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = analyse(sweep)
     assert rep.returncode == 0, rep.stderr
+    return sweep, url, data
+
+
+def test_report_on_optuna_phase_reproduces_best_trial(phase1, tmp_path):
+    sweep, url, tiny_data_root = phase1
     trials = pd.read_csv(sweep / "trials.csv")
     study = optuna.load_study(study_name="phase1", storage=url)
     assert len(trials) == 3 and set(trials["trial"]) == {0, 1, 2}
@@ -55,6 +65,37 @@ def test_report_on_optuna_phase_reproduces_best_trial(tmp_path, tiny_data_root):
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     summary = json.loads((tmp_path / "re" / "summary.json").read_text())
     assert summary["best_val_acc"] == pytest.approx(study.best_value)
+
+
+def test_report_shows_the_search_views_of_a_real_sweep(phase1):
+    """Parallel coordinates, the two most important parameters and the timeline: valid PNGs
+    of a reasonable size, each referenced by the report under its sentence."""
+    sweep, _, _ = phase1
+    report = (sweep / "report.md").read_text()
+    section = report.split("## Search views", 1)[1].split("\n## ", 1)[0]
+    sentences = {
+        "parallel.png": "Parallel coordinates: each line is one trial",
+        "contour.png": "Heat map of the two most important parameters (`",
+        "timeline.png": "Timeline: one row per slot",
+    }
+    for name, sentence in sentences.items():
+        image = imread(sweep / name)
+        height, width = image.shape[:2]
+        assert 400 <= width <= 2000 and 150 <= height <= 1200, (name, image.shape)
+        assert image[..., :3].std() > 0.05  # not a blank canvas
+        paragraphs = section.split("\n\n")
+        at = next(i for i, text in enumerate(paragraphs) if f"]({name})" in text)
+        assert paragraphs[at - 1].startswith(sentence), (name, paragraphs[at - 1])
+    top = read_importances(sweep / "importances.csv")[0]["param"].iloc[0]  # the sweeper's
+    assert f"parameters (`{top}`, `" in section
+    utilisation = re.search(
+        r"Slot utilisation: \*\*([0-9.]+)\*\* = busy ([0-9.]+) trial-s / "
+        r"\(1 row\(s\) x ([0-9.]+) s span\)",
+        section,
+    )
+    assert utilisation, section
+    value, busy, span = map(float, utilisation.groups())
+    assert 0 < busy <= span and value == pytest.approx(busy / span, abs=0.01)
 
 
 def test_report_on_plain_grid_compares_choices(tmp_path, tiny_data_root):
