@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from . import user_attrs
+from .budget import Ended
 from .reporting import show_value
 from .urls import redact
 
@@ -25,9 +26,12 @@ def save_pins(study: optuna.Study, pinned: dict[str, Any], sweep_dir: Path) -> N
     study.set_user_attr(user_attrs.PINNED, pinned)
 
 
-def write_outputs(study: optuna.Study, sweep_dir: Path, storage_url: str | None) -> None:
-    """optimization_results.yaml, study_trials.csv and importances.csv; a failure to write
-    them is a warning (it must never replace the sweep's own exit status)."""
+def write_outputs(
+    study: optuna.Study, sweep_dir: Path, storage_url: str | None, ended: Ended | None = None
+) -> None:
+    """optimization_results.yaml (with why the sweep ``ended``), study_trials.csv and
+    importances.csv; a failure to write them is a warning (it must never replace the sweep's
+    own exit status)."""
     from .importance import save_importances
 
     try:
@@ -56,6 +60,8 @@ def write_outputs(study: optuna.Study, sweep_dir: Path, storage_url: str | None)
             study_name=study.study_name,
             storage=redact(storage_url) if storage_url else None,
         )
+        if ended is not None:
+            results.update(ended.results())
         OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
         save_importances(study, sweep_dir / "importances.csv")
     except Exception as e:  # noqa: BLE001 - reporting must never lose the sweep's exit status

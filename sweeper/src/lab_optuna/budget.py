@@ -1,0 +1,179 @@
+"""When a sweep stops starting trials before its ``n_trials``: a time budget and a terminator.
+
+``timeout`` (seconds) starts when this invocation's slot loop starts, not at the study's
+first trial: a resumed study gets a fresh budget, and N workers started together on one
+storage end together (the same reading as Optuna's own ``study.optimize(timeout=...)``).
+After it no new trial starts; running trials finish, or, with ``timeout_prune``, are pruned
+at their next ``should_prune()``: the sweeper writes the deadline (epoch seconds) into each
+trial's ``deadline`` user attribute, which the job (``trial.JobTrial``) reads.
+
+The terminator (``terminator: {patience: N, min_delta: D}``) stops starting trials once the
+study's best value has not improved by more than D over N trials completed since this
+invocation started (by any worker); ``kind: optuna`` uses Optuna's own
+``optuna.terminator.Terminator`` (regret bound; it needs torch and scipy).
+
+``Ended`` says why the loop stopped: ``n_trials``, ``grid``, ``max_total_trials``,
+``timeout`` or ``terminator``; ``optimization_results.yaml`` and the console say it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from . import user_attrs
+
+log = logging.getLogger(__name__)
+
+#: The reasons a sweep's loop ends (``ended`` in ``optimization_results.yaml``).
+ENDINGS = ("n_trials", "grid", "max_total_trials", "timeout", "terminator", "interrupted")
+#: ``hydra.sweeper.terminator`` kinds.
+KINDS = ("stagnation", "optuna")
+
+
+@dataclass
+class Ended:
+    """Why this invocation's loop stopped, and when (seconds since it started)."""
+
+    reason: str = "n_trials"
+    elapsed_s: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def results(self) -> dict[str, Any]:
+        """The keys ``optimization_results.yaml`` gets."""
+        return {"ended": self.reason, "elapsed_s": round(self.elapsed_s, 1), **self.detail}
+
+
+@dataclass
+class Stagnation:
+    """Best-value stagnation: no improvement > ``min_delta`` over ``patience`` trials."""
+
+    patience: int
+    min_delta: float = 0.0
+
+    def check(self, study: optuna.Study, since: float) -> dict[str, Any] | None:
+        """The numbers when it fires (best value, trials since improvement, threshold)."""
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        trials = sorted(trials, key=lambda t: (t.datetime_complete is None, t.datetime_complete))
+        sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
+        best: float | None = None
+        since_improvement = 0
+        for t in trials:
+            value = sign * float(t.value)
+            if best is None or value < best - self.min_delta:
+                since_improvement = 0
+            elif t.datetime_complete is not None and t.datetime_complete.timestamp() >= since:
+                since_improvement += 1  # only this invocation's trials count: fresh patience
+            best = value if best is None else min(best, value)
+        if best is None or since_improvement < self.patience:
+            return None
+        return {
+            "best_value": sign * best,
+            "trials_since_improvement": since_improvement,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+        }
+
+
+@dataclass
+class OptunaTerminator:
+    """Optuna's ``Terminator`` (regret bound vs. the objective's noise; needs torch)."""
+
+    min_n_trials: int = 20
+
+    def check(self, study: optuna.Study, since: float) -> dict[str, Any] | None:
+        from optuna.terminator import Terminator
+
+        n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if n < self.min_n_trials:
+            return None
+        if not Terminator(min_n_trials=self.min_n_trials).should_terminate(study):
+            return None
+        return {"kind": "optuna", "complete_trials": n, "min_n_trials": self.min_n_trials}
+
+
+def make_terminator(node: Any) -> Stagnation | OptunaTerminator | None:
+    """The terminator of a checked ``hydra.sweeper.terminator`` node (None: off)."""
+    if not node:
+        return None
+    node = dict(node)
+    if node.get("kind", "stagnation") == "optuna":
+        return OptunaTerminator(int(node.get("min_n_trials", 20)))
+    return Stagnation(int(node["patience"]), float(node.get("min_delta", 0.0)))
+
+
+@dataclass
+class Budget:
+    """This invocation's time budget and terminator; ``started`` is epoch seconds."""
+
+    timeout: float | None = None
+    prune: bool = False
+    terminator: Stagnation | OptunaTerminator | None = None
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def of(cls, timeout: float | None, prune: bool, terminator: Any) -> Budget:
+        return cls(float(timeout) if timeout else None, bool(prune), make_terminator(terminator))
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.timeout is None else self.started + self.timeout
+
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    def mark(self, trial: optuna.Trial) -> None:
+        """With ``timeout_prune``, tell the trial's job the deadline (a user attribute)."""
+        if self.prune and self.deadline is not None:
+            trial.set_user_attr(user_attrs.DEADLINE, self.deadline)
+
+    def stop(self, study: optuna.Study, running: int) -> Ended | None:
+        """Why no new trial may start now (logged once), or None."""
+        if self.deadline is not None and time.time() >= self.deadline:
+            then = "are pruned at their next report" if self.prune else "finish"
+            log.info(
+                "time budget: timeout=%gs reached after %.1f s; no new trial starts "
+                "(%d running trial(s) %s)",
+                self.timeout,
+                self.elapsed(),
+                running,
+                then,
+            )
+            stopped = {"timeout": self.timeout, "no_new_trial_after_s": round(self.elapsed(), 1)}
+            return Ended("timeout", self.elapsed(), stopped)
+        if self.terminator is not None:
+            numbers = self.terminator.check(study, self.started)
+            if numbers is not None:
+                shown = ", ".join(f"{k} {_show(v)}" for k, v in numbers.items())
+                log.info("terminator: %s; no new trial starts", shown)
+                return Ended("terminator", self.elapsed(), {"terminator": numbers})
+        return None
+
+
+#: Job side: each trial's deadline, read once from its user attributes.
+_DEADLINES: weakref.WeakKeyDictionary[optuna.trial.Trial, float | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def past_deadline(trial: optuna.trial.Trial) -> bool:
+    """Job side: the sweep's ``timeout_prune`` deadline has passed for this trial."""
+    if trial not in _DEADLINES:
+        deadline = trial.user_attrs.get(user_attrs.DEADLINE)
+        _DEADLINES[trial] = None if deadline is None else float(deadline)
+    deadline = _DEADLINES[trial]
+    if deadline is None or time.time() < deadline:
+        return False
+    log.info("trial %d: past the sweep's deadline (timeout_prune): pruned", trial.number)
+    return True
+
+
+def _show(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
