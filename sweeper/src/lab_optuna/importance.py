@@ -23,26 +23,33 @@ import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.importance import (
-    BaseImportanceEvaluator,
-    FanovaImportanceEvaluator,
-    MeanDecreaseImpurityImportanceEvaluator,
-    PedAnovaImportanceEvaluator,
-)
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["param", "importance", "evaluator", "objective"]
+
+
+def _importance() -> Any:
+    """``optuna.importance``, imported only when importances are computed: it imports
+    scikit-learn (for fANOVA), seconds at the end of every small sweep otherwise."""
+    import optuna.importance
+
+    return optuna.importance
+
+
 #: Evaluator name -> factory(seed); the first is Optuna's default and the report's main one.
-EVALUATORS: dict[str, Callable[[int], BaseImportanceEvaluator]] = {
-    "ped_anova": lambda seed: PedAnovaImportanceEvaluator(),
-    "fanova": lambda seed: FanovaImportanceEvaluator(seed=seed),
-    "mean_decrease_impurity": lambda seed: MeanDecreaseImpurityImportanceEvaluator(seed=seed),
+EVALUATORS: dict[str, Callable[[int], Any]] = {
+    "ped_anova": lambda seed: _importance().PedAnovaImportanceEvaluator(),
+    "fanova": lambda seed: _importance().FanovaImportanceEvaluator(seed=seed),
+    "mean_decrease_impurity": lambda seed: _importance().MeanDecreaseImpurityImportanceEvaluator(
+        seed=seed
+    ),
 }
 #: Fewer COMPLETE trials than this (with a finite value) give no importances.
 MIN_TRIALS = 3
@@ -91,11 +98,11 @@ def param_importances(study: optuna.Study, seed: int = 0) -> pd.DataFrame:
             try:
                 with warnings.catch_warnings():  # Optuna's notes on targets and tiny studies
                     warnings.simplefilter("ignore")
-                    imp = optuna.importance.get_param_importances(
+                    imp = _importance().get_param_importances(
                         study, evaluator=make(seed), target=target
                     )
-            except (RuntimeError, ValueError) as e:
-                log.warning(
+            except (RuntimeError, ValueError, ImportError) as e:  # ImportError: the
+                log.warning(  # forests need scikit-learn: lab-optuna-sweeper[importance]
                     "parameter importances (%s) of study %s not computed: %s",
                     name,
                     study.study_name,
