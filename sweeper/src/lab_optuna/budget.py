@@ -9,8 +9,9 @@ trial's ``deadline`` user attribute, which the job (``trial.JobTrial``) reads.
 
 The terminator (``terminator: {patience: N, min_delta: D}``) stops starting trials once the
 study's best value has not improved by more than D over N trials completed since this
-invocation started (by any worker); ``kind: optuna`` uses Optuna's own
-``optuna.terminator.Terminator`` (regret bound; it needs torch and scipy).
+invocation started (by any worker). Optuna's ``optuna.terminator`` is not offered: it is
+deprecated since Optuna 4.9 (removal in 6.0), its regret bound needs torch and scipy (this
+sweeper imports no torch), and its default error evaluator needs cross-validation scores.
 
 ``Ended`` says why the loop stopped: ``n_trials``, ``grid``, ``max_total_trials``,
 ``timeout`` or ``terminator``; ``optimization_results.yaml`` and the console say it.
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 
 #: The reasons a sweep's loop ends (``ended`` in ``optimization_results.yaml``).
 ENDINGS = ("n_trials", "grid", "max_total_trials", "timeout", "terminator", "interrupted")
-#: ``hydra.sweeper.terminator`` kinds.
-KINDS = ("stagnation", "optuna")
 
 
 @dataclass
@@ -82,30 +81,10 @@ class Stagnation:
         }
 
 
-@dataclass
-class OptunaTerminator:
-    """Optuna's ``Terminator`` (regret bound vs. the objective's noise; needs torch)."""
-
-    min_n_trials: int = 20
-
-    def check(self, study: optuna.Study, since: float) -> dict[str, Any] | None:
-        from optuna.terminator import Terminator
-
-        n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        if n < self.min_n_trials:
-            return None
-        if not Terminator(min_n_trials=self.min_n_trials).should_terminate(study):
-            return None
-        return {"kind": "optuna", "complete_trials": n, "min_n_trials": self.min_n_trials}
-
-
-def make_terminator(node: Any) -> Stagnation | OptunaTerminator | None:
+def make_terminator(node: Any) -> Stagnation | None:
     """The terminator of a checked ``hydra.sweeper.terminator`` node (None: off)."""
     if not node:
         return None
-    node = dict(node)
-    if node.get("kind", "stagnation") == "optuna":
-        return OptunaTerminator(int(node.get("min_n_trials", 20)))
     return Stagnation(int(node["patience"]), float(node.get("min_delta", 0.0)))
 
 
@@ -115,7 +94,7 @@ class Budget:
 
     timeout: float | None = None
     prune: bool = False
-    terminator: Stagnation | OptunaTerminator | None = None
+    terminator: Stagnation | None = None
     started: float = field(default_factory=time.time)
 
     @classmethod

@@ -186,31 +186,10 @@ def _check_budget(s: Settings) -> None:
     if node is None:
         return
     shown = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
-    if not isinstance(node, (dict, DictConfig)):
-        raise SettingsError(
-            f"hydra.sweeper.terminator={node!r}: {{patience: N, min_delta: D}} or {{kind: optuna}}"
-        )
-    kind = node.get("kind", "stagnation")
-    allowed = {"stagnation": {"kind", "patience", "min_delta"}, "optuna": {"kind", "min_n_trials"}}
-    if kind not in allowed or set(node) - allowed[kind]:
-        raise SettingsError(
-            f"hydra.sweeper.terminator={shown}: {{patience: N, min_delta: D}} (stagnation) "
-            "or {kind: optuna, min_n_trials: N}"
-        )
+    if not isinstance(node, (dict, DictConfig)) or set(node) - {"patience", "min_delta"}:
+        raise SettingsError(f"hydra.sweeper.terminator={shown!r}: {{patience: N, min_delta: D}}")
     if len(s.directions) > 1:
         raise SettingsError("hydra.sweeper.terminator: needs a single objective")
-    if kind == "optuna":
-        import importlib.util
-
-        if not all(importlib.util.find_spec(m) for m in ("torch", "scipy")):
-            raise SettingsError(
-                "hydra.sweeper.terminator.kind=optuna: Optuna's terminator needs torch and "
-                "scipy (pip install torch scipy); or use {patience: N, min_delta: D}"
-            )
-        n = node.get("min_n_trials", 20)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-            raise SettingsError(f"hydra.sweeper.terminator.min_n_trials={n!r}: an integer >= 2")
-        return
     patience, delta = node.get("patience"), node.get("min_delta", 0.0)
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise SettingsError(f"hydra.sweeper.terminator.patience={patience!r}: an integer >= 1")
