@@ -484,6 +484,41 @@ def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root
     check_two_workers(sqlite_url, tmp_path / "w", tiny_data_root)
 
 
+def test_journal_storage_two_phases_two_workers(tmp_path, tiny_data_root):
+    """A journal file (a shared filesystem, no database server): phase 1 then phase 2, each
+    by two workers at once; phase 2 pins phase 1's best read from the journal."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    log = tmp_path / "shared" / "study.log"
+    url = f"journal:///{log}"
+    for phase in ("phase1", "phase2"):
+        procs = [
+            subprocess.Popen(
+                sweep_cmd(
+                    phase, tmp_path / phase, url, "hydra.sweeper.n_trials=2", "trainer.epochs=1"
+                ),
+                cwd=REPO_ROOT,
+                env=env_for(tiny_data_root),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+    storage = JournalStorage(JournalFileBackend(str(log)))
+    p1, p2 = (optuna.load_study(study_name=n, storage=storage) for n in ("phase1", "phase2"))
+    for s in (p1, p2):
+        assert sorted(t.number for t in s.trials) == list(range(4))
+        assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in s.trials)
+    assert p2.user_attrs["pinned"] and set(p2.user_attrs["pinned"]) <= set(p1.best_trial.params)
+    assert sorted(p.name for p in (tmp_path / "phase2").glob("trial_*")) == [
+        f"trial_{i}" for i in range(4)
+    ]
+
+
 @pytest.mark.integration
 def test_phase1_two_trials_on_real_subset(tmp_path, sqlite_url, real_data_root):
     proc = run_sweep(
