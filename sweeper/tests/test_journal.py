@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from conftest import TOY_APP as APP
 from conftest import default_sigint, wait_for
 from lab_optuna.storage import make_storage
-from lab_optuna.urls import redact
+from lab_optuna.urls import StorageError, redact
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BEATS = ("hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
@@ -64,6 +64,12 @@ def test_the_url_form(tmp_path):
     storage = make_storage(f"journal:///{log}")
     assert isinstance(storage.inner, JournalStorage) and log.parent.is_dir()
     assert redact(f"journal:///{log}") == f"journal:///{log}"
+
+
+@pytest.mark.parametrize("url", ["journal://study.log", "journal:///"])
+def test_a_journal_url_of_another_form_is_one_line(url):
+    with pytest.raises(StorageError, match=r"write a journal file as journal:///relative/"):
+        make_storage(url)
 
 
 def test_sweep_resume_and_pin_from_a_journal_study(tmp_path, journal):

@@ -39,7 +39,10 @@ def check_url(url: str) -> None:
     try:
         dialect = make_url(url).get_dialect()
     except ArgumentError:
-        example = "sqlite:///multirun/optuna.db or postgresql://user:pass@host/db"
+        example = (
+            "sqlite:///multirun/optuna.db, postgresql://user:pass@host/db "
+            "or journal:///multirun/optuna.log"
+        )
         raise StorageError(f"{where}: not a database URL (expected e.g. {example})") from None
     except NoSuchModuleError:
         raise StorageError(
