@@ -63,10 +63,10 @@ workers: install  ## N workers on one study: make workers N=4 ARGS="hparams_sear
 	  $(BIN)/python train.py -m $(ARGS) trainer.num_threads=$(THREADS) > multirun/worker_$$i.log 2>&1 & \
 	done; echo "started $(N) workers (logs: multirun/worker_*.log)"; wait
 
-dashboard: install  ## optuna-dashboard on multirun/optuna.db at http://127.0.0.1:8080 (PORT=8081, DB=path)
+dashboard: install  ## optuna-dashboard on multirun/optuna.db, trial files from multirun/artifacts, at http://127.0.0.1:8080 (PORT=8081, DB=path)
 	@test -f $(DB) || { echo "error: no $(DB) yet: run a sweep first (python train.py -m hparams_search=phase1)" >&2; exit 2; }
 	@$(BIN)/python -m lab_optuna.schema 'sqlite:///$(DB)'
-	$(BIN)/optuna-dashboard 'sqlite:///$(DB)' --host 127.0.0.1 --port $(PORT)
+	$(BIN)/optuna-dashboard 'sqlite:///$(DB)' --artifact-dir '$(dir $(DB))artifacts' --host 127.0.0.1 --port $(PORT)
 
 clean:  ## remove outputs/ and test caches (sweeps and studies in multirun/ are kept)
 	rm -rf outputs .pytest_cache
