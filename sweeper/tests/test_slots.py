@@ -100,6 +100,10 @@ def test_concurrent_trials_never_share_a_slot_value(tmp_path: Path, db: str) -> 
             ("hydra.sweeper.slot_overrides={device:[a]}", "device=b"),
             "error: hydra.sweeper.slot_overrides.device: device is fixed too",
         ),
+        (
+            ("hydra.sweeper.slot_overrides={devcie:[a]}",),
+            "error: hydra.sweeper.slot_overrides: slot 0 (devcie=a): Could not override 'devcie'",
+        ),
     ],
 )
 def test_bad_slot_overrides_are_one_line_before_any_trial(tmp_path, db, overrides, message):

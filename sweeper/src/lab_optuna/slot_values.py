@@ -14,10 +14,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import optuna
+from hydra.types import HydraContext
+from omegaconf import DictConfig
 
 from . import user_attrs
 from .overrides import format_value
-from .settings import SettingsError
+from .settings import Settings, SettingsError
 
 
 class SlotValues:
@@ -56,6 +58,31 @@ def check_slot_keys(
                     f"hydra.sweeper.slot_overrides.{key}: {key} is {what} too; "
                     "give it per slot or in the sweep, not both"
                 )
+
+
+def check_slot_configs(
+    s: Settings, fixed: Mapping[str, str], hydra_context: HydraContext, config: DictConfig
+) -> None:
+    """Compose the app's config once with each slot's values (and the fixed overrides): a
+    key the app lacks or a value it rejects is one line now, not a failure in every trial."""
+    if not s.slot_overrides:
+        return
+    n_slots = s.n_jobs
+    values = SlotValues(s.slot_overrides, n_slots).values
+    seen: set[tuple[str, ...]] = set()
+    for slot in range(n_slots):
+        chosen = tuple(f"{k}={format_value(v[slot])}" for k, v in values.items())
+        if chosen in seen:
+            continue
+        seen.add(chosen)
+        overrides = [f"{k}={v}" for k, v in fixed.items()] + list(chosen)
+        try:
+            hydra_context.config_loader.load_sweep_config(config, overrides)
+        except Exception as e:  # noqa: BLE001 - Hydra's own message, on one line
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SettingsError(
+                f"hydra.sweeper.slot_overrides: slot {slot} ({' '.join(chosen)}): {first}"
+            ) from None
 
 
 def record_of(trial: optuna.Trial | None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from .plan import check_fixed_config, make_plan
 from .reporting import Console, quiet_launchers, route_optuna_logging
 from .resilient import StorageGone
 from .settings import Settings, SettingsError
+from .slot_values import check_slot_configs
 from .space import SearchSpaceError
 from .study import open_study, trials_to_run
 from .trial import LIVE_STUDIES, TrialJob
@@ -77,6 +78,7 @@ class LabOptunaSweeper(Sweeper):
             warm_from = best_points(s.storage, s.enqueue_from, plan.space)
             check_keys(s, plan, arguments, self.hydra_context, self.config)  # key typos
             check_fixed_config(s, plan, self.hydra_context, self.config)
+            check_slot_configs(s, plan.fixed, self.hydra_context, self.config)  # per-slot values
             study, storage = open_study(s, plan.space)
         except (SettingsError, SearchSpaceError, StorageError, PinError, EnqueueError) as e:
             raise SystemExit(f"error: {e}") from None
