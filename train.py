@@ -66,8 +66,7 @@ def to_sweeper(summary: dict[str, Any], trial: Any | None) -> float:
 
 #: The run's files a sweep's trial uploads (optuna-dashboard --artifact-dir shows them);
 #: curves.png: lenet_lab/run.py, best.pt: callbacks.Checkpoint (a checkpoint, see below).
-RUN_FILES = (rec.SUMMARY_FILE, "curves.png", rec.METRICS_FILE)
-CHECKPOINT_FILE = "best.pt"
+RUN_FILES = (rec.SUMMARY_FILE, rec.CURVES_FILE, rec.METRICS_FILE)
 
 
 def upload_run_files(out_dir: Path) -> None:
@@ -77,7 +76,7 @@ def upload_run_files(out_dir: Path) -> None:
 
     for name in RUN_FILES:
         upload_artifact(out_dir / name)
-    upload_artifact(out_dir / CHECKPOINT_FILE, checkpoint=True)
+    upload_artifact(out_dir / rec.CHECKPOINT_FILE, checkpoint=True)
 
 
 def _log_to_files(message: str) -> None:

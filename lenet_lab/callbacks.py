@@ -124,7 +124,7 @@ class DivergenceCheck(Callback):
 class Checkpoint(Callback):
     """Writes the model's state_dict to ``best.pt`` whenever val_acc reaches a new best."""
 
-    def __init__(self, filename: str = "best.pt"):
+    def __init__(self, filename: str = rec.CHECKPOINT_FILE):
         self.filename = filename
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.csv"
+CURVES_FILE = "curves.png"
+CHECKPOINT_FILE = "best.pt"  # the best epoch's weights
 
 
 class Status(str, Enum):

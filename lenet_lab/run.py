@@ -319,7 +319,7 @@ def _finish(run: Run, started: float) -> None:
     )
     summary[rec.OBJECTIVE] = objective(summary, cfg.optimized_metric)
     if cfg.trainer.save_curves:
-        artifacts.plot_curves(rows, run.out_dir / "curves.png", _techniques(cfg))
+        artifacts.plot_curves(rows, run.out_dir / rec.CURVES_FILE, _techniques(cfg))
     rec.write_summary(run.out_dir / rec.SUMMARY_FILE, summary)
 
 
