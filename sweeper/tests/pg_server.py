@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -52,9 +53,11 @@ class PgServer:
     def stop(self, mode: str = "fast") -> None:
         self._ctl("-m", mode, "-w", "stop", check=mode != "immediate")
 
-    def restart(self) -> None:
-        """``pg_ctl restart -m fast``: every connection is dropped, the server comes back."""
+    def restart(self, down_s: float = 0.0) -> None:
+        """``pg_ctl restart -m fast``: every connection is dropped, the server comes back
+        (after ``down_s`` seconds down, as a failover or a maintenance window takes)."""
         self.stop()
+        time.sleep(down_s)
         self.start()
 
 

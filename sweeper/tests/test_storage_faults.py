@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
 from conftest import wait_for
-from lab_optuna.resilient import Retrier, StorageGone, is_transient
+from lab_optuna.resilient import NOT_READY, Retrier, StorageGone, is_transient
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -67,6 +67,15 @@ def test_connection_errors_are_transient(error):
 )
 def test_other_errors_are_not(error):
     assert not is_transient(error)
+
+
+def test_a_starting_server_is_waited_for_at_the_start_a_refused_one_is_not():
+    """The first connection waits only for a server that answers "not ready": a refused
+    connection there is a wrong host or port (one line at once)."""
+    assert is_transient(_wrapped(Exception("the database system is starting up")), NOT_READY)
+    assert is_transient(_wrapped(sqlite3.OperationalError("database is locked")), NOT_READY)
+    assert not is_transient(_wrapped(Exception("Connection refused")), NOT_READY)
+    assert not is_transient(StorageGone("hydra.sweeper.storage=x: unreachable for 3 s"))
 
 
 def test_a_real_refused_connection_is_transient():
@@ -193,15 +202,16 @@ def _states(url: str, name: str = "blink") -> list[TrialState]:
 
 @pytest.mark.postgres
 def test_two_workers_survive_a_postgres_restart(tmp_path, postgres_server):
-    """``pg_ctl restart -m fast`` while two workers run trials of ~1 s: both wait for the
-    server, say so in one line each way, and finish with exit 0; every trial COMPLETE."""
+    """``pg_ctl restart -m fast`` (3 s down) while two workers run trials of ~1 s: both wait
+    for the server, say so in one line each way, and finish with exit 0; every trial
+    COMPLETE. (A restart between two calls costs nothing at all: connections are pre-pinged.)"""
     url = postgres_server.url
     optuna.create_study(study_name="blink", storage=url)  # no race to create it
     args = ("hydra.sweeper.n_trials=6", "sleep=1")
     workers = [_worker(tmp_path, f"w{i}", url, *args) for i in range(2)]
     try:
         wait_for(lambda: len(_states(url)) >= 4, 120, "a few trials of both workers")
-        postgres_server.restart()
+        postgres_server.restart(down_s=3)  # down long enough for calls to meet it
         outs = [w.communicate(timeout=300)[0] for w in workers]
     finally:
         for w in workers:
@@ -211,6 +221,7 @@ def test_two_workers_survive_a_postgres_restart(tmp_path, postgres_server):
         assert "Traceback" not in out
     both = "\n".join(outs)
     assert "unreachable" in both and "is back after" in both, both[-3000:]
+    print(*[ln for ln in both.splitlines() if "storage postgresql" in ln], sep="\n")
     states = _states(url)
     assert len(states) == 12 and set(states) == {TrialState.COMPLETE}, states
 
@@ -239,3 +250,4 @@ def test_a_server_that_stays_down_stops_the_sweep_in_one_line(tmp_path, postgres
     assert "hydra.sweeper.storage=postgresql://lab:***@127.0.0.1" in errors[0]
     assert "unreachable for 3 s" in errors[0]
     assert waited < 60
+    print(f"stopped {waited:.1f} s after the server went down: {errors[0]}")

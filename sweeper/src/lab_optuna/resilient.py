@@ -74,7 +74,8 @@ def _chain(error: BaseException) -> list[BaseException]:
         if e is None or any(e is s for s in seen):
             continue
         seen.append(e)
-        todo += [e.__cause__, e.__context__, getattr(e, "orig", None)]
+        context = None if e.__suppress_context__ else e.__context__
+        todo += [e.__cause__, context, getattr(e, "orig", None)]
     return seen
 
 
@@ -83,6 +84,8 @@ def is_transient(error: BaseException, kinds: tuple[str, ...] = TRANSIENT) -> bo
     error) says the connection failed or the server is not ready: a retry may succeed."""
     from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
+    if isinstance(error, StorageGone):
+        return False  # given up already: no second wait
     for e in _chain(error):
         if isinstance(e, DisconnectionError) and kinds is TRANSIENT:
             return True
@@ -99,10 +102,13 @@ def is_transient(error: BaseException, kinds: tuple[str, ...] = TRANSIENT) -> bo
 
 
 def first_line(error: BaseException) -> str:
-    """The driver's own first line of ``error`` (the deepest cause that says something)."""
-    for e in reversed(_chain(error)):
+    """The first line of what the driver said (the DB-API error inside SQLAlchemy's), else
+    of the first error in the chain that says something."""
+    chain = _chain(error)
+    drivers = [e.orig for e in chain if isinstance(getattr(e, "orig", None), BaseException)]
+    for e in drivers + chain:
         text = str(e).strip()
-        if text:
+        if any(c.isalpha() for c in text):
             return text.splitlines()[0]
     return type(error).__name__
 
