@@ -25,7 +25,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from . import record
+from . import cancel, record
 from .budget import Budget, Ended
 from .heartbeat import fail_stale, first_beat, queued_heartbeat
 from .outcomes import STALE, Outcome, Tally, Verdict, fail, of_job, tell, tell_verdict
@@ -230,7 +230,8 @@ class Slots:
 
     def _interrupted(self, reason: str) -> None:
         """Tell the running trials whose jobs had finished (their ``trial.json``); mark the
-        rest FAIL with ``reason``."""
+        rest FAIL with ``reason``, and cancel their cluster jobs (``cancel.py``)."""
+        failed: list[int] = []
         for trial, _ in list(self.running.values()):
             job = record.record_of(self.config, trial.number)
             state = record.state_of(job)
@@ -246,6 +247,9 @@ class Slots:
                 log.warning("trial %d: could not record its finished job: %s", trial.number, e)
             fail(self.study, trial, reason)
             log.warning("trial %d marked FAIL (%s)", trial.number, reason)
+            failed.append(trial.number)
+        launched = cancel.since(t0 for _, t0 in self.running.values())
+        cancel.cancel(self.config, failed, launched)
 
 
 def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:

@@ -1,0 +1,107 @@
+"""Cancel the cluster jobs of an interrupted sweep: Ctrl-C or SIGTERM reaches its SLURM jobs.
+
+The launcher (hydra-submitit-launcher) returns nothing until its jobs end, so the job ids
+are found the public way: a started job wrote its id into its ``trial.json`` (``job_id``);
+a job still queued has no ``trial.json`` yet, but submitit keeps its submission in
+``<submitit_folder>/<job id>/<job id>_submitted.pkl``, whose arguments hold the job's
+number (= the trial number, ``initial_job_idx``). Each is cancelled through submitit
+(``SlurmJob(folder, job_id).cancel()``, i.e. ``scancel <id>``). Other launchers (Hydra's
+basic one, joblib, submitit's local executor) are left alone: their jobs end with this
+process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import record
+
+log = logging.getLogger(__name__)
+
+SUBMITTED = "_submitted.pkl"
+
+
+def is_slurm(config: DictConfig) -> bool:
+    """Whether the sweep launches through hydra-submitit-launcher's SLURM launcher."""
+    target = OmegaConf.select(config, "hydra.launcher._target_", default="") or ""
+    return str(target).endswith("SlurmLauncher")
+
+
+def job_ids(config: DictConfig, numbers: Iterable[int], since: float) -> dict[int, str]:
+    """Trial number -> SLURM job id for the jobs of ``numbers``: from their ``trial.json``,
+    else (still queued) from submitit's submissions written after ``since`` (epoch s)."""
+    numbers = set(numbers)
+    ids: dict[int, str] = {}
+    for n in numbers:
+        job = record.record_of(config, n).get("job_id")
+        if job:
+            ids[n] = str(job)
+    missing = numbers - set(ids)
+    if missing:
+        ids.update(_queued(config, missing, since))
+    return ids
+
+
+def _queued(config: DictConfig, numbers: set[int], since: float) -> dict[int, str]:
+    """Job ids of submissions of trial ``numbers`` in the submitit folder."""
+    import submitit
+
+    folder = _submitit_folder(config)
+    if folder is None:
+        return {}
+    base = Path(folder.split("%", 1)[0])
+    found: dict[int, str] = {}
+    for pickle in base.glob(f"*/*{SUBMITTED}"):
+        try:
+            if pickle.stat().st_mtime < since:
+                continue
+            job_id = pickle.name[: -len(SUBMITTED)]
+            submission = submitit.SlurmJob(folder=folder, job_id=job_id).submission()
+            number = int(submission.args[2])  # the launcher's (overrides, key, job_num, ...)
+        except Exception:  # noqa: BLE001 - an unreadable or foreign submission: not ours
+            continue
+        if number in numbers:
+            found[number] = job_id
+    return found
+
+
+def _submitit_folder(config: DictConfig) -> str | None:
+    try:
+        return str(OmegaConf.select(config, "hydra.launcher.submitit_folder"))
+    except Exception:  # noqa: BLE001 - an interpolation that does not resolve here
+        return None
+
+
+def cancel(config: DictConfig, numbers: Iterable[int], since: float) -> list[str]:
+    """Cancel the SLURM jobs of trials ``numbers`` (launched after ``since``); their ids."""
+    if not is_slurm(config):
+        return []
+    import submitit
+
+    folder = _submitit_folder(config) or "."
+    ids = job_ids(config, numbers, since)
+    for job_id in ids.values():
+        try:
+            submitit.SlurmJob(folder=folder, job_id=job_id).cancel(check=False)
+        except Exception as e:  # noqa: BLE001 - e.g. scancel missing: say so, go on
+            log.warning("could not cancel SLURM job %s: %s", job_id, e)
+    if ids:
+        log.warning(
+            "cancelled %d SLURM job(s) of this sweep still running or queued: %s",
+            len(ids),
+            ", ".join(sorted(ids.values())),
+        )
+    return sorted(ids.values())
+
+
+def since(started: Iterable[float]) -> float:
+    """The wall-clock time (epoch s) before the earliest of monotonic times ``started``,
+    with a minute's margin: submissions older than that are not this sweep's."""
+    now_mono, now = time.monotonic(), time.time()
+    earliest = min(started, default=now_mono)
+    return now - (now_mono - earliest) - 60.0
