@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from .components import build, build_components, build_scheduler
 from .errors import ConfigError
 from .record import OBJECTIVES
+from .value_types import check_types
 
 VAL_SPLITS = ("test", "holdout")
 
@@ -79,6 +80,7 @@ def check_values(cfg: DictConfig) -> None:
     positive_int = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1  # noqa: E731
     non_negative = lambda v: v >= 0  # noqa: E731
     non_negative_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
+    check_types(cfg)  # every key of its default's type first: then the ranges below
     _check(cfg, "optimized_metric", lambda v: v in OBJECTIVES, f"one of {sorted(OBJECTIVES)}")
     _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0")
     _check(cfg, "optimizer.momentum", non_negative, ">= 0")
@@ -99,6 +101,9 @@ def check_values(cfg: DictConfig) -> None:
     _check(cfg, "scheduler.factor", lambda v: 0 < v < 1, "in (0, 1)")
     _check(cfg, "scheduler.min_lr", non_negative, ">= 0")
     _check(cfg, "loss.label_smoothing", lambda v: 0 <= v <= 1, "in [0, 1]")
+    _check(cfg, "model.padding", non_negative_int, "an integer >= 0")
+    _check(cfg, "data.std", lambda v: v > 0, "> 0")
+    _check(cfg, "scheduler.eta_min", non_negative, ">= 0")
     _check_components(cfg)
 
 

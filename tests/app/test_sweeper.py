@@ -244,6 +244,49 @@ def test_bad_fixed_value_stops_the_sweep_before_any_trial(tmp_path, sqlite_url, 
     assert optuna.get_all_study_summaries(sqlite_url) == []  # no study, no FAIL trials
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ("+hydra.sweeper.params.optimizer.lrr='tag(log, interval(1e-4, 1))'",),
+            "error: hydra.sweeper.params.optimizer.lrr: not a key of the app's config "
+            "(did you mean optimizer.lr?)",
+        ),
+        (
+            ("optimizer=choice(sgd,adamm)",),
+            "error: optimizer=adamm: not an option of the config group optimizer "
+            "(options: adam, adamw, sgd)",
+        ),
+    ],
+    ids=["key-typo", "group-option-typo"],
+)
+def test_searched_key_typo_stops_the_sweep_before_any_trial(
+    tmp_path, sqlite_url, tiny_data_root, overrides, message
+):
+    proc = run_sweep("phase1", tmp_path / "typo", sqlite_url, tiny_data_root, *overrides)
+    assert proc.returncode == 1
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [message], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "typo").glob("trial_*"))
+    assert optuna.get_all_study_summaries(sqlite_url) == []
+
+
+def test_key_of_some_group_options_only_is_searched(tmp_path, sqlite_url, tiny_data_root):
+    # regularizer.coef exists under l1 and l2 only (phase 2 searches such keys): accepted
+    proc = run_sweep(
+        "phase1",
+        tmp_path / "cond",
+        sqlite_url,
+        tiny_data_root,
+        "hydra.sweeper.n_trials=0",
+        "regularizer=choice(none,l1,l2,dropout)",
+        "regularizer.coef=tag(log,interval(1e-5,1e-2))",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "error:" not in proc.stderr
+
+
 def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_data_root):
     # every searched value is invalid: only the trials can tell
     proc = run_sweep(

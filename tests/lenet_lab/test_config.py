@@ -300,6 +300,12 @@ def test_preset_keys_of_another_option_are_not_errors(run_train):
     ("override", "message"),
     [
         ("optimizer.lr=-1", "error: optimizer.lr must be > 0, got -1"),
+        ("seed=abc", "error: seed must be an integer, got 'abc'"),  # each key's default's type
+        ("data.batch_size=1.5", "error: data.batch_size must be an integer, got 1.5"),
+        (
+            "scheduler=cosine scheduler.T_max=abc",  # a null default: its constructor's int
+            "error: scheduler.T_max must be an integer, got 'abc'",
+        ),
         ("trainer.device=tpu", "error: trainer.device must be auto, cpu or cuda[:N], got 'tpu'"),
         (
             "+regularizer.coef=0.1",  # what Hydra suggests for regularizer.coef=0.1 alone
@@ -328,3 +334,83 @@ def test_train_py_rejects_bad_values(run_train, tmp_path, override, message):
     assert "Traceback" not in proc.stderr
     assert not (proc.out_dir / "metrics.csv").exists()
     assert not Path(tmp_path / "nowhere").exists()
+
+
+#: A value of the wrong type for keys of every group (found by setting each leaf key of every
+#: option to a value of another type): each is one ConfigError naming the key, before any
+#: data is read (``value_types.check_types``: the type of the key's default).
+WRONG_TYPES = [
+    ((), "seed=abc", "seed must be an integer, got 'abc'"),
+    ((), "seed=1.5", "seed must be an integer, got 1.5"),
+    ((), "trainer.epochs=abc", "trainer.epochs must be an integer, got 'abc'"),
+    ((), "trainer.cuda_graph=3", "trainer.cuda_graph must be true or false, got 3"),
+    ((), "data.batch_size=1.5", "data.batch_size must be an integer, got 1.5"),
+    ((), "data.holdout_size=abc", "data.holdout_size must be an integer, got 'abc'"),
+    ((), "data.mean=fast", "data.mean must be a number, got 'fast'"),
+    ((), "data.std=fast", "data.std must be a number, got 'fast'"),
+    ((), "data.train_size=abc", "data.train_size must be an integer, got 'abc'"),
+    ((), "optimizer.lr=fast", "optimizer.lr must be a number, got 'fast'"),
+    ((), "optimizer.momentum=[1,2]", "optimizer.momentum must be a number, got [1, 2]"),
+    ((), "optimizer.nesterov=abc", "optimizer.nesterov must be true or false, got 'abc'"),
+    ((), "model.padding=abc", "model.padding must be an integer, got 'abc'"),
+    ((), "model.padding=-3", "model.padding must be an integer >= 0, got -3"),
+    ((), "data.std=-1", "data.std must be > 0, got -1"),
+    ((), "loss.label_smoothing=abc", "loss.label_smoothing must be a number, got 'abc'"),
+    (
+        ("early_stopping=val_loss",),
+        "early_stopping.patience=x",
+        "early_stopping.patience must be an integer, got 'x'",
+    ),
+    (
+        ("early_stopping=val_loss",),
+        "early_stopping.min_delta=x",
+        "early_stopping.min_delta must be a number, got 'x'",
+    ),
+    (("scheduler=cosine",), "scheduler.T_max=abc", "scheduler.T_max must be an integer, got 'abc'"),
+    (("scheduler=cosine",), "scheduler.T_max=1.5", "scheduler.T_max must be an integer, got 1.5"),
+    (
+        ("scheduler=cosine",),
+        "scheduler.eta_min=fast",
+        "scheduler.eta_min must be a number, got 'fast'",
+    ),
+    (("scheduler=cosine",), "scheduler.eta_min=-1", "scheduler.eta_min must be >= 0, got -1"),
+    (
+        ("scheduler=onecycle",),
+        "scheduler.cycle_momentum=abc",
+        "scheduler.cycle_momentum must be true or false, got 'abc'",
+    ),
+    (
+        ("scheduler=onecycle",),
+        "scheduler.div_factor=x",
+        "scheduler.div_factor must be a number, got 'x'",
+    ),
+    (
+        ("scheduler=plateau",),
+        "scheduler.threshold=fast",
+        "scheduler.threshold must be a number, got 'fast'",
+    ),
+    (("regularizer=l2",), "regularizer.coef=big", "regularizer.coef must be a number, got 'big'"),
+    (
+        ("augmentation=hflip_shift",),
+        "augmentation.transforms=abc",
+        "augmentation.transforms must be a list, got 'abc'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "override", "message"), WRONG_TYPES, ids=[c[1] for c in WRONG_TYPES]
+)
+def test_wrong_type_is_one_config_error(options, override, message):
+    cfg = compose_config(*options, override)
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert str(err.value) == message
+    assert err.value.key == override.split("=")[0]
+
+
+@pytest.mark.parametrize(
+    "override", ["task_name=123", "trainer.device=cpu", "optimizer.lr=1", "seed=0"]
+)
+def test_right_types_pass(override):
+    validate(compose_config(override))
