@@ -10,6 +10,7 @@ Permanent errors (a bad query, a finished trial, a missing study) pass through u
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import time
@@ -180,6 +181,55 @@ class Retrier:
             raise StorageGone(self.gone) from None
 
 
+def _delegate(name: str) -> Callable[..., Any]:
+    def method(self: ResilientStorage, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``{name}`` of the real storage, retried."
+    return method
+
+
+#: The ``BaseStorage`` methods delegated with retry.
+DELEGATED = (
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_all_studies",
+    "create_new_trial",
+    "set_trial_param",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial_number_from_id",
+    "get_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial",
+    "get_all_trials",
+    "get_n_trials",
+    "get_best_trial",
+    "get_trial_params",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "check_trial_is_updatable",
+)
+
+
+def _delegating(cls: type) -> type:
+    """Give ``cls`` a retried delegate for each of :data:`DELEGATED`."""
+    for name in DELEGATED:
+        setattr(cls, name, _delegate(name))
+    return abc.update_abstractmethods(cls)
+
+
+@_delegating
 class ResilientStorage(BaseStorage):
     """An Optuna storage whose every call is retried through ``retrier``; ``inner`` is the
     real one (``RDBStorage``, ``JournalStorage``). It carries the sweep's heartbeat
@@ -222,47 +272,3 @@ class ResilientStorage(BaseStorage):
         remove = getattr(self.inner, "remove_session", None)
         if remove:
             remove()
-
-
-def _delegate(name: str) -> Callable[..., Any]:
-    def method(self: ResilientStorage, *args: Any, **kwargs: Any) -> Any:
-        return self._call(name, *args, **kwargs)
-
-    method.__name__ = name
-    method.__doc__ = f"``{name}`` of the real storage, retried."
-    return method
-
-
-#: The ``BaseStorage`` methods delegated with retry.
-DELEGATED = (
-    "create_new_study",
-    "delete_study",
-    "set_study_user_attr",
-    "set_study_system_attr",
-    "get_study_id_from_name",
-    "get_study_name_from_id",
-    "get_study_directions",
-    "get_study_user_attrs",
-    "get_study_system_attrs",
-    "get_all_studies",
-    "create_new_trial",
-    "set_trial_param",
-    "get_trial_id_from_study_id_trial_number",
-    "get_trial_number_from_id",
-    "get_trial_param",
-    "set_trial_state_values",
-    "set_trial_intermediate_value",
-    "set_trial_user_attr",
-    "set_trial_system_attr",
-    "get_trial",
-    "get_all_trials",
-    "get_n_trials",
-    "get_best_trial",
-    "get_trial_params",
-    "get_trial_user_attrs",
-    "get_trial_system_attrs",
-    "check_trial_is_updatable",
-)
-for _name in DELEGATED:
-    setattr(ResilientStorage, _name, _delegate(_name))
-ResilientStorage.__abstractmethods__ = frozenset()
