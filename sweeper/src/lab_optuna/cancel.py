@@ -24,6 +24,8 @@ from . import record
 log = logging.getLogger(__name__)
 
 SUBMITTED = "_submitted.pkl"
+#: How long to wait for a submission in flight when a trial's job is not found at first.
+SUBMITTING_S = 2.0
 
 
 def is_slurm(config: DictConfig) -> bool:
@@ -84,7 +86,11 @@ def cancel(config: DictConfig, numbers: Iterable[int], since: float) -> list[str
     import submitit
 
     folder = _submitit_folder(config) or "."
+    numbers = set(numbers)
     ids = job_ids(config, numbers, since)
+    if numbers - set(ids):  # a submission may be in flight (sbatch running): look once more
+        time.sleep(SUBMITTING_S)
+        ids.update(_queued(config, numbers - set(ids), since))
     for job_id in ids.values():
         try:
             submitit.SlurmJob(folder=folder, job_id=job_id).cancel(check=False)
