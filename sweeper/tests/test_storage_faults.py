@@ -230,9 +230,10 @@ def test_two_workers_survive_a_postgres_restart(tmp_path, postgres_server):
 def test_a_server_that_stays_down_stops_the_sweep_in_one_line(tmp_path, postgres_server):
     url = postgres_server.url
     secret = url.replace("lab@", "lab:secret@")  # trust auth: the password is not checked
+    beats = ("hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
     proc = _worker(
         tmp_path, "down", secret, "hydra.sweeper.n_trials=20", "sleep=1",
-        "hydra.sweeper.storage_retry_s=3", "hydra.sweeper.study_name=down",
+        "hydra.sweeper.storage_retry_s=3", "hydra.sweeper.study_name=down", *beats,
     )  # fmt: skip
     try:
         wait_for(lambda: len(_states(url, "down")) >= 2, 120, "the sweep running")
@@ -251,3 +252,12 @@ def test_a_server_that_stays_down_stops_the_sweep_in_one_line(tmp_path, postgres
     assert "unreachable for 3 s" in errors[0]
     assert waited < 60
     print(f"stopped {waited:.1f} s after the server went down: {errors[0]}")
+    # the trial it was running is left RUNNING; the next sweep reclaims it as stale
+    assert _states(url, "down")[-1] == TrialState.RUNNING
+    again = _worker(
+        tmp_path, "again", url, "hydra.sweeper.n_trials=2", "hydra.sweeper.study_name=down",
+        *beats,
+    )  # fmt: skip
+    out, _ = again.communicate(timeout=120)
+    assert again.returncode == 0 and "re-queued" in out, out[-3000:]
+    assert TrialState.RUNNING not in _states(url, "down")
