@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -261,3 +262,26 @@ def test_a_server_that_stays_down_stops_the_sweep_in_one_line(tmp_path, postgres
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0 and "re-queued" in out, out[-3000:]
     assert TrialState.RUNNING not in _states(url, "down")
+
+
+@pytest.mark.postgres
+def test_a_worker_started_during_a_restart_waits_for_the_server(tmp_path, postgres_server):
+    """The server is down when the worker starts and comes back once the worker is waiting
+    (the gap of a restart): the worker waits for it instead of stopping, then sweeps."""
+    postgres_server.stop()
+    lines: list[str] = []
+    try:
+        proc = _worker(
+            tmp_path, "late", postgres_server.url, "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.study_name=late",
+        )  # fmt: skip
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        wait_for(lambda: any("unreachable" in ln for ln in lines), 60, "the worker waiting")
+    finally:
+        postgres_server.start()
+    assert proc.wait(timeout=120) == 0, "".join(lines)[-3000:]
+    reader.join(timeout=10)
+    out = "".join(lines)
+    assert "is back after" in out and "Traceback" not in out
+    assert _states(postgres_server.url, "late") == [TrialState.COMPLETE] * 2

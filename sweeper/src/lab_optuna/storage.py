@@ -24,6 +24,8 @@ from .schema import StorageSchemaError, check_schema
 from .urls import StorageError, check_url, redact
 
 _CACHE: dict[tuple, ResilientStorage] = {}
+#: Seconds a refused connection is retried at the start (a server restarting has no port open).
+REFUSED_AT_START_S = 5.0
 #: One retrier per storage and setting: one "waiting" and one "back" line per process.
 _RETRIERS: dict[tuple[str, float], Retrier] = {}
 
@@ -74,20 +76,27 @@ def _connect(
     """``RDBStorage``, retried: workers starting together on a new database race to create
     its tables ("table studies already exists"); the loser just connects again. A server
     that answers but is not ready (starting up, shutting down, a locked SQLite file) is
-    waited for, as long as ``retrier`` waits; a refused connection stops at once (a wrong
-    host or port is one line now, not in two minutes)."""
+    waited for, as long as ``retrier`` waits; a refused or lost connection only for
+    ``REFUSED_AT_START_S`` (the gap of a restart; a wrong host or port is one line then, not
+    after ``storage_retry_s``)."""
     from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
-    deadline = time.monotonic() + retrier.retry_s
+    start = time.monotonic()
     while True:
         try:
             check_schema(url)
             break
         except OperationalError as e:
-            if not is_transient(e, NOT_READY) or time.monotonic() >= deadline:
+            waited = time.monotonic() - start
+            if not (
+                is_transient(e, NOT_READY)
+                and waited < retrier.retry_s
+                or is_transient(e)
+                and waited < min(retrier.retry_s, REFUSED_AT_START_S)
+            ):
                 raise StorageError(_unreachable(url, e)) from None
             retrier.waiting(e)
-            time.sleep(1.0)
+            time.sleep(0.5)
         except StorageSchemaError as e:
             raise StorageError(f"hydra.sweeper.storage={redact(url)}: {e}") from None
         except DatabaseError as e:  # e.g. SQLite's "file is not a database"
