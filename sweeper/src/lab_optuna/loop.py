@@ -48,15 +48,18 @@ class Stop(Exception):
 
 
 class StopFlag(threading.Event):
-    """Set by SIGINT/SIGTERM; ``signum`` says which (SIGINT until one arrives)."""
+    """Set by SIGINT/SIGTERM; ``signum`` says which (SIGINT until one arrives).
+    ``job_in_process``: a job runs in this process now, so the signal interrupts it at once."""
 
     signum: int = signal.SIGINT
+    job_in_process: bool = False
 
 
 @contextlib.contextmanager
 def stop_signals() -> Iterator[StopFlag]:
-    """SIGINT and SIGTERM set the flag (the loop stops at its next step) and, for the first
-    Ctrl-C, also raise KeyboardInterrupt so an in-process job stops now."""
+    """SIGINT and SIGTERM set the flag (the loop stops at its next step) and, while a job runs
+    in this process, also raise KeyboardInterrupt so it stops now. Never between an ask and
+    the trial's entry in ``running``: a trial asked then would be left RUNNING."""
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag
@@ -65,7 +68,8 @@ def stop_signals() -> Iterator[StopFlag]:
     def on_signal(signum: int, frame: Any) -> None:
         flag.signum = signum
         flag.set()
-        raise KeyboardInterrupt
+        if flag.job_in_process:
+            raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -89,6 +93,7 @@ class Slots:
     console: Console
     tally: Tally = field(default_factory=Tally)
     running: dict[Future, tuple[optuna.Trial, float]] = field(default_factory=dict)
+    stopped: StopFlag = field(default_factory=StopFlag)
     budget: Budget = field(default_factory=Budget)  # timeout and terminator (budget.py)
     ended: Ended = field(default_factory=Ended)  # why the loop stopped starting trials
     per_slot: SlotValues = field(default_factory=SlotValues)  # slot_overrides
@@ -101,6 +106,7 @@ class Slots:
         started = 0
         next_check = time.monotonic()
         self.budget = Budget.of(self.s.timeout, self.s.timeout_prune, self.s.terminator)
+        self.stopped = stopped
         try:
             with queued_heartbeat(self.storage, self._running_trials, self.s.heartbeat_interval):
                 while started < n_trials or self.running:
@@ -180,10 +186,16 @@ class Slots:
         fut: Future = Future()
         t0 = time.monotonic()
         self.running[fut] = (trial, t0)
+        self.stopped.job_in_process = True  # from now on a signal stops the job at once
+        if self.stopped.is_set():  # it came since the ask: the job does not start
+            self.stopped.job_in_process = False
+            raise Stop(self.stopped.signum)
         try:
             fut.set_result(self._launch(trial, overrides))
         except Exception as e:  # noqa: BLE001 - the launcher itself failed
             fut.set_exception(e)
+        finally:
+            self.stopped.job_in_process = False
         del self.running[fut]
         self._finish(trial, fut, time.monotonic() - t0)
 
