@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from test_sweeper import run_sweep, study
 
+pytestmark = pytest.mark.slow  # a lab sweep with pruning: make test-all
 RECORD = {"summary.json", "metrics.csv", "curves.png"}
 
 

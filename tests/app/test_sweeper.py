@@ -152,6 +152,7 @@ def test_phase2_conditional_parameters(two_phases):
         assert ("scheduler.factor" in t.params) == plateau
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_command_line_wins_over_pins(two_phases, tmp_path):
     _, url, data, _ = two_phases
     proc = run_sweep(
@@ -178,6 +179,7 @@ def test_phase2_without_phase1_stops_clearly(tmp_path, sqlite_url, tiny_data_roo
     assert not list((tmp_path / "p2").glob("trial_*"))
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_rerun_continues_study_without_replays_or_overwrites(two_phases):
     tmp, url, data, _ = two_phases
     first = tmp / "phase1" / "trial_0" / "summary.json"
@@ -201,6 +203,7 @@ def test_rerun_continues_study_without_replays_or_overwrites(two_phases):
     ]
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_diverging_trials_fail_but_sweep_goes_on(tmp_path, sqlite_url, tiny_data_root):
     proc = run_sweep(
         "phase1",
@@ -307,6 +310,7 @@ def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_
     assert "regularizer.p=" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_pruning_records_pruned_trials(tmp_path, sqlite_url, tiny_data_root):
     """Two good trials, then two hopeless ones: the median pruner stops the latter after its
     warm-up (2 epochs), across jobs reporting to the study."""
@@ -358,6 +362,7 @@ def _states(url: str, name: str) -> list[TrialState]:
         return []
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_factory):
     data = tiny_data_factory(n_train=2048, n_test=256)
     slow = (
@@ -441,6 +446,7 @@ def _ctrl_c_after_first_epoch(cmd: list[str], data: Path, job_dir: Path) -> tupl
     return proc.returncode, out
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_data_factory):
     data = tiny_data_factory(n_train=4096, n_test=256)
     cmd = sweep_cmd(
@@ -461,6 +467,7 @@ def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_da
     assert summary["status"] == "interrupted"
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_sigint_keeps_the_finished_trials(tmp_path, sqlite_url, tiny_data_factory):
     """Trial 0 (1 epoch) has finished when Ctrl-C stops trial 1 (60 epochs); trial 0 keeps
     its result, trial 1 is marked interrupted."""
@@ -523,6 +530,7 @@ def check_two_workers(storage: str, sweep_dir: Path, data_root: Path) -> None:
     assert dirs == sorted(f"trial_{i}" for i in range(6))  # no job dir shared or overwritten
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root):
     check_two_workers(sqlite_url, tmp_path / "w", tiny_data_root)
 
@@ -580,6 +588,7 @@ def test_phase1_two_trials_on_real_subset(tmp_path, sqlite_url, real_data_root):
     assert {t.user_attrs["val_split"] for t in s.trials} == {"holdout"}
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
     """No storage given: multirun/optuna.db and multirun/phase1/ relative to the launch dir."""
     cmd = [
@@ -599,6 +608,7 @@ def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
     assert (tmp_path / "multirun" / "phase1" / "trial_0" / "summary.json").is_file()
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_max_total_trials_caps_the_study(tmp_path, sqlite_url, tiny_data_root):
     proc = run_sweep(
         "phase1",
@@ -653,6 +663,7 @@ def test_phases_select_on_the_holdout_only(two_phases):
             assert summary["val_split"] == "holdout" and t.user_attrs["val_split"] == "holdout"
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_final_retrains_the_best_trial_with_seeds_on_the_test_split(two_phases):
     tmp, url, data, _ = two_phases
     cmd = [
@@ -681,3 +692,41 @@ def test_final_retrains_the_best_trial_with_seeds_on_the_test_split(two_phases):
         for key, value in expected.items():
             if key != "early_stopping.patience":
                 assert str(t.user_attrs[key]) == str(value), key
+
+
+def test_multi_fidelity_and_plugin_like_presets_compose(compose_cfg):
+    """phase1_mf/phase2_mf: phase 1's and phase 2's spaces (less the early stopping patience)
+    with a 40-epoch cap, Hyperband on the epochs (max_resource = the cap, rungs 3, 9, 27 off
+    the cap) and no early stopping; the plugin_like presets: the same spaces, no pruning,
+    batches, a fixed 15-epoch cap; final_mf retrains phase2_mf's best. The flat presets keep
+    the median pruner with its benchmarked n_min_trials."""
+    from hydra.utils import instantiate
+
+    def composed(preset: str):
+        return compose_cfg(f"hparams_search={preset}", return_hydra_config=True)
+
+    flat = {p: composed(p) for p in ("phase1", "phase2")}
+    for cfg in flat.values():
+        assert cfg.trainer.epochs == 15 and cfg.early_stopping._target_.endswith("EarlyStopping")
+        assert cfg.hydra.sweeper.pruner.n_min_trials == 5 and cfg.hydra.sweeper.async_slots
+    for phase, pin in (("phase1", None), ("phase2", "phase1_mf")):
+        mf = composed(f"{phase}_mf")
+        sweeper = mf.hydra.sweeper
+        assert sweeper.study_name == f"{phase}_mf" and sweeper.pin_from == pin
+        assert mf.trainer.epochs == 40 and mf.early_stopping._target_ is None
+        pruner = instantiate(sweeper.pruner)
+        assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+        assert sweeper.pruner.max_resource == 40 and sweeper.pruner.reduction_factor == 3
+        rungs = [sweeper.pruner.min_resource * 3**k for k in range(4)]
+        assert 40 not in rungs and [r for r in rungs if r < 40] == [3, 9, 27]
+        expected = set(flat[phase].hydra.sweeper.params) - {"early_stopping.patience"}
+        assert set(sweeper.params) == expected and sweeper.async_slots
+        plugin = composed(f"{phase}_plugin_like")
+        assert set(plugin.hydra.sweeper.params) == expected
+        assert plugin.hydra.sweeper.pruner._target_ == "optuna.pruners.NopPruner"
+        assert not plugin.hydra.sweeper.async_slots and plugin.trainer.epochs == 15
+        assert plugin.early_stopping._target_ is None
+        assert plugin.hydra.sweeper.sampler == sweeper.sampler  # the same TPE
+    final_mf = composed("final_mf")
+    assert final_mf.hydra.sweeper.pin_from == "phase2_mf"
+    assert final_mf.hydra.sweeper.study_name == "final_mf" and final_mf.data.val_split == "test"
