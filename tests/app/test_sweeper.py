@@ -535,6 +535,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path, sqlite_url, tiny_data_root
     check_two_workers(sqlite_url, tmp_path / "w", tiny_data_root)
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_journal_storage_two_phases_two_workers(tmp_path, tiny_data_root):
     """A journal file (a shared filesystem, no database server): phase 1 then phase 2, each
     by two workers at once; phase 2 pins phase 1's best read from the journal."""
