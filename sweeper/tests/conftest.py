@@ -8,6 +8,8 @@ The default run keeps to the fast tests; ``--all`` runs every test (``tiers.py``
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,25 @@ pytest_plugins = ("tiers", "slurm_cluster", "pg_server")
 
 HERE = Path(__file__).resolve().parent
 TOY_APP = HERE / "toy_app" / "sphere.py"
+
+
+def sweep(
+    tmp: Path, *overrides: str, timeout: int = 180, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run the toy app's sweep in ``tmp`` (a subprocess, as a user runs it); its outputs go to
+    ``tmp/out``; ``check``: fail the test on a non-zero exit, with the output's tail."""
+    cmd = [sys.executable, str(TOY_APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
+    proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def results(tmp: Path) -> dict:
+    """The sweep's ``optimization_results.yaml``."""
+    import yaml
+
+    return yaml.safe_load((tmp / "out" / "optimization_results.yaml").read_text())
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

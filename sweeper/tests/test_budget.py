@@ -3,30 +3,13 @@ a real subprocess: when the sweep stops starting trials, and what it says about 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import optuna
 import pytest
-import yaml
 from optuna.trial import TrialState
 
-from conftest import TOY_APP as APP
+from conftest import results, sweep
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def sweep(tmp: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
-    proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=180)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc
-
-
-def results(tmp: Path) -> dict:
-    return yaml.safe_load((tmp / "out" / "optimization_results.yaml").read_text())
 
 
 @pytest.fixture

@@ -21,23 +21,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
-from conftest import default_sigint, wait_for
+from conftest import default_sigint, results, sweep, wait_for
 from lab_optuna import space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def sweep(tmp: Path, *overrides: str, timeout: int = 180, check: bool = True):
-    """Run the toy app's sweep in ``tmp``; its outputs go to ``tmp/out``."""
-    cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
-    proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc
-
-
-def results(tmp: Path) -> dict:
-    return yaml.safe_load((tmp / "out" / "optimization_results.yaml").read_text())
 
 
 def study_of(url: str, name: str = "sphere") -> optuna.Study:

@@ -4,27 +4,15 @@ subprocess; the check itself is also asserted in-process."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import create_trial
 
-from conftest import TOY_APP as APP
+from conftest import sweep
 from lab_optuna.warmstart import EnqueueError, points
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def sweep(tmp: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp / 'out'}", *overrides]
-    proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=180)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc
 
 
 @pytest.fixture
