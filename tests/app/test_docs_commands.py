@@ -203,9 +203,7 @@ def tiny_sweep(tmp_path_factory, tiny_data_factory) -> dict[str, Path | str]:
         "data.holdout_size=128",
     ]
     env = {**os.environ, ENV_ROOT: str(tiny_data_factory())}
-    proc = subprocess.run(
-        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": tmp / "phase1", "url": url, "tmp": tmp}
 
@@ -284,7 +282,8 @@ def compose_multirun(overrides: list[str]):
 
 
 def check_train(cmd: Command, their_conf: Path, monkeypatch) -> None:
-    args = [a.replace("file:///their/conf", f"file://{their_conf}/their/conf") for a in cmd.argv[2:]]
+    placeholder, real = "file:///their/conf", f"file://{their_conf}/their/conf"
+    args = [a.replace(placeholder, real) for a in cmd.argv[2:]]
     if "-m" in args or "--multirun" in args:
         overrides = [a for a in args if a not in ("-m", "--multirun")]
         cfg = compose_multirun(overrides)
@@ -333,7 +332,8 @@ def check_data(cmd: Command, tiny_data_root: Path, tmp_path, monkeypatch) -> Non
 def check_schema(cmd: Command, tiny_sweep) -> None:
     from lab_optuna.schema import main
 
-    argv = [tiny_sweep["url"] if a.startswith(("sqlite:", "postgresql")) else a for a in cmd.argv[3:]]
+    url = tiny_sweep["url"]
+    argv = [url if a.startswith(("sqlite:", "postgresql")) else a for a in cmd.argv[3:]]
     with argv_and_output(["schema", *argv]) as out:
         code = main(argv)
     assert code == 0, out.getvalue()
