@@ -35,8 +35,9 @@ test: install  ## the fast tests of the lab and the sweeper (a few minutes on 2 
 	$(BIN)/python -m pytest -q $(ARGS)
 	cd sweeper && ../$(BIN)/python -m pytest -q $(ARGS)
 
-test-all: install  ## everything: + PostgreSQL, SLURM, dashboard, real data, long training;
-	$(BIN)/python -m pytest -q --all $(ARGS)  # the sweeper's suite runs in its own venv
+# test-all: the lab's suite in .venv, then the sweeper's in its own torch-free venv.
+test-all: install  ## everything: + PostgreSQL, SLURM, dashboard, real data, long training
+	$(BIN)/python -m pytest -q --all $(ARGS)
 	$(MAKE) test-sweeper ARGS="--all $(ARGS)"
 
 $(SWEEPER_VENV)/.installed: sweeper/pyproject.toml $(SWEEPER_SRC)
