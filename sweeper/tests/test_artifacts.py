@@ -45,6 +45,7 @@ def test_each_trial_uploads_its_file_beside_the_database(tmp_path: Path, db: str
         assert got.read_bytes() == note_of(tmp_path, trial.number)
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_artifacts_null_or_no_storage_uploads_nothing(tmp_path: Path, db: str) -> None:
     sweep(
         tmp_path,

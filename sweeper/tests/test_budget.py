@@ -70,6 +70,7 @@ def test_without_timeout_prune_a_running_trial_finishes(tmp_path, db):
     assert results(tmp_path)["ended"] == "timeout"
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_the_terminator_stops_a_stagnant_sweep_with_its_numbers(tmp_path, db):
     proc = sweep(
         tmp_path,
@@ -89,6 +90,7 @@ def test_the_terminator_stops_a_stagnant_sweep_with_its_numbers(tmp_path, db):
     assert out["terminator"]["trials_since_improvement"] == 3
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_a_resumed_stagnant_study_gets_fresh_patience(tmp_path, db):
     args = (
         f"hydra.sweeper.storage={db}",

@@ -39,8 +39,12 @@ def test_requirements_name_no_torch_and_no_lab() -> None:
     "sampler, extra",
     [
         ("tpe", ()),
-        ("grid", ()),
-        ("nsgaii", ("objectives=2", "hydra.sweeper.direction=[minimize,minimize]")),
+        pytest.param("grid", (), marks=pytest.mark.slow),
+        pytest.param(
+            "nsgaii",
+            ("objectives=2", "hydra.sweeper.direction=[minimize,minimize]"),
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_an_app_outside_the_repository_sweeps_into_sqlite(app, tmp_path, sampler, extra):

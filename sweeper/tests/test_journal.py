@@ -72,6 +72,7 @@ def test_a_journal_url_of_another_form_is_one_line(url):
         make_storage(url)
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_sweep_resume_and_pin_from_a_journal_study(tmp_path, journal):
     url, log = journal
     base = ("hydra.sweeper.n_trials=3", "hydra.sweeper.params=null", "y=0")
@@ -98,6 +99,7 @@ def test_sweep_resume_and_pin_from_a_journal_study(tmp_path, journal):
     assert (tmp_path / "b" / "pinned.yaml").is_file()
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_two_workers_share_a_journal_and_reclaim_a_killed_workers_trial(tmp_path, journal):
     """Worker A is killed during its trial; workers B and C, sweeping at once, share the
     journal: one of them fails A's trial (its beats stopped) and runs its params again."""

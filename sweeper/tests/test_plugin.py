@@ -132,6 +132,7 @@ def test_command_line_sweep_and_fixed_value(tmp_path):
         assert record["values"][0] == pytest.approx(record["params"]["x"] ** 2 + 4)
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_sqlite_resume_adds_trials_without_replays(tmp_path, db):
     sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=3", "x=interval(-5,5)")
     first = [t.params for t in study_of(db).trials]
@@ -176,6 +177,7 @@ def test_sampler_options_hold_only_their_own_keys(tmp_path):
     assert yaml.safe_load(proc.stdout) == {"_target_": "optuna.samplers.RandomSampler", "seed": 123}
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_grid_sampler_runs_every_point_once(tmp_path, db):
     sweep(
         tmp_path,
@@ -274,6 +276,7 @@ def test_search_space_warnings_in_process():
     assert plan.space == {"y": CategoricalDistribution([1, 2])}
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_custom_search_space_adds_conditional_params(tmp_path, db):
     sweep(
         tmp_path,
@@ -286,6 +289,7 @@ def test_custom_search_space_adds_conditional_params(tmp_path, db):
         assert ("z" in t.params) == (t.params["x"] > 0)
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_pins_chain_through_phases(tmp_path, db):
     """b pins a's best x; c pins b's best (y and, through b's record, x), drops y
     (pin_exclude) and fixes z to b's best trial's user attribute x_squared."""
@@ -457,6 +461,7 @@ def _states(url: str) -> list[TrialState]:
 BEATS = ("hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
     """Worker A is killed during its trial; worker B, already sweeping, fails it as stale
     before its next trial and runs its params again (lineage in user attributes)."""
@@ -520,6 +525,7 @@ def test_a_signal_keeps_finished_trials_and_marks_the_running_one(tmp_path, db, 
     assert "Resume with the same command" in out
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 @pytest.mark.parametrize("async_slots", [True, False])
 def test_slots_start_a_trial_when_one_ends(tmp_path, db, async_slots):
     """n_jobs=2 on a launcher running jobs concurrently (submitit's local executor): one
@@ -570,6 +576,7 @@ def test_sigint_ignored_by_the_test_runner_does_not_matter():
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_params_from_a_screening_study(tmp_path, db):
     """A random screen over x, y and w (w does nothing): the top-2 phase searches x and y
     as screened; the rest phase searches w with the first phase's best pinned."""

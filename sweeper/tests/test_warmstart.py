@@ -47,6 +47,7 @@ def test_an_enqueued_subset_leaves_the_rest_to_the_sampler(tmp_path, db):
     assert only.params["x"] == 3.0 and only.params["y"] in (-5, 0, 5)
 
 
+@pytest.mark.slow  # several sweeps: make test-all
 def test_a_resumed_sweep_does_not_rerun_the_enqueued_points(tmp_path, db):
     args = (
         f"hydra.sweeper.storage={db}",
