@@ -31,7 +31,7 @@ install: $(BIN)/.installed  ## create .venv and install the project
 train: install  ## train the sheet's baseline (ARGS="experiment=ex4_early_stopping" etc.)
 	$(BIN)/python train.py $(ARGS)
 
-test: install  ## the fast tests of the lab and the sweeper (a few minutes on 2 cores)
+test: install  ## the fast tests of the lab and the sweeper (about 12 min on 2 cores)
 	$(BIN)/python -m pytest -q $(ARGS)
 	cd sweeper && ../$(BIN)/python -m pytest -q $(ARGS)
 
