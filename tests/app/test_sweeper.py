@@ -27,6 +27,13 @@ FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3", "data.ho
 
 
 def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> list[str]:
+    # the artifact store of a database that is no SQLite file would default to the checkout's
+    # multirun/artifacts (these sweeps run from the repository root): keep it in the test's dir
+    store = (
+        ()
+        if storage.startswith("sqlite:")
+        else (f"hydra.sweeper.artifacts.dir={sweep_dir / 'artifacts'}",)
+    )
     return [
         sys.executable,
         str(REPO_ROOT / "train.py"),
@@ -35,6 +42,7 @@ def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> li
         f"hydra.sweep.dir={sweep_dir}",
         f"hydra.sweeper.storage={storage}",
         *FAST,
+        *store,
         *overrides,
     ]
 
