@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
+
 from analysis import search_plots
 from analysis.search_space import (
     axes,
@@ -40,15 +42,21 @@ def _label(config: dict) -> str:
     return f"objective{shown}"
 
 
+def _two_params_missing(table: pd.DataFrame | None, names: list[str]) -> str | None:
+    """Why a view over two or more searched parameters cannot be drawn, or None."""
+    if table is None:
+        return "no study_trials.csv"
+    if len(names) < 2:
+        return f"{len(names)} searched parameter(s); it needs 2"
+    return None
+
+
 def parallel_view(info: SweepInfo) -> View:
     """Parallel coordinates over the searched parameters, coloured by the objective."""
     view = View("parallel", "parallel coordinates")
     table, names = info.study_trials, searched(info.study_trials)
-    if table is None:
-        view.skip = "no study_trials.csv"
-    elif len(names) < 2:
-        view.skip = f"{len(names)} searched parameter(s); it needs 2"
-    else:
+    view.skip = _two_params_missing(table, names)
+    if view.skip is None:
         config = sweeper_config(info)
         space = declared_space(config)
         order = most_important(info.importances, names, len(names))[0]
@@ -68,13 +76,10 @@ def heat_map_view(info: SweepInfo) -> View:
     """Mean objective over the plane of the two most important parameters."""
     view = View("contour", "objective over the two most important parameters")
     table, names = info.study_trials, searched(info.study_trials)
-    if table is None:
-        view.skip = "no study_trials.csv"
-    elif len(names) < 2:
-        view.skip = f"{len(names)} searched parameter(s); it needs 2"
-    elif not complete(table).any():
+    view.skip = _two_params_missing(table, names)
+    if view.skip is None and not complete(table).any():
         view.skip = "no complete trial with a value"
-    else:
+    if view.skip is None:
         (x, y), ranked = most_important(info.importances, names)
         config = sweeper_config(info)
         x_axis, y_axis = axes(table, declared_space(config), [x, y])

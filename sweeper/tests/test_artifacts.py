@@ -4,9 +4,7 @@ started with ``--artifact-dir``, serves it over HTTP byte for byte."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,7 +13,7 @@ import optuna
 import pytest
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 from optuna.storages import RDBStorage
-from test_dashboard import free_port, get_json
+from test_dashboard import get_json, serve_dashboard
 from test_plugin import study_of, sweep
 
 from lab_optuna.artifacts import artifact_dir
@@ -99,27 +97,9 @@ def test_bad_artifacts_settings_are_one_line(tmp_path: Path, override: str, mess
 @pytest.mark.dashboard
 def test_dashboard_serves_a_trials_artifact(tmp_path: Path, db: str) -> None:
     sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=2", "artifact=true")
-    port = free_port()
-    log = (tmp_path / "dashboard.log").open("w")
-    proc = subprocess.Popen(
-        [str(BIN / "optuna-dashboard"), db, "--host", "127.0.0.1", "--port", str(port)]
-        + ["--server", "wsgiref", "--artifact-dir", str(tmp_path / "artifacts")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()[-2000:]
-            try:
-                summaries = get_json(f"{base}/api/studies")["study_summaries"]
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                assert time.monotonic() < deadline, "optuna-dashboard did not answer in 60 s"
-                time.sleep(0.2)
-        [study] = summaries
+    artifacts = ("--artifact-dir", str(tmp_path / "artifacts"))
+    with serve_dashboard(db, tmp_path / "dashboard.log", *artifacts) as base:
+        [study] = get_json(f"{base}/api/studies")["study_summaries"]
         trials = get_json(f"{base}/api/studies/{study['study_id']}")["trials"]
         assert len(trials) == 2
         for served in trials:
@@ -130,11 +110,3 @@ def test_dashboard_serves_a_trials_artifact(tmp_path: Path, db: str) -> None:
                 assert response.status == 200
                 assert response.headers["Content-Type"] == "text/plain"
                 assert response.read() == note_of(tmp_path, served["number"])
-    finally:
-        proc.terminate()  # by its PID
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -76,17 +77,16 @@ def get_json(url: str) -> Any:
         return json.loads(response.read())
 
 
-@pytest.fixture
-def dashboard(tmp_path: Path) -> Iterator[tuple[str, optuna.Study]]:
-    """The real optuna-dashboard server on a free local port: ``(base URL, study)``."""
+@contextlib.contextmanager
+def serve_dashboard(url: str, log_path: Path, *extra: str) -> Iterator[str]:
+    """The real optuna-dashboard on ``url`` at a free local port, until the block ends (stopped
+    by its PID): its base URL, once it answers. ``extra``: more options (``--artifact-dir``)."""
     exe = BIN / "optuna-dashboard"
-    assert exe.is_file(), f"{exe} missing: pip install -e '.[dashboard]'"
-    url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    study = make_study(url)
+    assert exe.is_file(), f"{exe} missing: pip install './sweeper[dashboard]'"
     port = free_port()
-    log = (tmp_path / "dashboard.log").open("w")
+    log = log_path.open("w")
     proc = subprocess.Popen(
-        [str(exe), url, "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref"],
+        [str(exe), url, "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref", *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -98,7 +98,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, optuna.Study]]:
             if proc.poll() is not None:
                 pytest.fail(
                     f"optuna-dashboard exited with {proc.returncode}: "
-                    f"{(tmp_path / 'dashboard.log').read_text()[-2000:]}"
+                    f"{log_path.read_text()[-2000:]}"
                 )
             try:
                 get_json(f"{base}/api/meta")
@@ -107,15 +107,24 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, optuna.Study]]:
                 if time.monotonic() > deadline:
                     pytest.fail("optuna-dashboard did not answer within 60 s")
                 time.sleep(0.2)
-        yield base, study
+        yield base
     finally:
-        proc.terminate()  # by its PID, whatever the test did
+        proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[str, optuna.Study]]:
+    """The real optuna-dashboard server on a free local port: ``(base URL, study)``."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = make_study(url)
+    with serve_dashboard(url, tmp_path / "dashboard.log") as base:
+        yield base, study
 
 
 @pytest.mark.dashboard

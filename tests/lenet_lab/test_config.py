@@ -13,23 +13,12 @@ from conftest import CONF_DIR, compose_config
 from lenet_lab import regularizers
 from lenet_lab.components import build_components, build_scheduler
 from lenet_lab.errors import ConfigError
+from lenet_lab.groups import GROUPS as TECHNIQUE_GROUPS
 from lenet_lab.model import count_parameters
 from lenet_lab.run import train
 from lenet_lab.validation import validate
 
-GROUPS = [
-    "data",
-    "model",
-    "optimizer",
-    "regularizer",
-    "normalization",
-    "scheduler",
-    "loss",
-    "augmentation",
-    "early_stopping",
-    "logger",
-    "experiment",
-]
+GROUPS = ["data", *TECHNIQUE_GROUPS, "experiment"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
 CPU = torch.device("cpu")
 ES, PLATEAU = "lenet_lab.callbacks.EarlyStopping", "torch.optim.lr_scheduler.ReduceLROnPlateau"

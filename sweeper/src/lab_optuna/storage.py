@@ -19,7 +19,14 @@ import optuna
 from optuna.storages import RDBStorage
 
 from .journal import check_writable, is_journal, open_journal
-from .resilient import DEFAULT_RETRY_S, NOT_READY, ResilientStorage, Retrier, is_transient
+from .resilient import (
+    DEFAULT_RETRY_S,
+    NOT_READY,
+    ResilientStorage,
+    Retrier,
+    first_line,
+    is_transient,
+)
 from .schema import StorageSchemaError, check_schema
 from .urls import StorageError, check_url, redact
 
@@ -102,7 +109,7 @@ def _connect(
         except DatabaseError as e:  # e.g. SQLite's "file is not a database"
             raise StorageError(
                 f"hydra.sweeper.storage={redact(url)}: not a database "
-                f"({_first(e)}); name a new file or an Optuna database"
+                f"({first_line(e)}); name a new file or an Optuna database"
             ) from None
     retrier.back()
     for attempt in range(5):
@@ -129,10 +136,5 @@ def _connect(
     raise AssertionError("unreachable")
 
 
-def _first(e: Exception) -> str:
-    cause = getattr(e, "orig", None) or e
-    return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-
-
 def _unreachable(url: str, e: Exception) -> str:
-    return f"hydra.sweeper.storage={redact(url)}: cannot connect ({_first(e)})"
+    return f"hydra.sweeper.storage={redact(url)}: cannot connect ({first_line(e)})"
