@@ -8,14 +8,19 @@ tells, before anything writes to the database, with a message naming that comman
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import optuna
 import sqlalchemy
-from alembic.migration import MigrationContext
 from optuna.storages import RDBStorage
 
 from .urls import redact
+
+# alembic logs "setup plugin ..." at INFO when imported: quiet before the import, which now
+# comes at the sweeper's start (before its console is set up), not at the first storage call
+logging.getLogger("alembic").setLevel(logging.WARNING)
+from alembic.migration import MigrationContext  # noqa: E402
 
 
 class StorageSchemaError(RuntimeError):
