@@ -24,6 +24,8 @@ from conftest import ENV_ROOT, REPO_ROOT
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3", "data.holdout_size=128")
+#: The sweeps write importances.csv only where a test reads it (scikit-learn's import: ~2 s).
+ALL_IMPORTANCES = "hydra.sweeper.importances=[ped_anova,fanova,mean_decrease_impurity]"
 
 
 def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> list[str]:
@@ -43,6 +45,7 @@ def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> li
         f"hydra.sweeper.storage={storage}",
         *FAST,
         *store,
+        *(() if ALL_IMPORTANCES in overrides else ("hydra.sweeper.importances=[]",)),
         *overrides,
     ]
 
@@ -80,7 +83,7 @@ def two_phases(tmp_path_factory, tiny_data_factory):
     tmp = tmp_path_factory.mktemp("phases")
     url = f"sqlite:///{tmp / 'optuna.db'}"
     data = tiny_data_factory()
-    p1 = run_sweep("phase1", tmp / "phase1", url, data, "hydra.sweeper.n_trials=3")
+    p1 = run_sweep("phase1", tmp / "phase1", url, data, "hydra.sweeper.n_trials=3", ALL_IMPORTANCES)
     assert p1.returncode == 0, p1.stderr[-3000:]
     p2 = run_sweep("phase2", tmp / "phase2", url, data, "hydra.sweeper.n_trials=4")
     assert p2.returncode == 0, p2.stderr[-3000:]
@@ -705,10 +708,10 @@ def test_final_retrains_the_best_trial_with_seeds_on_the_test_split(two_phases):
 
 def test_multi_fidelity_and_plugin_like_presets_compose(compose_cfg):
     """phase1_mf/phase2_mf: phase 1's and phase 2's spaces (less the early stopping patience)
-    with a 40-epoch cap, Hyperband on the epochs (max_resource = the cap, rungs 3, 9, 27 off
-    the cap) and no early stopping; the plugin_like presets: the same spaces, no pruning,
-    batches, a fixed 15-epoch cap; final_mf retrains phase2_mf's best. The flat presets keep
-    the median pruner with its benchmarked n_min_trials."""
+    with a 20-epoch cap, Hyperband on the epochs (max_resource = the cap, rungs 2, 6, 18 off
+    the cap), no early stopping and a warm start of searched keys; the plugin_like presets: the
+    same spaces, no pruning, batches, a fixed 15-epoch cap; final_mf retrains phase2_mf's best.
+    The flat presets keep the median pruner with its benchmarked n_min_trials."""
     from hydra.utils import instantiate
 
     def composed(preset: str):
@@ -722,14 +725,15 @@ def test_multi_fidelity_and_plugin_like_presets_compose(compose_cfg):
         mf = composed(f"{phase}_mf")
         sweeper = mf.hydra.sweeper
         assert sweeper.study_name == f"{phase}_mf" and sweeper.pin_from == pin
-        assert mf.trainer.epochs == 40 and mf.early_stopping._target_ is None
+        assert mf.trainer.epochs == 20 and mf.early_stopping._target_ is None
         pruner = instantiate(sweeper.pruner)
         assert isinstance(pruner, optuna.pruners.HyperbandPruner)
-        assert sweeper.pruner.max_resource == 40 and sweeper.pruner.reduction_factor == 3
+        assert sweeper.pruner.max_resource == 20 and sweeper.pruner.reduction_factor == 3
         rungs = [sweeper.pruner.min_resource * 3**k for k in range(4)]
-        assert 40 not in rungs and [r for r in rungs if r < 40] == [3, 9, 27]
+        assert 20 not in rungs and [r for r in rungs if r < 20] == [2, 6, 18]
         expected = set(flat[phase].hydra.sweeper.params) - {"early_stopping.patience"}
         assert set(sweeper.params) == expected and sweeper.async_slots
+        assert len(sweeper.enqueue) == 1 and set(sweeper.enqueue[0]) <= expected
         plugin = composed(f"{phase}_plugin_like")
         assert set(plugin.hydra.sweeper.params) == expected
         assert plugin.hydra.sweeper.pruner._target_ == "optuna.pruners.NopPruner"
