@@ -31,9 +31,16 @@ install: $(BIN)/.installed  ## create .venv and install the project
 train: install  ## train the sheet's baseline (ARGS="experiment=ex4_early_stopping" etc.)
 	$(BIN)/python train.py $(ARGS)
 
-test: install  ## the fast tests of the lab and the sweeper (about 12 min on 2 cores)
-	$(BIN)/python -m pytest -q $(ARGS)
-	cd sweeper && ../$(BIN)/python -m pytest -q $(ARGS)
+# The two suites side by side, each on every core (pytest-xdist -n auto): the lab's in the
+# console, the sweeper's into a log printed after it. loadscope: a test module on one worker,
+# so a module's shared sweep (a module-scoped fixture) runs once. test-all stays serial (its
+# servers are started once per session).
+test: install  ## the fast tests of the lab and the sweeper, side by side on every core
+	@log=$$(mktemp); \
+	(cd sweeper && ../$(BIN)/python -m pytest -q -n auto $(ARGS)) > $$log 2>&1 & sweeper=$$!; \
+	$(BIN)/python -m pytest -q -n auto --dist loadscope $(ARGS); lab=$$?; \
+	wait $$sweeper; rc=$$?; echo "--- the sweeper's suite (sweeper/tests):"; cat $$log; rm -f $$log; \
+	test $$lab -eq 0 && test $$rc -eq 0
 
 # test-all: the lab's suite in .venv, then the sweeper's in its own torch-free venv.
 test-all: install  ## everything: + PostgreSQL, SLURM, dashboard, real data, long training

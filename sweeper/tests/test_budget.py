@@ -55,6 +55,7 @@ def test_timeout_prune_prunes_a_running_trial_at_its_next_report(tmp_path, db):
     assert "ended: timeout after" in proc.stdout
 
 
+@pytest.mark.slow  # waits out a slow trial: --all
 def test_without_timeout_prune_a_running_trial_finishes(tmp_path, db):
     sweep(
         tmp_path,

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+from conftest import sweep
 from lab_optuna.importance import COLUMNS, EVALUATORS, param_importances, save_importances
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -95,3 +96,18 @@ def test_multi_objective_gets_importances_per_objective() -> None:
     for (objective, name), rows in df.groupby(["objective", "evaluator"]):
         assert rows["importance"].sum() == pytest.approx(1.0)
         assert rows["param"].iloc[0] == ("x" if objective == 0 else "y"), (objective, name)
+
+
+def test_a_sweep_writes_the_chosen_evaluators_only(tmp_path: Path) -> None:
+    proc = sweep(tmp_path, "hydra.sweeper.n_trials=6", "hydra.sweeper.importances=[ped_anova]")
+    df = pd.read_csv(tmp_path / "out" / "importances.csv")
+    assert set(df["evaluator"]) == {"ped_anova"} and set(df["param"]) == {"x", "y"}
+    assert df["importance"].sum() == pytest.approx(1.0)
+    assert "importance x" in proc.stderr + proc.stdout
+    assert "fanova" not in proc.stderr + proc.stdout
+
+
+def test_no_evaluators_write_no_importances(tmp_path: Path) -> None:
+    sweep(tmp_path, "hydra.sweeper.n_trials=4", "hydra.sweeper.importances=[]")
+    assert (tmp_path / "out" / "optimization_results.yaml").is_file()
+    assert not (tmp_path / "out" / "importances.csv").exists()

@@ -146,7 +146,12 @@ def test_sqlite_resume_adds_trials_without_replays(tmp_path, db):
     )  # job dir = trial number: nothing overwritten
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc", "gp"])
+SLOW = pytest.mark.slow  # --all: the same path as the kept cases, another option
+
+
+@pytest.mark.parametrize(
+    "sampler", ["tpe", "random", *(pytest.param(s, marks=SLOW) for s in ("cmaes", "qmc", "gp"))]
+)
 def test_each_sampler_option(tmp_path, sampler):
     sweep(
         tmp_path,
@@ -421,12 +426,14 @@ def test_max_total_trials_caps_the_study(tmp_path, db):
             "hydra.sweeper.storage=mysql://u:secret@localhost/db",
             "driver 'MySQLdb' is not installed",
         ),  # noqa: E501
-        (
+        pytest.param(
             "hydra.sweeper.storage=postgresql://u:secret@127.0.0.1:9/db",
             "u:***@127.0.0.1:9/db: cannot connect",
+            marks=SLOW,  # seconds of connection attempts before its one line
         ),
         ("+hydra.sweeper.sampler.bogus=1", "hydra.sweeper.sampler (optuna.samplers.TPESampler)"),
         ("+hydra.sweeper.colour=blue", "hydra.sweeper.colour: not a key of the lab_optuna sweeper"),
+        ("hydra.sweeper.importances=[shap]", "importances: 'shap' is not an evaluator (use ped"),
     ],
 )
 def test_bad_settings_are_one_line_before_any_trial(tmp_path, override, message):
@@ -492,7 +499,7 @@ def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
     assert "re-queued" in proc.stdout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=SLOW)])
 def test_a_signal_keeps_finished_trials_and_marks_the_running_one(tmp_path, db, signum):
     """SIGTERM (what SLURM sends when an allocation ends) is handled like Ctrl-C: the finished
     trial stays COMPLETE, the running one is FAIL naming the signal, resuming is explained."""

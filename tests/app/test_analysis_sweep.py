@@ -15,7 +15,11 @@ from matplotlib.image import imread
 
 from analysis.importances import read_importances
 from conftest import REPO_ROOT
-from test_sweeper import env_for, run_sweep
+from test_sweeper import ALL_IMPORTANCES, env_for, run_sweep
+
+# Real sweeps and their reports (~60 s): make test-all. make test reports on a real tiny sweep
+# through the documented commands (test_docs_commands.py) and on built trees (tests/analysis).
+pytestmark = pytest.mark.slow
 
 
 def analyse(*dirs, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
@@ -33,7 +37,7 @@ def phase1(tmp_path_factory, tiny_data_factory):
     """A real 3-trial phase-1 sweep (2 epochs, tiny data) and its report: (dir, url, data)."""
     tmp = tmp_path_factory.mktemp("phase1")
     url, sweep, data = f"sqlite:///{tmp / 'optuna.db'}", tmp / "phase1", tiny_data_factory()
-    proc = run_sweep("phase1", sweep, url, data, "hydra.sweeper.n_trials=3")
+    proc = run_sweep("phase1", sweep, url, data, "hydra.sweeper.n_trials=3", ALL_IMPORTANCES)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = analyse(sweep)
     assert rep.returncode == 0, rep.stderr

@@ -286,6 +286,7 @@ def test_searched_key_typo_stops_the_sweep_before_any_trial(
     assert optuna.get_all_study_summaries(sqlite_url) == []
 
 
+@pytest.mark.slow  # a lab sweep of several trials: make test-all
 def test_key_of_some_group_options_only_is_searched(tmp_path, sqlite_url, tiny_data_root):
     # regularizer.coef exists under l1 and l2 only (phase 2 searches such keys): accepted
     proc = run_sweep(
@@ -301,6 +302,7 @@ def test_key_of_some_group_options_only_is_searched(tmp_path, sqlite_url, tiny_d
     assert "error:" not in proc.stderr
 
 
+@pytest.mark.slow  # a lab sweep of several trials (the sweeper suite: a fast form): test-all
 def test_all_trials_failing_stops_with_clear_message(tmp_path, sqlite_url, tiny_data_root):
     # every searched value is invalid: only the trials can tell
     proc = run_sweep(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, compose_config
+from conftest import CONF_DIR, compose_config, run_hydra_inprocess
 from lenet_lab import regularizers
 from lenet_lab.components import build_components, build_scheduler
 from lenet_lab.errors import ConfigError
@@ -273,6 +273,7 @@ def test_bad_config_fails_before_reading_data(monkeypatch, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow  # a train.py subprocess: make test-all
 def test_preset_keys_of_another_option_are_not_errors(run_train):
     """ex5_l2 sets regularizer.coef; choosing dropout instead just leaves it unused."""
     proc = run_train("experiment=ex5_l2", "regularizer=dropout", "trainer.epochs=0")
@@ -285,33 +286,48 @@ def test_preset_keys_of_another_option_are_not_errors(run_train):
     }
 
 
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("optimizer.lr=-1", "error: optimizer.lr must be > 0, got -1"),
-        ("seed=abc", "error: seed must be an integer, got 'abc'"),  # each key's default's type
-        ("data.batch_size=1.5", "error: data.batch_size must be an integer, got 1.5"),
-        (
-            "scheduler=cosine scheduler.T_max=abc",  # a null default: its constructor's int
-            "error: scheduler.T_max must be an integer, got 'abc'",
-        ),
-        ("trainer.device=tpu", "error: trainer.device must be auto, cpu or cuda[:N], got 'tpu'"),
-        (
-            "+regularizer.coef=0.1",  # what Hydra suggests for regularizer.coef=0.1 alone
-            "error: regularizer.coef is not used by regularizer=none: drop it or choose "
-            "another option",
-        ),
-        (
-            "regularizer=dropout +regularizer.coef=0.1",
-            "error: regularizer.coef is not a parameter of regularizer=dropout "
-            "(lenet_lab.regularizers.Dropout): drop it or choose another option",
-        ),
-        (
-            "optimizer=adam optimizer.eps=-1",
-            "error: optimizer.eps: Invalid epsilon value: -1 (optimizer=adam)",
-        ),
-    ],
-)
+BAD_VALUES = [
+    ("optimizer.lr=-1", "error: optimizer.lr must be > 0, got -1"),
+    ("seed=abc", "error: seed must be an integer, got 'abc'"),  # each key's default's type
+    ("data.batch_size=1.5", "error: data.batch_size must be an integer, got 1.5"),
+    (
+        "scheduler=cosine scheduler.T_max=abc",  # a null default: its constructor's int
+        "error: scheduler.T_max must be an integer, got 'abc'",
+    ),
+    ("trainer.device=tpu", "error: trainer.device must be auto, cpu or cuda[:N], got 'tpu'"),
+    (
+        "+regularizer.coef=0.1",  # what Hydra suggests for regularizer.coef=0.1 alone
+        "error: regularizer.coef is not used by regularizer=none: drop it or choose another option",
+    ),
+    (
+        "regularizer=dropout +regularizer.coef=0.1",
+        "error: regularizer.coef is not a parameter of regularizer=dropout "
+        "(lenet_lab.regularizers.Dropout): drop it or choose another option",
+    ),
+    (
+        "optimizer=adam optimizer.eps=-1",
+        "error: optimizer.eps: Invalid epsilon value: -1 (optimizer=adam)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_VALUES)
+def test_bad_values_are_one_line_before_any_data(monkeypatch, capsys, tmp_path, override, message):
+    """train.py's task in this process (Hydra's config and choices, as on the command line):
+    each bad value is one ``error:`` line and exit 2, before the data is read."""
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(tmp_path / "nowhere"))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        run_hydra_inprocess(*override.split(), run_dir=out).return_value  # noqa: B018
+    assert e.value.code == 2
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert errors == [message]
+    assert not (out / "metrics.csv").exists() and not (tmp_path / "nowhere").exists()
+
+
+# Through the command line (a subprocess each: a value check and a group-option check); the
+# in-process test above covers every message.
+@pytest.mark.parametrize(("override", "message"), [BAD_VALUES[0], BAD_VALUES[6]])
 def test_train_py_rejects_bad_values(run_train, tmp_path, override, message):
     # FASHION_MNIST_ROOT points nowhere: a data error would mean the data was read first
     proc = run_train(*override.split(), data_root=tmp_path / "nowhere")

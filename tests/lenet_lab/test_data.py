@@ -156,6 +156,7 @@ def test_describe_lists_classes_and_shape(tiny_data_root):
     assert "28 x 28 x 1" in lines[2]
 
 
+@pytest.mark.slow  # a subprocess that renders samples.png: make test-all
 def test_cli_writes_samples_and_prints_classes(tmp_path, tiny_data_root):
     import os
 

@@ -34,6 +34,7 @@ def test_tensorboard_logger_writes_metrics_and_config(tmp_path, tiny_env):
     assert "torch.optim.SGD" in text and "epochs: 2" in text
 
 
+@pytest.mark.slow  # MLflow (an optional extra) starts slowly: make test-all
 def test_mlflow_logger_writes_metrics_and_config(tmp_path, tiny_env, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient

@@ -414,6 +414,7 @@ def test_a_momentum_cycling_scheduler_keeps_the_step_out_of_a_cuda_graph(caplog)
     assert any("cycles momentum" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow  # a train.py run of several epochs: make test-all
 def test_no_progress_bar_frames_when_output_is_not_a_terminal(run_train):
     """``make train > log``: the bar is for terminals; a captured log gets no \\r frames."""
     proc = run_train("trainer.epochs=2", "trainer.progress_bar=true")

@@ -21,6 +21,8 @@ from typing import Any
 TARGET = "hydra_plugins.lab_optuna_sweeper.lab_optuna_sweeper.LabOptunaSweeper"
 #: Config groups of the sweeper and the option each starts from.
 GROUP_DEFAULTS = {"sampler": "tpe", "pruner": "none"}
+#: Optuna's importance evaluators the sweeper knows (``importances``), the report's main first.
+IMPORTANCE_EVALUATORS = ("ped_anova", "fanova", "mean_decrease_impurity")
 
 
 @dataclass
@@ -89,6 +91,9 @@ class SweeperConf:
     artifacts: Any = field(default_factory=lambda: {"dir": None, "checkpoints": True})
     # {key: [v0, v1, ...]}: the trial in slot i (of n_jobs) gets key=v_i, e.g. a GPU per slot
     slot_overrides: Any = None
+    # evaluators of importances.csv at the sweep's end ([]: none; fanova and
+    # mean_decrease_impurity need scikit-learn, ~2 s to import)
+    importances: Any = field(default_factory=lambda: list(IMPORTANCE_EVALUATORS))
 
 
 def keys() -> list[str]:

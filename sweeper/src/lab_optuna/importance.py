@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ import optuna
 import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+from .config import IMPORTANCE_EVALUATORS
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,16 @@ def _importance() -> Any:
     return optuna.importance
 
 
-#: Evaluator name -> factory(seed); the first is Optuna's default and the report's main one.
-EVALUATORS: dict[str, Callable[[int], Any]] = {
+_FACTORIES: dict[str, Callable[[int], Any]] = {
     "ped_anova": lambda seed: _importance().PedAnovaImportanceEvaluator(),
     "fanova": lambda seed: _importance().FanovaImportanceEvaluator(seed=seed),
     "mean_decrease_impurity": lambda seed: _importance().MeanDecreaseImpurityImportanceEvaluator(
         seed=seed
     ),
 }
+#: Evaluator name -> factory(seed), in ``config.IMPORTANCE_EVALUATORS``' order: the first is
+#: Optuna's default and the report's main one.
+EVALUATORS: dict[str, Callable[[int], Any]] = {n: _FACTORIES[n] for n in IMPORTANCE_EVALUATORS}
 #: Fewer COMPLETE trials than this (with a finite value) give no importances.
 MIN_TRIALS = 3
 
@@ -75,9 +79,12 @@ def _usable(study: optuna.Study) -> int:
     return sum(1 for t in trials if t.values and all(math.isfinite(v) for v in t.values))
 
 
-def param_importances(study: optuna.Study, seed: int = 0) -> pd.DataFrame:
-    """Importances as rows of :data:`COLUMNS` (see the module doc); an empty frame (with those
-    columns) and a warning when the study has fewer than :data:`MIN_TRIALS` complete trials.
+def param_importances(
+    study: optuna.Study, seed: int = 0, evaluators: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Importances as rows of :data:`COLUMNS` (see the module doc), by ``evaluators`` (names of
+    :data:`EVALUATORS`; None: all); an empty frame (with those columns) and a warning when the
+    study has fewer than :data:`MIN_TRIALS` complete trials.
 
     An evaluator that fails (e.g. no parameter shared by all complete trials, which fANOVA and
     MDI need) is skipped with a warning; the others still count.
@@ -93,7 +100,8 @@ def param_importances(study: optuna.Study, seed: int = 0) -> pd.DataFrame:
         )
         return pd.DataFrame(columns=COLUMNS)
     frames = []
-    for name, make in EVALUATORS.items():
+    chosen = EVALUATORS if evaluators is None else {n: EVALUATORS[n] for n in evaluators}
+    for name, make in chosen.items():
         for objective, target in enumerate(_targets(study, name)):
             try:
                 with warnings.catch_warnings():  # Optuna's notes on targets and tiny studies
@@ -132,9 +140,11 @@ def param_importances(study: optuna.Study, seed: int = 0) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def save_importances(study: optuna.Study, path: Path, seed: int = 0) -> pd.DataFrame:
+def save_importances(
+    study: optuna.Study, path: Path, seed: int = 0, evaluators: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Write :func:`param_importances` to ``path`` (CSV) and log one line per parameter."""
-    df = param_importances(study, seed=seed)
+    df = param_importances(study, seed=seed, evaluators=evaluators)
     df.to_csv(path, index=False)
     if df.empty:
         return df

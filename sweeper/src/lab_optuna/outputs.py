@@ -5,6 +5,7 @@ best params/value, or the Pareto front as ``solutions``), ``study_trials.csv``,
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,15 @@ def save_pins(study: optuna.Study, pinned: dict[str, Any], sweep_dir: Path) -> N
 
 
 def write_outputs(
-    study: optuna.Study, sweep_dir: Path, storage_url: str | None, ended: Ended | None = None
+    study: optuna.Study,
+    sweep_dir: Path,
+    storage_url: str | None,
+    ended: Ended | None = None,
+    importances: Sequence[str] = (),
 ) -> None:
-    """optimization_results.yaml (with why the sweep ``ended``), study_trials.csv and
-    importances.csv; a failure to write them is a warning (it must never replace the sweep's
-    own exit status)."""
+    """optimization_results.yaml (with why the sweep ``ended``), study_trials.csv and, with
+    ``importances`` (evaluator names), importances.csv; a failure to write them is a warning
+    (it must never replace the sweep's own exit status)."""
     from .importance import save_importances
 
     try:
@@ -63,6 +68,7 @@ def write_outputs(
         if ended is not None:
             results.update(ended.results())
         OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
-        save_importances(study, sweep_dir / "importances.csv")
+        if importances:
+            save_importances(study, sweep_dir / "importances.csv", evaluators=list(importances))
     except Exception as e:  # noqa: BLE001 - reporting must never lose the sweep's exit status
         log.warning("could not write the study outputs: %s", e)

@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from . import arguments
-from .config import SweeperConf, keys
+from .config import IMPORTANCE_EVALUATORS, SweeperConf, keys
 
 
 class SettingsError(ValueError):
@@ -86,6 +86,7 @@ class Settings(SweeperConf):
         for key in ("custom_search_space", "check_config"):
             _callable(key, getattr(self, key))
         _artifacts(self.artifacts)
+        _importances(self.importances)
         _slot_overrides(self.slot_overrides, self.n_jobs)
         for key in ("sampler", "pruner"):
             node = getattr(self, key)
@@ -129,6 +130,18 @@ def _artifacts(node: Any) -> None:
         raise SettingsError(
             f"hydra.sweeper.artifacts.checkpoints={node.get('checkpoints')!r}: true or false"
         )
+
+
+def _importances(names: Any) -> None:
+    """``importances``: a list of known evaluator names (empty: none)."""
+    known = ", ".join(IMPORTANCE_EVALUATORS)
+    if not isinstance(names, (list, tuple, ListConfig)):
+        raise SettingsError(f"hydra.sweeper.importances={names!r}: a list of {known} (or [])")
+    for name in names:
+        if name not in IMPORTANCE_EVALUATORS:
+            raise SettingsError(
+                f"hydra.sweeper.importances: {name!r} is not an evaluator (use {known})"
+            )
 
 
 def _slot_overrides(node: Any, n_jobs: int) -> None:

@@ -122,7 +122,7 @@ class LabOptunaSweeper(Sweeper):
             console.close()
             slots.ended.elapsed_s = slots.budget.elapsed()
             with contextlib.suppress(StorageGone):  # no outputs from a storage that is gone
-                write_outputs(study, sweep_dir, s.storage, slots.ended)
+                write_outputs(study, sweep_dir, s.storage, slots.ended, s.importances)
             LIVE_STUDIES.pop(study.study_name, None)
         tally = slots.tally
         log.info(
