@@ -11,6 +11,7 @@ N ?= 2
 THREADS ?= 1
 PORT ?= 8080
 DB ?= multirun/optuna.db
+LAB_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 
 .PHONY: help install train test test-all test-sweeper lint bench workers dashboard clean
 
@@ -31,14 +32,15 @@ install: $(BIN)/.installed  ## create .venv and install the project
 train: install  ## train the sheet's baseline (ARGS="experiment=ex4_early_stopping" etc.)
 	$(BIN)/python train.py $(ARGS)
 
-# The two suites side by side, each on every core (pytest-xdist -n auto): the lab's in the
-# console, the sweeper's into a log printed after it. loadscope: a test module on one worker,
+# The two suites side by side (pytest-xdist): the lab's in the console with one worker more than
+# the cores (its suite is the larger: both then end together), the sweeper's on every core into
+# a log printed after it. loadscope: a test module on one worker,
 # so a module's shared sweep (a module-scoped fixture) runs once. test-all stays serial (its
 # servers are started once per session).
 test: install  ## the fast tests of the lab and the sweeper, side by side on every core
 	@log=$$(mktemp); \
 	(cd sweeper && ../$(BIN)/python -m pytest -q -n auto $(ARGS)) > $$log 2>&1 & sweeper=$$!; \
-	$(BIN)/python -m pytest -q -n auto --dist loadscope $(ARGS); lab=$$?; \
+	$(BIN)/python -m pytest -q -n $(LAB_WORKERS) --dist loadscope $(ARGS); lab=$$?; \
 	wait $$sweeper; rc=$$?; echo "--- the sweeper's suite (sweeper/tests):"; cat $$log; rm -f $$log; \
 	test $$lab -eq 0 && test $$rc -eq 0
 
