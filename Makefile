@@ -34,9 +34,8 @@ train: install  ## train the sheet's baseline (ARGS="experiment=ex4_early_stoppi
 
 # The two suites side by side (pytest-xdist): the lab's in the console with one worker more than
 # the cores (its suite is the larger: both then end together), the sweeper's on every core into
-# a log printed after it. loadscope: a test module on one worker,
-# so a module's shared sweep (a module-scoped fixture) runs once. test-all stays serial (its
-# servers are started once per session).
+# a log printed after it. loadscope: a test module on one worker, so a module's shared sweep (a
+# module-scoped fixture) runs once. test-all stays serial (its servers start once per session).
 test: install  ## the fast tests of the lab and the sweeper, side by side on every core
 	@log=$$(mktemp); \
 	(cd sweeper && ../$(BIN)/python -m pytest -q -n auto $(ARGS)) > $$log 2>&1 & sweeper=$$!; \

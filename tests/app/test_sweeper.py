@@ -21,11 +21,12 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from conftest import ENV_ROOT, REPO_ROOT
+from lab_optuna.config import IMPORTANCE_EVALUATORS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3", "data.holdout_size=128")
 #: The sweeps write importances.csv only where a test reads it (scikit-learn's import: ~2 s).
-ALL_IMPORTANCES = "hydra.sweeper.importances=[ped_anova,fanova,mean_decrease_impurity]"
+ALL_IMPORTANCES = f"hydra.sweeper.importances=[{','.join(IMPORTANCE_EVALUATORS)}]"
 
 
 def sweep_cmd(search: str, sweep_dir: Path, storage: str, *overrides: str) -> list[str]:

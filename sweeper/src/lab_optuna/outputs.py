@@ -69,6 +69,6 @@ def write_outputs(
             results.update(ended.results())
         OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
         if importances:
-            save_importances(study, sweep_dir / "importances.csv", evaluators=list(importances))
+            save_importances(study, sweep_dir / "importances.csv", evaluators=importances)
     except Exception as e:  # noqa: BLE001 - reporting must never lose the sweep's exit status
         log.warning("could not write the study outputs: %s", e)
