@@ -4,13 +4,17 @@ subprocess; the check itself is also asserted in-process."""
 
 from __future__ import annotations
 
+import threading
+
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import create_trial
+from optuna.trial import TrialState, create_trial
 
 from conftest import sweep
-from lab_optuna.warmstart import EnqueueError, points
+from lab_optuna import user_attrs
+from lab_optuna.outcomes import DUPLICATE
+from lab_optuna.warmstart import EnqueueError, points, queue
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -138,3 +142,37 @@ def test_the_check_reads_nested_and_added_keys():
         with pytest.raises(EnqueueError, match=r"outside the search space") as e:
             points([bad], space)
         assert where in str(e.value)
+
+
+def test_workers_queueing_the_same_point_at_once_run_it_once(tmp_path, db):
+    """Eight workers queue one point at the same instant (Optuna's exists-check and enqueue
+    are two steps): one trial keeps it, every other copy is failed unrun, naming the first."""
+    storage = optuna.storages.RDBStorage(db)
+    optuna.create_study(study_name="sphere", storage=storage)
+    point = {"x": 1.5}
+    start, errors = threading.Barrier(8), []
+
+    def worker() -> None:
+        own = optuna.storages.RDBStorage(db)
+        study = optuna.load_study(study_name="sphere", storage=own)
+        start.wait()
+        try:
+            queue(study, [point], "enqueue", own)
+        except Exception as e:  # noqa: BLE001 - reported by the assert below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    got = trials(db)
+    live = [t for t in got if t.state == TrialState.WAITING]
+    assert len(live) == 1, [(t.number, t.state) for t in got]
+    for dup in got:
+        if dup is not live[0]:
+            assert dup.state == TrialState.FAIL
+            assert dup.user_attrs[user_attrs.DUPLICATE_OF] == live[0].number
+            assert dup.user_attrs[user_attrs.FAIL_REASON] == DUPLICATE
+    assert live[0].number == min(t.number for t in got)

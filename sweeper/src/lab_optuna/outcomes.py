@@ -46,6 +46,8 @@ _STATES = {Outcome.COMPLETE: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRU
 
 #: Reason of a trial failed because its job stopped beating.
 STALE = "stale: its job stopped sending heartbeats (killed?)"
+#: Reason of a warm-start trial another worker queued at the same moment (never run).
+DUPLICATE = "duplicate: another worker queued the same warm-start point at the same moment"
 
 
 @dataclass(frozen=True)

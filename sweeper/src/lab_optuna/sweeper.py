@@ -86,8 +86,9 @@ class LabOptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if plan.pinned:
             save_pins(study, plan.pinned, sweep_dir)
-        queue(study, warm, "enqueue")
-        queue(study, warm_from, f"enqueue_from {s.enqueue_from and s.enqueue_from.get('study')}")
+        queue(study, warm, "enqueue", storage)
+        source = f"enqueue_from {s.enqueue_from and s.enqueue_from.get('study')}"
+        queue(study, warm_from, source, storage)
         n_trials = trials_to_run(s, study, plan.space)
         where = redact(s.storage) if s.storage else "memory"
         log.info(

@@ -21,6 +21,10 @@ SLOT = "slot"
 SLOT_OVERRIDES = "slot_overrides"
 #: Study: the pins it was run with (a later phase pinning from it pins them too).
 PINNED = "pinned"
+#: Trial: the warm-start point it was queued for (``enqueue``/``enqueue_from``), as JSON.
+WARM_START = "warm_start"
+#: Trial: FAIL without running: the number of the trial that runs the same warm-start point.
+DUPLICATE_OF = "duplicate_of"
 #: Trial: with ``timeout_prune``, the sweep's deadline (epoch seconds): pruned after it.
 DEADLINE = "deadline"
 

@@ -14,6 +14,7 @@ its space) of study NAME's best K complete trials, read from the same storage.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from . import space as sp
+from . import user_attrs
+from .outcomes import DUPLICATE
 from .storage import make_storage, redact
 
 log = logging.getLogger(__name__)
@@ -96,14 +99,22 @@ def checked_value(where: str, value: Any, key: str, space: Mapping[str, BaseDist
     return value
 
 
-def queue(study: optuna.Study, pts: list[dict[str, Any]], source: str) -> int:
-    """Enqueue ``pts`` (skipping points the study already holds); how many were queued."""
+def queue(study: optuna.Study, pts: list[dict[str, Any]], source: str, storage: Any) -> int:
+    """Enqueue ``pts`` (skipping points the study already holds); how many were queued.
+
+    Optuna's ``skip_if_exists`` check and the enqueue are two steps, so two workers starting
+    at the same moment may both queue a point. Each queued trial carries its point in the
+    ``warm_start`` user attribute; after enqueueing, the lowest-numbered trial of a point is
+    kept and any later WAITING one is claimed (``set_trial_state_values`` to RUNNING succeeds
+    for one process only) and failed unrun, with ``duplicate_of`` naming the one kept.
+    """
     queued = 0
     for point in pts:
-        before = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-        study.enqueue_trial(point, skip_if_exists=True)
-        after = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-        queued += after > before
+        key = json.dumps(point, sort_keys=True)
+        before = _holders(study, key)
+        study.enqueue_trial(point, user_attrs={user_attrs.WARM_START: key}, skip_if_exists=True)
+        kept = _drop_duplicates(study, storage, key)
+        queued += kept is not None and kept not in before
     if pts:
         log.info(
             "warm start (%s): %d point(s) queued to run first, %d already in the study",
@@ -112,6 +123,40 @@ def queue(study: optuna.Study, pts: list[dict[str, Any]], source: str) -> int:
             len(pts) - queued,
         )
     return queued
+
+
+def _holders(study: optuna.Study, key: str) -> list[int]:
+    """Numbers of the trials queued for point ``key`` and not FAIL (a failed one's retry
+    carries the point too)."""
+    return [
+        t.number
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get(user_attrs.WARM_START) == key and t.state != TrialState.FAIL
+    ]
+
+
+def _drop_duplicates(study: optuna.Study, storage: Any, key: str) -> int | None:
+    """Fail every WAITING trial of point ``key`` but the first; the number of the first."""
+    numbers = _holders(study, key)
+    if not numbers:
+        return None
+    first, *later = sorted(numbers)
+    waiting = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for number in later:
+        if number not in waiting:
+            continue  # already taken by a worker: it runs (as it would have before)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        try:
+            if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                continue  # another process claimed it first
+            storage.set_trial_user_attr(trial_id, user_attrs.DUPLICATE_OF, first)
+            storage.set_trial_user_attr(trial_id, user_attrs.FAIL_REASON, DUPLICATE)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # SQLite has no row lock: another process claimed and failed it first
+        log.info("warm start: trial %d duplicated trial %d's point; failed unrun", number, first)
+    return first
 
 
 def best_points(
