@@ -14,11 +14,13 @@ import contextlib
 import logging
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from . import record as rec
 from .errors import StopTraining
@@ -112,6 +114,51 @@ class LRScheduler(Callback):
             self.scheduler.step()
 
 
+class WeightAveraging(Callback):
+    """Evaluate (and checkpoint) an average of the weights, not the last ones.
+
+    ``decay`` set: an exponential moving average updated after every step (EMA,
+    ``w_avg = d * w_avg + (1 - d) * w`` with ``d = min(decay, (1 + n) / (10 + n))`` after n
+    updates, so the first epochs are not held back by the initial weights); ``decay`` null:
+    the plain mean of the weights after every step (SWA). Averaging starts after ``start``
+    (a fraction of the run's steps; until then the run's own weights are evaluated).
+    BatchNorm's running statistics are averaged with the weights (``use_buffers``). torch's
+    ``AveragedModel`` does the work.
+    """
+
+    per_batch = True
+
+    def __init__(self, decay: float | None = 0.999, start: float = 0.0):
+        if decay is not None and (not isinstance(decay, (int, float)) or not 0 < decay < 1):
+            raise ValueError(f"decay must be in (0, 1) or null (a plain mean), got {decay!r}")
+        if not isinstance(start, (int, float)) or not 0 <= start < 1:
+            raise ValueError(f"start must be in [0, 1), got {start!r}")
+        self.decay, self.start = decay, float(start)
+        self.averaged: AveragedModel | None = None
+
+    def on_train_start(self, run: Run) -> None:
+        fn = _ema(self.decay) if self.decay is not None else None
+        self.averaged = AveragedModel(run.model, avg_fn=fn, use_buffers=True)
+        self.first_step = int(self.start * run.epochs * run.steps_per_epoch)
+        self.steps = 0
+
+    def on_batch_end(self, run: Run) -> None:
+        self.steps += 1
+        if self.steps > self.first_step:
+            self.averaged.update_parameters(run.model)
+            run.eval_model = self.averaged.module
+
+
+def _ema(decay: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``AveragedModel``'s ``avg_fn`` for an EMA whose decay warms up to ``decay``."""
+
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = torch.clamp((1 + n) / (10 + n), max=decay)
+        return averaged + (current - averaged) * (1 - d)
+
+    return average
+
+
 class DivergenceCheck(Callback):
     """A non-finite validation loss ends the run as diverged (the training loss is checked
     inside the epoch, see ``engine.train_epoch``)."""
@@ -122,14 +169,15 @@ class DivergenceCheck(Callback):
 
 
 class Checkpoint(Callback):
-    """Writes the model's state_dict to ``best.pt`` whenever val_acc reaches a new best."""
+    """Writes the evaluated model's state_dict (the averaged weights with ``averaging``) to
+    ``best.pt`` whenever val_acc reaches a new best."""
 
     def __init__(self, filename: str = rec.CHECKPOINT_FILE):
         self.filename = filename
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
         if run.summary[rec.BEST_EPOCH] == epoch:
-            torch.save(run.model.state_dict(), run.out_dir / self.filename)
+            torch.save(run.evaluated.state_dict(), run.out_dir / self.filename)
 
 
 class ProgressBar(Callback):

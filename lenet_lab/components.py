@@ -32,7 +32,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
-from .callbacks import Callback, EarlyStopping, LRScheduler
+from .callbacks import Callback, EarlyStopping, LRScheduler, WeightAveraging
 from .errors import ConfigError
 from .groups import command_line_keys, group_choice
 from .record import MONITORABLE
@@ -166,6 +166,7 @@ class Components:
     loss_terms: list[LossTerm] = field(default_factory=list)
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None
     early_stopping: EarlyStopping | None = None
+    averaging: WeightAveraging | None = None
 
 
 def build_optimizer(
@@ -198,7 +199,8 @@ def build_optimizer(
 
 
 def build_components(cfg: DictConfig, device: torch.device, graphable: bool = False) -> Components:
-    """Model, optimizer, loss, regularizer, augmentation and early stopping from ``cfg``."""
+    """Model, optimizer, loss, regularizer, augmentation, early stopping and weight averaging
+    from ``cfg``."""
     regularizer = build(cfg, "regularizer") or Regularizer()
     norm = build(cfg, "normalization")
     model = build(cfg, "model", norm=norm, **regularizer.model_kwargs())
@@ -224,6 +226,7 @@ def build_components(cfg: DictConfig, device: torch.device, graphable: bool = Fa
         loss_terms=regularizer.loss_terms(model),
         transform=build(cfg, "augmentation"),
         early_stopping=stopper,
+        averaging=build(cfg, "averaging"),
     )
 
 

@@ -17,6 +17,7 @@ GROUPS: tuple[str, ...] = (
     "scheduler",
     "loss",
     "augmentation",
+    "averaging",
     "early_stopping",
     "logger",
 )

@@ -188,7 +188,7 @@ class Loop:
             tr = engine.train_epoch(
                 self.step, self.train_set, batch_size, self.generator, self.check_every, on_batch
             )
-            va = engine.evaluate(run.model, self.val_set, val_batch)
+            va = engine.evaluate(run.evaluated, self.val_set, val_batch)
             metrics = {
                 rec.EPOCH: epoch,
                 rec.TRAIN_LOSS: tr.loss,
@@ -281,6 +281,7 @@ def _callbacks(
         found.append(Checkpoint())
     found.append(DivergenceCheck())
     found += [scheduler] if scheduler is not None else []
+    found += [parts.averaging] if parts.averaging is not None else []
     found += list(extra)
     found += [parts.early_stopping] if parts.early_stopping is not None else []
     found += [ProgressBar()] if cfg.trainer.progress_bar else []

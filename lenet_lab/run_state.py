@@ -22,3 +22,9 @@ class Run:
     steps_per_epoch: int
     summary: dict[str, Any]
     rows: list[dict[str, float]] = field(default_factory=list)
+    eval_model: torch.nn.Module | None = None  # set by weight averaging: evaluated instead
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The model the validation metrics come from."""
+        return self.eval_model if self.eval_model is not None else self.model

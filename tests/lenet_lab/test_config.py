@@ -37,6 +37,7 @@ def test_every_instantiated_group_has_none_or_a_default():
         "normalization",
         "scheduler",
         "augmentation",
+        "averaging",
         "early_stopping",
         "logger",
     ):
@@ -77,7 +78,14 @@ def test_defaults_are_the_sheet():
     assert cfg.optimizer._target_ == "torch.optim.SGD"
     assert cfg.optimizer.lr == 0.1 and cfg.optimizer.momentum == 0.9
     assert cfg.trainer.epochs == 100 and cfg.data.batch_size == 64
-    for group in ("regularizer", "scheduler", "early_stopping", "augmentation", "logger"):
+    for group in (
+        "regularizer",
+        "scheduler",
+        "early_stopping",
+        "augmentation",
+        "averaging",
+        "logger",
+    ):
         assert cfg[group]._target_ is None, group
     assert cfg.loss.label_smoothing == 0.0 and cfg.data.val_split == "test"
     assert cfg.data.train_size is None and cfg.data.val_size is None
