@@ -3,7 +3,7 @@
 # each side runs phase 1 and phase 2 under the same time budget (hydra.sweeper.timeout), then
 # the final stage (3 seeds, the test split once), on the full data with WORKERS slots of one
 # torch thread each. Sides, one after the other, each in its own storage:
-#   ours         hparams_search=phase1_mf / phase2_mf: 40-epoch cap, Hyperband, async slots
+#   ours         hparams_search=phase1_mf / phase2_mf: 20-epoch cap, Hyperband, async slots
 #   plugin_like  hparams_search=phase1_plugin_like / phase2_plugin_like: hydra-optuna-sweeper's
 #                features (TPE, batches, no pruning, no early stopping, every trial 15 epochs)
 #   flat         hparams_search=phase1 / phase2 as they ship (15-epoch cap, median pruning)
@@ -28,16 +28,16 @@ OUT=${OUT:-benchmarks/results/budget}        # CSVs, times.txt per side, summary
 WORK=${WORK:-multirun/budget}                # storages and sweep dirs (wiped per side)
 SIDES=${SIDES:-ours plugin_like}             # the sides, run in this order
 export PHASE_S=${PHASE_S:-540}               # each phase's hydra.sweeper.timeout (seconds): 2 x 9 min
-                                             #   + a 40-epoch final (~8 min) fit in BUDGET_S
+                                             #   + the final stage (3 seeds side by side) fit in BUDGET_S
 export TIMEOUT_PRUNE=${TIMEOUT_PRUNE:-true}  # running trials pruned at the deadline (false: finish)
 export WORKERS=${WORKERS:-2}                 # concurrent trials of phase 1 and phase 2
 export LAUNCH=${LAUNCH:-workers}             # workers (WORKERS processes) | slots (n_jobs=WORKERS)
 export FINAL_JOBS=${FINAL_JOBS:-3}           # slots of the final stage (one per seed)
 export BUDGET_S=${BUDGET_S:-1800}            # a side's wall-clock budget, checked in summary.json
 export N_TRIALS=${N_TRIALS:-1000}            # n_trials and max_total_trials: the timeout decides
-export EPOCHS_MF=${EPOCHS_MF:-}              # ours' epoch cap (empty: the preset's, 40)
+export EPOCHS_MF=${EPOCHS_MF:-}              # ours' epoch cap (empty: the preset's, 20)
 export EPOCHS_FLAT=${EPOCHS_FLAT:-}          # plugin_like's and flat's cap (empty: 15)
-export MIN_RESOURCE=${MIN_RESOURCE:-}        # ours' first Hyperband rung (empty: the preset's, 3)
+export MIN_RESOURCE=${MIN_RESOURCE:-}        # ours' first Hyperband rung (empty: the preset's, 2)
 export SEEDS=${SEEDS:-}                      # the final stage's seeds (empty: choice(1, 2, 3))
 export EXTRA=${EXTRA:-}                      # more overrides for every stage (space-separated)
 export FASHION_MNIST_ROOT=${FASHION_MNIST_ROOT:-}
