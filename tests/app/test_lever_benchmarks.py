@@ -28,14 +28,12 @@ def test_levers_script_pairs_the_variants_by_seed(tmp_path, tiny_data_factory):
     run(
         "levers.py",
         *("--seeds", "1", "2", "--epochs", "2", "--out", str(out), "--work", str(tmp_path)),
-        *("--extra", "data.holdout_size=128"),
+        *("--augmentations", "shift", "--extra", "data.holdout_size=128"),
         data=tiny_data_factory(),
     )
     result = json.loads(out.read_text())
     variants = result["variants"]
-    assert set(variants) == {
-        f"{a}+{v}" for a in ("hflip", "hflip_erasing") for v in ("none", "ema", "swa")
-    }
+    assert set(variants) == {f"{a}+{v}" for a in ("hflip", "shift") for v in ("none", "ema", "swa")}
     assert variants["hflip+none"]["gain_per_seed"] == [0.0, 0.0]  # the baseline itself
     for run_ in result["runs"]:
         assert run_["epochs"] == 2 and all(len(c) == 2 for c in run_["val_acc"].values())

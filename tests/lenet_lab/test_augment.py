@@ -1,5 +1,5 @@
-"""Augmentation of whole batches (conf/augmentation/): flips, shifts and random erasing per
-image, and runs that use them (the training step applies the transform before its forward)."""
+"""Augmentation of whole batches (conf/augmentation/): flips and shifts per image, and runs
+that use them (the training step applies the transform before its forward)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import compose_config
-from lenet_lab.augment import Compose, HFlip, RandomErasing, Shift
+from lenet_lab.augment import Compose, HFlip, Shift
 from lenet_lab.record import Status
 from lenet_lab.run import train
 
@@ -56,35 +56,6 @@ def test_shift_fills_with_the_normalized_background():
     assert torch.allclose(out, x)
 
 
-def test_erasing_blanks_one_rectangle_per_image_within_the_scale():
-    x = torch.ones(400, 1, 28, 28)
-    torch.manual_seed(0)
-    out = RandomErasing(p=1.0, scale=(0.05, 0.2), value=-1.0)(x)
-    erased = out == -1.0
-    assert torch.all((out == 1.0) | erased)  # only the fill value is written
-    area = erased.sum(dim=(1, 2, 3)).float() / (28 * 28)
-    assert area.min() >= 0.03 and area.max() <= 0.23  # rounding to whole pixels aside
-    for img in erased[:50, 0]:  # one solid rectangle: its bounding box is all erased
-        rows, cols = img.any(1).nonzero(), img.any(0).nonzero()
-        box = img[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-        assert box.all()
-    tops = {int(img.any(1).nonzero().min()) for img in erased[:, 0]}
-    assert len(tops) > 10  # drawn per image, not once per batch
-    torch.manual_seed(0)
-    half = RandomErasing(p=0.5)(x)
-    assert 140 < int((half != 1.0).flatten(1).any(1).sum()) < 260
-    assert torch.equal(RandomErasing(p=0.0)(x), x)
-
-
-@pytest.mark.parametrize(
-    "kw, message",
-    [({"p": 2}, "p must be in"), ({"scale": (0.5, 0.1)}, "scale"), ({"ratio": (0, 1)}, "ratio")],
-)
-def test_erasing_rejects_bad_values(kw, message):
-    with pytest.raises(ValueError, match=message):
-        RandomErasing(**kw)
-
-
 def test_compose_applies_in_order():
     x = images(4)
     torch.manual_seed(5)
@@ -92,7 +63,7 @@ def test_compose_applies_in_order():
     assert torch.equal(out, x.flip(3))
 
 
-@pytest.mark.parametrize("option", ["hflip", "shift", "hflip_shift", "hflip_erasing"])
+@pytest.mark.parametrize("option", ["hflip", "shift", "hflip_shift"])
 def test_runs_with_augmentation_train_and_learn(tmp_path, tiny_env, caplog, option):
     with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
         summary = train(
