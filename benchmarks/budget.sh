@@ -27,7 +27,7 @@ PY=${PY:-.venv/bin/python}
 OUT=${OUT:-benchmarks/results/budget}        # CSVs, times.txt per side, summary.json
 WORK=${WORK:-multirun/budget}                # storages and sweep dirs (wiped per side)
 SIDES=${SIDES:-ours plugin_like}             # the sides, run in this order
-export PHASE_S=${PHASE_S:-540}               # each phase's hydra.sweeper.timeout (seconds): 2 x 9 min
+export PHASE_S=${PHASE_S:-510}               # each phase's hydra.sweeper.timeout (seconds): 2 x 8.5 min
                                              #   + the final stage (3 seeds side by side) fit in BUDGET_S
 export TIMEOUT_PRUNE=${TIMEOUT_PRUNE:-true}  # running trials pruned at the deadline (false: finish)
 export WORKERS=${WORKERS:-2}                 # concurrent trials of phase 1 and phase 2

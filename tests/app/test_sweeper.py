@@ -742,6 +742,7 @@ def test_multi_fidelity_and_plugin_like_presets_compose(compose_cfg):
         assert plugin.hydra.sweeper.pruner._target_ == "optuna.pruners.NopPruner"
         assert not plugin.hydra.sweeper.async_slots and plugin.trainer.epochs == 15
         assert plugin.early_stopping._target_ is None
+        assert not plugin.hydra.sweeper.get("enqueue")  # no warm start: the plugin has none
         assert plugin.hydra.sweeper.sampler == sweeper.sampler  # the same TPE
     final_mf = composed("final_mf")
     assert final_mf.hydra.sweeper.pin_from == "phase2_mf"
