@@ -99,7 +99,9 @@ def test_report_shows_the_search_views_of_a_real_sweep(phase1):
     )
     assert utilisation, section
     value, busy, span = map(float, utilisation.groups())
-    assert 0 < busy <= span and value == pytest.approx(busy / span, abs=0.01)
+    # busy and span are printed to 0.1 s, the ratio to 0.01: allow for the three roundings
+    slack = 0.005 + 0.05 * (busy + span) / span**2
+    assert 0 < busy <= span and value == pytest.approx(busy / span, abs=slack)
 
 
 def test_report_on_plain_grid_compares_choices(tmp_path, tiny_data_root):
