@@ -100,14 +100,13 @@ def one_run(augmentation: str, seed: int, overrides: list[str], out: Path) -> di
 
     t0 = time.perf_counter()
     summary = train(cfg, out, [Shadow(name) for name in AVERAGES])
-    rows = json.loads((out / "summary.json").read_text())
     plain = [float(r) for r in _column(out / "metrics.csv", "val_acc")]
     return {
         "augmentation": augmentation,
         "seed": seed,
         "status": str(summary["status"]),
         "wall_s": round(time.perf_counter() - t0, 1),
-        "epochs": rows["epochs_run"],
+        "epochs": summary["epochs_run"],
         "val_acc": {"none": plain, **curves},
     }
 

@@ -25,15 +25,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from workers import launch  # benchmarks/workers.py: K processes of one command
 
 ROOT = Path(__file__).resolve().parents[1]
 PRUNERS = {
@@ -76,16 +75,7 @@ def search(name: str, seed: int, args: argparse.Namespace, out: Path) -> dict[st
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     print(f"[{tag}] {args.workers} x train.py {' '.join(cmd[3:5])} ...", flush=True)
-    t0 = time.perf_counter()
-    logs = [open(out / f"{tag}_{i}.log", "w") for i in range(args.workers)]  # noqa: SIM115
-    procs = [
-        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        for log in logs
-    ]
-    codes = [p.wait() for p in procs]
-    wall = time.perf_counter() - t0
-    for log in logs:
-        log.close()
+    wall, codes = launch(cmd, env, [out / f"{tag}_{i}.log" for i in range(args.workers)])
     if any(codes):
         sys.exit(f"error: {tag} exited {codes}; see {out}/{tag}_*.log")
     trials = optuna.load_study(study_name=tag, storage=db).trials

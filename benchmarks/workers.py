@@ -17,6 +17,7 @@ of K=1. Also checks that no trial number ran twice and no job dir was shared.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -33,6 +34,20 @@ from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = ["optimizer=sgd", "optimizer.lr=0.05", "data.batch_size=64", "scheduler=none", "seed=42"]
+
+
+def launch(cmd: list[str], env: dict[str, str], logs: list[Path]) -> tuple[float, list[int]]:
+    """Run ``cmd`` once per log file, side by side, each writing to its log; (wall seconds,
+    exit codes) once all have ended."""
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(path.open("w")) for path in logs]
+        procs = [
+            subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+            for f in files
+        ]
+        codes = [p.wait() for p in procs]
+    return time.perf_counter() - t0, codes
 
 
 def run_workers(k: int, rep: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -64,15 +79,7 @@ def run_workers(k: int, rep: int, args: argparse.Namespace, out: Path) -> dict[s
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     print(f"[K={k}] {k} x {' '.join(cmd[1:])}", flush=True)
     load_before = os.getloadavg()
-    t0 = time.perf_counter()
-    logs = [open(out / f"worker{i}.log", "w") for i in range(k)]
-    procs = [
-        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT) for f in logs
-    ]
-    codes = [p.wait() for p in procs]
-    wall = time.perf_counter() - t0
-    for f in logs:
-        f.close()
+    wall, codes = launch(cmd, env, [out / f"worker{i}.log" for i in range(k)])
     if any(codes):
         sys.exit(f"error: K={k} worker exit codes {codes}; see {out}/worker*.log")
     epochs, epoch_s, problems = 0, [], check_integrity(name, url, sweep_dir, k * args.trials)

@@ -29,7 +29,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from . import space as sp
 from . import user_attrs
@@ -111,7 +111,7 @@ def queue(study: optuna.Study, pts: list[dict[str, Any]], source: str, storage: 
     queued = 0
     for point in pts:
         key = json.dumps(point, sort_keys=True)
-        before = _holders(study, key)
+        before = {t.number for t in _holders(study, key)}
         study.enqueue_trial(point, user_attrs={user_attrs.WARM_START: key}, skip_if_exists=True)
         kept = _drop_duplicates(study, storage, key)
         queued += kept is not None and kept not in before
@@ -125,11 +125,11 @@ def queue(study: optuna.Study, pts: list[dict[str, Any]], source: str, storage: 
     return queued
 
 
-def _holders(study: optuna.Study, key: str) -> list[int]:
-    """Numbers of the trials queued for point ``key`` and not FAIL (a failed one's retry
-    carries the point too)."""
+def _holders(study: optuna.Study, key: str) -> list[FrozenTrial]:
+    """The trials queued for point ``key`` and not FAIL (a failed one's retry carries the
+    point too)."""
     return [
-        t.number
+        t
         for t in study.get_trials(deepcopy=False)
         if t.user_attrs.get(user_attrs.WARM_START) == key and t.state != TrialState.FAIL
     ]
@@ -137,26 +137,28 @@ def _holders(study: optuna.Study, key: str) -> list[int]:
 
 def _drop_duplicates(study: optuna.Study, storage: Any, key: str) -> int | None:
     """Fail every WAITING trial of point ``key`` but the first; the number of the first."""
-    numbers = _holders(study, key)
-    if not numbers:
+    holders = _holders(study, key)
+    if not holders:
         return None
-    first, *later = sorted(numbers)
-    waiting = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
+    first, *later = sorted(holders, key=lambda t: t.number)
     study_id = storage.get_study_id_from_name(study.study_name)
-    for number in later:
-        if number not in waiting:
+    for trial in later:
+        number = trial.number
+        if trial.state != TrialState.WAITING:
             continue  # already taken by a worker: it runs (as it would have before)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
         try:
             if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                 continue  # another process claimed it first
-            storage.set_trial_user_attr(trial_id, user_attrs.DUPLICATE_OF, first)
+            storage.set_trial_user_attr(trial_id, user_attrs.DUPLICATE_OF, first.number)
             storage.set_trial_user_attr(trial_id, user_attrs.FAIL_REASON, DUPLICATE)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # SQLite has no row lock: another process claimed and failed it first
-        log.info("warm start: trial %d duplicated trial %d's point; failed unrun", number, first)
-    return first
+        log.info(
+            "warm start: trial %d duplicated trial %d's point; failed unrun", number, first.number
+        )
+    return first.number
 
 
 def best_points(
