@@ -2,6 +2,7 @@
 
 python train.py                                  # the lab sheet's baseline
 python train.py experiment=ex5_dropout           # an exercise preset
+python train.py hydra.run.dir=outputs/train/...  # continue a run stopped part-way
 python train.py -m hparams_search=phase1         # an Optuna search
 python train.py --help                           # groups, keys and examples
 """
@@ -9,7 +10,8 @@ python train.py --help                           # groups, keys and examples
 from __future__ import annotations
 
 import logging
-import math
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,11 @@ from lenet_lab.run_state import Run
 
 log = logging.getLogger("train")
 
+#: Summary fields a sweep's trial records as user attributes (pin_user_attrs reads them).
+TRIAL_FIELDS = (rec.BEST_EPOCH, rec.EPOCHS_RUN, rec.VAL_SPLIT, rec.RESUMED_FROM)
+#: The run's files a sweep's trial uploads (optuna-dashboard --artifact-dir shows them).
+RUN_FILES = (rec.SUMMARY_FILE, rec.CURVES_FILE, rec.METRICS_FILE)
+
 
 class PruningReporter(Callback):
     """Reports each epoch's val accuracy to the sweep's Optuna trial; the pruner may stop it."""
@@ -42,41 +49,79 @@ class PruningReporter(Callback):
             )
 
 
+def sweep_main(cfg: DictConfig, out_dir: Path) -> float:
+    """A trial of a ``lab_optuna`` sweep: the run states its fate through the job API —
+    a value (complete), ``TrialPruned``, ``TrialFailed`` (diverged) — and continues from the
+    trial's checkpoint folder when an earlier attempt of it was interrupted."""
+    import lab_optuna
+    from lenet_lab.run import train
+
+    trial = lab_optuna.current_trial()
+    reporter = [PruningReporter(trial)] if trial is not None else []
+    try:
+        summary = train(cfg, out_dir, reporter, state_dir=lab_optuna.checkpoint_dir())
+    finally:
+        if trial is not None:  # a crashed run's record too
+            for name in RUN_FILES:
+                lab_optuna.upload_artifact(out_dir / name)
+            lab_optuna.upload_artifact(out_dir / rec.CHECKPOINT_FILE, checkpoint=True)
+    return to_sweeper(summary, trial)
+
+
 def to_sweeper(summary: dict[str, Any], trial: Any | None) -> float:
-    """The value for the sweeper; records the run on the trial. A pruned run raises
-    ``optuna.TrialPruned``; a diverged one returns NaN (the sweeper's FAIL) with its reason."""
-    from optuna import TrialPruned
-    from optuna.trial import TrialState
+    """The run's fate through the job API: its objective, ``TrialPruned`` or (diverged, in a
+    lab_optuna sweep) ``TrialFailed`` with the reason; the trial records the run's epochs."""
+    import lab_optuna
 
-    from lenet_lab.trial_states import TRIAL_STATE
-
-    status = summary[rec.STATUS]
-    state = TRIAL_STATE.get(status, TrialState.COMPLETE)
     if trial is not None:
-        for key in (rec.BEST_EPOCH, rec.EPOCHS_RUN, rec.VAL_SPLIT):
+        for key in TRIAL_FIELDS:
             trial.set_user_attr(key, summary.get(key))
-        if state is TrialState.FAIL:
-            trial.set_user_attr("fail_reason", f"{status}: {summary[rec.REASON]}"[:500])
-    if state is TrialState.PRUNED:
-        raise TrialPruned(summary[rec.REASON])
-    if state is TrialState.FAIL:
-        return math.nan
+    status, reason = summary[rec.STATUS], summary[rec.REASON]
+    if status is Status.PRUNED:
+        raise lab_optuna.TrialPruned(reason)
+    if status is Status.DIVERGED and trial is not None:
+        raise lab_optuna.TrialFailed(f"{status}: {reason}")
+    return float(summary[rec.OBJECTIVE])  # NaN if diverged: Hydra's own sweepers go on
+
+
+def single_main(cfg: DictConfig, out_dir: Path) -> float:
+    """One run: bad input is one line (exit 2); Ctrl-C or SIGTERM keeps the state saved after
+    the last finished epoch and says how to continue (exit 130 or 143)."""
+    from lenet_lab.data import DataError
+    from lenet_lab.errors import ConfigError
+    from lenet_lab.run import train
+
+    got: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        got.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        summary = train(cfg, out_dir)
+    except (ConfigError, DataError) as e:
+        _log_to_files(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)  # the console's one line
+        sys.exit(2)
+    except KeyboardInterrupt:
+        summary = rec.read_summary(out_dir) or {}
+        log.warning(
+            "%s after epoch %s of %s: the state is saved; continue the run with:\n  %s",
+            "stopped by SIGTERM" if got else "interrupted (Ctrl-C)",
+            summary.get(rec.EPOCHS_RUN, 0),
+            cfg.trainer.epochs,
+            continue_command(out_dir),
+        )
+        sys.exit(128 + (got[0] if got else signal.SIGINT))
     return float(summary[rec.OBJECTIVE])
 
 
-#: The run's files a sweep's trial uploads (optuna-dashboard --artifact-dir shows them);
-#: curves.png: lenet_lab/run.py, best.pt: callbacks.Checkpoint (a checkpoint, see below).
-RUN_FILES = (rec.SUMMARY_FILE, rec.CURVES_FILE, rec.METRICS_FILE)
-
-
-def upload_run_files(out_dir: Path) -> None:
-    """Upload the run's record to the trial's artifact store (``hydra.sweeper.artifacts``);
-    best.pt unless ``artifacts.checkpoints=false``. Missing files are skipped."""
-    from lab_optuna import upload_artifact
-
-    for name in RUN_FILES:
-        upload_artifact(out_dir / name)
-    upload_artifact(out_dir / rec.CHECKPOINT_FILE, checkpoint=True)
+def continue_command(out_dir: Path) -> str:
+    """The command that continues the run in ``out_dir``: its overrides and its folder."""
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.run.dir=")]
+    words = ["python", sys.argv[0], *overrides, f"hydra.run.dir={out_dir}"]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _log_to_files(message: str) -> None:
@@ -89,34 +134,11 @@ def _log_to_files(message: str) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from lenet_lab.data import DataError
-    from lenet_lab.errors import ConfigError
-    from lenet_lab.run import train
-
     hc = HydraConfig.get()
-    trial = None
-    if hc.mode == RunMode.MULTIRUN:
-        from lab_optuna import current_trial
-
-        trial = current_trial()
     out_dir = Path(hc.runtime.output_dir)
-    try:
-        summary = train(
-            cfg, out_dir, callbacks=[PruningReporter(trial)] if trial is not None else []
-        )
-    except (ConfigError, DataError) as e:
-        if hc.mode == RunMode.MULTIRUN:
-            raise  # a failed trial, recorded by the sweeper with its overrides
-        _log_to_files(f"error: {e}")
-        print(f"error: {e}", file=sys.stderr)  # the console's one line
-        sys.exit(2)
-    except Exception:
-        if trial is not None:
-            upload_run_files(out_dir)  # a crashed run's record too
-        raise
-    if trial is not None:  # completed, pruned, early-stopped or diverged
-        upload_run_files(out_dir)
-    return to_sweeper(summary, trial)
+    if hc.mode == RunMode.MULTIRUN:
+        return sweep_main(cfg, out_dir)
+    return single_main(cfg, out_dir)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ The loop in ``run.train`` calls, on every callback, ``on_train_start(run)`` once
 ``on_epoch_end(run, epoch, metrics)`` after every epoch, in list order, and
 ``on_train_end(run)`` once, whatever happened. A callback ends the run by raising
 ``StopTraining(status, reason)``: early stopping, the divergence check and a sweep's pruning
-reporter do so. Also here: the lab's per-epoch statistics (exercises 5 and 7).
+reporter do so. A callback with state of its own (counters, a scheduler, averaged weights)
+returns it from ``state_dict()``: it is saved after every epoch (``resume.py``) and handed back
+to ``load_state_dict(run, state)`` after ``on_train_start`` when the run continues.
+Also here: the lab's per-epoch statistics (exercises 5 and 7).
 """
 
 from __future__ import annotations
@@ -52,6 +55,13 @@ class Callback:
     def on_train_end(self, run: Run) -> None:
         pass
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a continued run needs of this callback ({}: nothing)."""
+        return {}
+
+    def load_state_dict(self, run: Run, state: dict[str, Any]) -> None:
+        """Take back ``state_dict()``'s values (called after ``on_train_start``)."""
+
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by at least ``min_delta`` for ``patience`` epochs.
@@ -85,6 +95,12 @@ class EarlyStopping(Callback):
         self.bad_epochs += 1
         return self.bad_epochs >= self.patience
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, run: Run, state: dict[str, Any]) -> None:
+        self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
+
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
         if self.step(metrics[self.monitor]):
             raise StopTraining(
@@ -104,6 +120,12 @@ class LRScheduler(Callback):
 
     def on_batch_end(self, run: Run) -> None:
         self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, run: Run, state: dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
         if self.per_batch:
@@ -148,6 +170,15 @@ class WeightAveraging(Callback):
             self.averaged.update_parameters(run.model)
             run.eval_model = self.averaged.module
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"averaged": self.averaged.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, run: Run, state: dict[str, Any]) -> None:
+        self.averaged.load_state_dict(state["averaged"])
+        self.steps = int(state["steps"])
+        if self.steps > self.first_step:
+            run.eval_model = self.averaged.module
+
 
 def _ema(decay: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """``AveragedModel``'s ``avg_fn`` for an EMA whose decay warms up to ``decay``."""
@@ -174,10 +205,20 @@ class Checkpoint(Callback):
 
     def __init__(self, filename: str = rec.CHECKPOINT_FILE):
         self.filename = filename
+        self.best: dict[str, torch.Tensor] | None = None  # kept for a continued run
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:
         if run.summary[rec.BEST_EPOCH] == epoch:
-            torch.save(run.evaluated.state_dict(), run.out_dir / self.filename)
+            self.best = {k: v.detach().clone() for k, v in run.evaluated.state_dict().items()}
+            torch.save(self.best, run.out_dir / self.filename)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best} if self.best is not None else {}
+
+    def load_state_dict(self, run: Run, state: dict[str, Any]) -> None:
+        self.best = state["best"]  # a continuation in another folder gets best.pt there too
+        if not (run.out_dir / self.filename).exists():
+            torch.save(self.best, run.out_dir / self.filename)
 
 
 class ProgressBar(Callback):
@@ -195,9 +236,10 @@ class ProgressBar(Callback):
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         total = run.epochs * run.steps_per_epoch
+        done = run.summary[rec.EPOCHS_RUN] * run.steps_per_epoch  # a continued run's epochs
         if total and sys.stderr.isatty():
             self.bar = self._stack.enter_context(
-                tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
+                tqdm(total=total, initial=done, unit="batch", leave=False, dynamic_ncols=True)
             )
             self._stack.enter_context(logging_redirect_tqdm())
 
@@ -228,7 +270,8 @@ class EpochLog(Callback):
 
 
 class MetricsWriter(Callback):
-    """Appends one row per epoch to ``metrics.csv`` and flushes it (a killed run keeps them)."""
+    """Appends one row per epoch to ``metrics.csv`` and flushes it (a killed run keeps them);
+    a continued run's file starts with the rows of the epochs it had finished."""
 
     def __init__(self, path: Path, columns: list[str]):
         self.path, self.columns = Path(path), columns
@@ -240,6 +283,7 @@ class MetricsWriter(Callback):
         self._file = self.path.open("w", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="ignore")
         self._writer.writeheader()
+        self._writer.writerows(run.rows)
         self._file.flush()
 
     def on_epoch_end(self, run: Run, epoch: int, metrics: Metrics) -> None:

@@ -29,7 +29,7 @@ class Status(str, Enum):
     PRUNED = "pruned"  # the pruning reporter (a sweep's pruner) stopped it
     DIVERGED = "diverged"  # a non-finite loss: the objective is NaN (the sweeper's FAIL)
     FAILED = "failed"  # an exception other than the above
-    INTERRUPTED = "interrupted"  # Ctrl-C
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: its state is saved, it can continue
 
     __str__ = str.__str__  # "completed", not "Status.COMPLETED", in f-strings and logs
     __format__ = str.__format__
@@ -60,6 +60,7 @@ FINAL_TRAIN_ACC = "final_train_acc"  # last epoch's values
 FINAL_VAL_ACC = "final_val_acc"
 FINAL_TRAIN_LOSS = "final_train_loss"
 FINAL_VAL_LOSS = "final_val_loss"
+RESUMED_FROM = "resumed_from"  # the epochs after which the run was continued ([]: none)
 CHOICES = "choices"  # the option of each config group: {"optimizer": "adamw", ...}
 CONFIG = "config"  # the resolved config of the run
 
@@ -83,6 +84,7 @@ FIELDS: tuple[str, ...] = (
     FINAL_VAL_ACC,
     FINAL_TRAIN_LOSS,
     FINAL_VAL_LOSS,
+    RESUMED_FROM,
     CHOICES,
     CONFIG,
 )

@@ -2,7 +2,9 @@
 
 ``train(cfg, out_dir, callbacks)`` checks the config and builds every component (before any
 data is read), loads the data (once per process), trains epoch by epoch, and writes the run
-record (``record.py``). Per-epoch behaviours are callbacks (``callbacks.py``); the caller adds
+record (``record.py``). After every epoch it saves the whole training state (``resume.py``);
+a run whose state folder holds one continues after its last finished epoch.
+Per-epoch behaviours are callbacks (``callbacks.py``); the caller adds
 its own, e.g. ``train.py``'s pruning reporter. It returns the summary; ``summary["objective"]``
 is the value ``train.py`` hands to the sweeper.
 """
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import artifacts, data, engine
+from . import artifacts, data, engine, resume
 from . import record as rec
 from .callbacks import (
     Callback,
@@ -125,16 +127,37 @@ def _warn_patience_conflict(cfg: DictConfig) -> None:
         )
 
 
-def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+def train(
+    cfg: DictConfig,
+    out_dir: Path,
+    callbacks: Sequence[Callback] = (),
+    state_dir: Path | None = None,
+) -> dict[str, Any]:
     """Train one model; write artifacts into ``out_dir``; return the summary dict.
 
     ``callbacks`` run after the built-in ones each epoch (before early stopping); one may end
     the run with ``StopTraining`` (the pruning reporter: status pruned). Other exceptions are
-    recorded in summary.json (failed, interrupted), then re-raised.
+    recorded in summary.json (failed, interrupted), then re-raised. The training state is
+    saved into ``state_dir`` (default ``out_dir``) after every epoch; when it holds one of
+    this config, the run continues from it (an ended run is only recorded again).
     """
     device = validate(cfg)  # every component built once on the CPU: before any data is read
     started = time.perf_counter()
+    state_dir = Path(state_dir or out_dir)
+    saved = resume.load(state_dir, cfg, device)  # a bad or foreign state: one line, no work
     run, loop = _prepare(cfg, out_dir, device, callbacks)
+    loop.state_dir = state_dir
+    if saved is not None:
+        resume.restore(saved, run)
+        loop.saved = saved
+        if not resume.ended(saved):
+            run.summary[rec.RESUMED_FROM] = [*run.summary.get(rec.RESUMED_FROM, []), saved["epoch"]]
+        log.info(
+            "continuing the run saved in %s after epoch %d of %d",
+            state_dir,
+            saved["epoch"],
+            run.epochs,
+        )
     summary = run.summary
     try:
         loop.fit(run)
@@ -149,7 +172,7 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
         )
     except KeyboardInterrupt:
         summary.update(
-            {rec.STATUS: Status.INTERRUPTED, rec.REASON: "interrupted by the user (Ctrl-C)"}
+            {rec.STATUS: Status.INTERRUPTED, rec.REASON: "interrupted (Ctrl-C or SIGTERM)"}
         )
         raise
     except Exception as e:
@@ -159,6 +182,7 @@ def train(cfg: DictConfig, out_dir: Path, callbacks: Sequence[Callback] = ()) ->
         for callback in loop.callbacks:
             callback.on_train_end(run)
         _finish(run, started)
+    loop.save(run)  # the ended run: continuing it only records it again
     _report_end(run)
     return summary
 
@@ -173,6 +197,8 @@ class Loop:
     callbacks: list[Callback]
     generator: torch.Generator
     check_every: int  # finiteness check of the training loss every N batches
+    state_dir: Path | None = None  # where the state is saved after every epoch
+    saved: dict[str, Any] | None = None  # the state this run continues from
 
     def fit(self, run: Run) -> None:
         cfg, summary = run.cfg, run.summary
@@ -181,9 +207,16 @@ class Loop:
         probe = self.val_set.x[: min(256, len(self.val_set))]  # for the feature statistics
         for callback in self.callbacks:
             callback.on_train_start(run)
+        if self.saved is not None:
+            resume.restore_loop(self.saved, run, self.callbacks, self.generator)
+            if resume.ended(self.saved):  # it had ended: end it the same way again
+                if summary[rec.STATUS] != Status.COMPLETED:
+                    raise StopTraining(summary[rec.STATUS], summary[rec.REASON])
+                return
         if run.epochs == 0:  # inspect-only: score the untrained model
             summary[rec.BEST_VAL_ACC] = engine.evaluate(run.model, self.val_set, val_batch).acc
-        for epoch in range(1, run.epochs + 1):
+            summary[rec.BEST_EPOCH] = 0  # epoch 0: the untrained model
+        for epoch in range(summary[rec.EPOCHS_RUN] + 1, run.epochs + 1):
             t0, lr = time.perf_counter(), float(run.optimizer.param_groups[0]["lr"])
             tr = engine.train_epoch(
                 self.step, self.train_set, batch_size, self.generator, self.check_every, on_batch
@@ -205,6 +238,11 @@ class Loop:
                 summary.update({rec.BEST_VAL_ACC: va.acc, rec.BEST_EPOCH: epoch})
             for callback in self.callbacks:
                 callback.on_epoch_end(run, epoch, metrics)
+            self.save(run)  # a run killed from now on loses no more than its next epoch
+
+    def save(self, run: Run) -> None:
+        if self.state_dir is not None:
+            resume.save(self.state_dir, run, self.callbacks, self.generator)
 
 
 def _prepare(
@@ -254,6 +292,7 @@ def _prepare(
         rec.MAX_EPOCHS: epochs,
         rec.STOPPED_EARLY: False,
         rec.STOP_EPOCH: None,
+        rec.RESUMED_FROM: [],
         rec.VAL_SPLIT: val_split,
         rec.N_PARAMS: n_params,
         rec.DEVICE: str(device),
@@ -328,10 +367,12 @@ def _report_end(run: Run) -> None:
     s = run.summary
     if run.epochs == 0:
         log.info(
-            "trainer.epochs=0: no training; val_acc of the untrained model %.4f",
+            "trainer.epochs=0: nothing trained; val_acc of the untrained model %.4f (%.1fs)",
             s[rec.BEST_VAL_ACC],
+            s[rec.WALL_TIME_S],
         )
-    elif s[rec.STATUS] != Status.DIVERGED and s[rec.BEST_VAL_ACC] <= 1.1 / _num_classes(run):
+        return
+    if s[rec.STATUS] != Status.DIVERGED and s[rec.BEST_VAL_ACC] <= 1.1 / _num_classes(run):
         log.warning(
             "accuracy stayed at chance level (%.3f): the model did not learn", s[rec.BEST_VAL_ACC]
         )

@@ -468,6 +468,14 @@ def _states(url: str) -> list[TrialState]:
 BEATS = ("hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
 
 
+def _reported(url: str) -> int:
+    """Steps the study's first trial has reported (0 before it exists)."""
+    try:
+        return len(study_of(url).trials[0].intermediate_values)
+    except (KeyError, IndexError):
+        return 0
+
+
 @pytest.mark.slow  # several sweeps: make test-all
 def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
     """Worker A is killed during its trial; worker B, already sweeping, fails it as stale
@@ -496,7 +504,38 @@ def test_surviving_worker_reclaims_a_killed_workers_trial(tmp_path, db):
     assert retry.params["x"] == killed.params["x"] and retry.params["y"] == killed.params["y"]
     assert retry.user_attrs["retry_of"] == 0 and retry.user_attrs["retries"] == 1
     assert "stale" in retry.user_attrs["retry_reason"]
-    assert "re-queued" in proc.stdout
+    assert "continued by a new trial" in proc.stdout
+
+
+def test_a_killed_workers_trial_continues_from_its_checkpoint(tmp_path, db):
+    """Worker A is killed (SIGKILL) part-way through a resumable trial; the next sweep fails
+    it as stale and continues it: the same params, the steps reported before kept (one
+    unbroken curve for the pruner), the app resuming after its last saved step, in the
+    checkpoint folder of the lineage."""
+    app = ("checkpoint=true", "steps=10", "step_sleep=0.3")
+    a = _popen(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1", *app, *BEATS)
+    try:
+        wait_for(lambda: _reported(db) >= 4, 60, "4 steps reported")
+    finally:
+        a.kill()
+        a.communicate()
+    before = dict(study_of(db).trials[0].intermediate_values)
+    time.sleep(2.5)  # past the grace period: the killed job's trial is stale
+    proc = sweep(tmp_path, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=1", *app, *BEATS)
+    killed, continued = study_of(db).trials
+    assert killed.state == TrialState.FAIL and "stale" in continued.user_attrs["retry_reason"]
+    assert continued.state == TrialState.COMPLETE and continued.params == killed.params
+    assert continued.user_attrs["retry_of"] == 0
+    assert continued.user_attrs["continued_from_step"] == max(before)
+    lost = len(before) - continued.user_attrs["resumed_at"]
+    assert 0 <= lost <= 1  # at most the step it was in when killed
+    assert sorted(continued.intermediate_values) == list(range(10))
+    assert all(continued.intermediate_values[k] == v for k, v in before.items())
+    folder = Path(killed.user_attrs["checkpoint_dir"])
+    assert continued.user_attrs["checkpoint_dir"] == str(folder)
+    assert folder == (tmp_path / "out" / "0" / "checkpoint").resolve()
+    assert (folder / "next_step.json").read_text() == "10"
+    assert "continued by a new trial" in proc.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=SLOW)])
@@ -525,11 +564,14 @@ def test_a_signal_keeps_finished_trials_and_marks_the_running_one(tmp_path, db, 
         proc.kill()
     assert proc.returncode == 128 + signum, out[-2000:]
     assert "Traceback" not in out
-    done, stopped = study_of(db).trials
+    done, stopped, continuation = study_of(db).trials
     assert done.state == TrialState.COMPLETE
     assert stopped.state == TrialState.FAIL
     assert stopped.user_attrs["fail_reason"] == f"interrupted ({signum.name} to the sweeper)"
     assert "Resume with the same command" in out
+    # queued to continue the interrupted trial when the sweep runs again
+    assert continuation.state == TrialState.WAITING and continuation.params == stopped.params
+    assert continuation.user_attrs["retry_of"] == 1
 
 
 @pytest.mark.slow  # several sweeps: make test-all

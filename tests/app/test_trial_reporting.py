@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from conftest import REPO_ROOT, compose_config
+from lab_optuna import TrialFailed
 from lenet_lab.record import Status
 from lenet_lab.run import train
 
@@ -48,6 +49,7 @@ def test_reporter_reports_every_epoch_and_a_finished_trial_gets_its_record(tmp_p
         "best_epoch": summary["best_epoch"],
         "epochs_run": 3,
         "val_split": "test",
+        "resumed_from": [],
     }
 
 
@@ -62,10 +64,11 @@ def test_a_pruned_run_writes_its_summary_and_the_trial_is_pruned(tmp_path, tiny_
         to_sweeper(summary, trial)
 
 
-def test_a_diverged_run_is_nan_with_its_reason_on_the_trial(tmp_path, tiny_env):
+def test_a_diverged_run_fails_its_trial_with_the_reason(tmp_path, tiny_env):
     study, trial, summary = run_with_trial(
         tmp_path, optuna.pruners.NopPruner(), "optimizer.lr=1e6", "trainer.epochs=2"
     )
     assert summary["status"] == Status.DIVERGED
-    assert math.isnan(to_sweeper(summary, trial))
-    assert trial.user_attrs["fail_reason"].startswith("diverged: non-finite training loss")
+    with pytest.raises(TrialFailed, match="^diverged: non-finite training loss"):
+        to_sweeper(summary, trial)
+    assert math.isnan(to_sweeper(summary, None))  # outside a lab_optuna sweep: NaN

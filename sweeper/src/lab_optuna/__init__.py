@@ -12,6 +12,16 @@ Select it with ``hydra/sweeper: lab_optuna`` (configs ship with the package, see
         if trial.should_prune():
             raise optuna.TrialPruned()
 
+A job states how its trial ended one way: it returns the objective (COMPLETE), raises
+``TrialPruned`` (PRUNED), raises ``TrialFailed(reason)`` or returns NaN (FAIL, not a crash), or
+is interrupted (killed, cancelled, a time limit, Ctrl-C: the trial is continued by a new
+attempt). ``checkpoint_dir()`` is the folder where every attempt of one trial saves and finds
+its state; an app that saves there after each epoch and resumes from it loses at most one::
+
+    from lab_optuna import checkpoint_dir
+    state = checkpoint_dir() / "state.pt"          # None outside a sweep
+    start = load(state) if state.exists() else 0   # ... save(state) after every epoch
+
 ``upload_artifact(path)`` uploads a file of the job as an artifact of its trial (shown by
 optuna-dashboard with ``--artifact-dir``; a no-op returning None outside a sweep or without a
 storage)::
@@ -25,14 +35,28 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["current_trial", "upload_artifact"]
+__all__ = [
+    "TrialFailed",
+    "TrialPruned",
+    "checkpoint_dir",
+    "current_trial",
+    "upload_artifact",
+]
 
 
 def __getattr__(name: str) -> Any:  # imports Optuna only when the job API is used
-    if name == "current_trial":
-        from .trial import current_trial
+    if name in ("current_trial", "checkpoint_dir"):
+        from . import trial
 
-        return current_trial
+        return getattr(trial, name)
+    if name == "TrialFailed":
+        from .outcomes import TrialFailed
+
+        return TrialFailed
+    if name == "TrialPruned":
+        from optuna import TrialPruned
+
+        return TrialPruned
     if name == "upload_artifact":
         from .artifacts import upload_artifact
 

@@ -3,9 +3,10 @@
 With a launcher that runs jobs concurrently, each launch waits in a daemon thread and
 ``n_jobs`` trials run at once, a new one starting as soon as one ends (``async_slots:
 false``: when the whole batch has ended); Hydra's basic launcher runs one job at a time in
-this process. Before every new trial, trials of dead jobs are failed (and re-queued); jobs
-whose trial went stale are no longer waited for. SIGINT/SIGTERM stop the loop: finished
-jobs are still recorded from their ``trial.json``, running trials are marked FAIL.
+this process. Before every new trial, trials of dead jobs are failed and continued by a new
+attempt (``retry.py``); jobs whose trial went stale are no longer waited for. SIGINT/SIGTERM
+stop the loop: finished jobs are still recorded from their ``trial.json``, running trials
+are marked FAIL and queued to continue when the sweep is run again.
 """
 
 from __future__ import annotations
@@ -161,9 +162,25 @@ class Slots:
     def _ask(self) -> tuple[optuna.Trial, tuple[str, ...]]:
         """A new trial, sampled, and its job's overrides."""
         fail_stale(self.study, self.storage)
-        trial = self.study.ask()
+        for _ in range(3):
+            trial = self.study.ask()
+            # at once: a job (or this sweeper) killed from now on leaves a stale trial
+            if first_beat(self.storage, trial):
+                break
+            log.warning(
+                "trial %d was failed as stale by another worker while this one asked it "
+                "(hydra.sweeper.grace_period=%s is shorter than the sampler's ask?); "
+                "asking another",
+                trial.number,
+                self.s.grace_period,
+            )
+        else:
+            raise SystemExit(
+                "error: three trials in a row were failed as stale while they were asked: "
+                f"raise hydra.sweeper.grace_period={self.s.grace_period} above the time the "
+                "sampler takes to ask a trial"
+            )
         self.budget.mark(trial)  # timeout_prune: the job's deadline
-        first_beat(self.storage, trial)  # a job killed before it beats goes stale
         try:
             overrides = self.plan.configure(trial, self.config, self.s.custom_search_space)
         except Exception as e:  # e.g. custom_search_space: never left RUNNING
@@ -209,7 +226,7 @@ class Slots:
         verdict = of_job(ret, len(self.s.directions))
         stored = tell_verdict(self.study, trial, verdict)
         if verdict.outcome is Outcome.DIED_REQUEUE and stored is not None:
-            requeue(self.study, stored, verdict.reason, self.s.max_retry)  # not the app's fault
+            requeue(self.study, stored, verdict.reason, self.s.max_retry)  # continued
         self.tally.count(verdict)
         if verdict.outcome is Outcome.CRASHED:
             log.error(
@@ -257,9 +274,12 @@ class Slots:
                     continue
             except Exception as e:  # noqa: BLE001 - never hide the interrupt
                 log.warning("trial %d: could not record its finished job: %s", trial.number, e)
-            fail(self.study, trial, reason)
+            stored = fail(self.study, trial, reason)
             log.warning("trial %d marked FAIL (%s)", trial.number, reason)
             failed.append(trial.number)
+            if stored is not None:  # the next sweep on this study continues it first
+                with contextlib.suppress(Exception):
+                    requeue(self.study, stored, reason, self.s.max_retry)
         launched = cancel.since(t0 for _, t0 in self.running.values())
         cancel.cancel(self.config, failed, launched)
 

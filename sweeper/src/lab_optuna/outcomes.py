@@ -1,9 +1,11 @@
 """How a job ends, in one place: the outcomes, the one mapping from a job's return value or
 exception to an outcome (its trial state and reason), telling Optuna, and the tally.
 
-States are Optuna's own (``TrialState``): a finite objective → COMPLETE; ``TrialPruned`` →
-PRUNED; a non-finite objective (a diverged run), an exception, a dead job → FAIL with the
-reason in the ``fail_reason`` user attribute. Only crashes count towards max_failure_rate.
+A job states its trial's fate one way (the job API, ``lab_optuna``): it returns the objective
+(COMPLETE), raises ``TrialPruned`` (PRUNED), raises ``TrialFailed(reason)`` or returns a
+non-finite value (FAIL, not a crash), or is interrupted (its trial continues in a new attempt:
+``retry.py``). Any other exception is a crash (FAIL, counted towards max_failure_rate). States
+are Optuna's own (``TrialState``); a FAIL's reason is the ``fail_reason`` user attribute.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class Verdict:
     values: list[float] | None = None
 
 
+class TrialFailed(Exception):
+    """Raised by a job whose trial failed for a reason of its own (a diverged training run):
+    FAIL with that reason, not a crash (it does not count towards max_failure_rate)."""
+
+
 class BadReturn(ValueError):
     """A job's return value the sweeper cannot read as the objective(s)."""
 
@@ -96,6 +103,8 @@ def of_exception(error: BaseException) -> Verdict:
     """The verdict on what the job (or the launcher running it) raised."""
     if isinstance(error, optuna.TrialPruned):
         return Verdict(Outcome.PRUNED, str(error))
+    if isinstance(error, TrialFailed):
+        return Verdict(Outcome.FAILED, str(error))
     reason = f"{type(error).__name__}: {error}"
     death = job_death(reason)
     if death is not None:  # the cluster ended the job (scancel, time limit, ...)
@@ -113,13 +122,14 @@ def of_job(ret: JobReturn, n_objectives: int) -> Verdict:
 
 
 #: Final states of a cluster job that died (from the launcher's error, e.g. submitit's
-#: "has not produced any output (state: CANCELLED by 0)"): (reason, re-queue its params?).
+#: "has not produced any output (state: CANCELLED by 0)"): (reason, continue the trial?).
+#: A time limit continues it: each attempt goes on from the last checkpoint.
 JOB_DEATHS = {
     "CANCELLED": (
         "cancelled: its cluster job was cancelled (scancel, or its allocation ended)",
         True,
     ),
-    "TIMEOUT": ("time limit: its cluster job exceeded hydra.launcher.timeout_min", False),
+    "TIMEOUT": ("time limit: its cluster job exceeded hydra.launcher.timeout_min", True),
     "NODE_FAIL": ("node failure: the node running its cluster job failed", True),
     "PREEMPTED": ("preempted: its cluster job was preempted", True),
     "OUT_OF_MEMORY": ("out of memory: its cluster job exceeded hydra.launcher.mem_gb", False),

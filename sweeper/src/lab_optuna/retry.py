@@ -1,8 +1,13 @@
-"""Re-queue the params of trials whose job died (stale heartbeat, cancelled, timed out).
-
-The retry is a new WAITING trial with the same params; its lineage is in user attributes
-(``retry_of``: the first trial's number, ``retry_reason``, ``retries``), so a dashboard or
-``study_trials.csv`` shows it. At most ``max_retry`` retries per lineage.
+"""Continue trials whose job died (stale heartbeat, cancelled, timed out, preempted,
+interrupted): the continuation is a new WAITING trial with the same params that keeps the
+intermediate values already reported (the pruner sees one unbroken curve: Optuna's
+``RetryFailedTrialCallback(inherit_intermediate_values=True)`` semantics, built from the same
+public pieces) and the lineage's checkpoint folder (``checkpoint_dir`` user attribute, the
+job API's ``checkpoint_dir()``): an app that saved its state there continues from it, one
+that saved nothing starts again. The lineage is in user attributes (``retry_of``: the first
+trial's number, ``retry_reason``, ``retries``, ``continued_from_step``: the last step
+reported before), so a dashboard or ``study_trials.csv`` shows it. At most ``max_retry``
+continuations per lineage.
 """
 
 from __future__ import annotations
@@ -30,24 +35,29 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
             max_retry,
         )
         return False
-    attrs = {k: v for k, v in trial.user_attrs.items() if k not in user_attrs.PER_ATTEMPT}
+    per_attempt = (*user_attrs.PER_ATTEMPT, user_attrs.WARM_START)  # queued once: the first
+    attrs = {k: v for k, v in trial.user_attrs.items() if k not in per_attempt}
     attrs[user_attrs.RETRY_OF] = int(trial.user_attrs.get(user_attrs.RETRY_OF, trial.number))
     attrs[user_attrs.RETRY_REASON] = reason
     attrs[user_attrs.RETRIES] = retries + 1
+    last_step = max(trial.intermediate_values, default=None)
+    attrs[user_attrs.CONTINUED_FROM_STEP] = last_step
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
             user_attrs=attrs,
+            intermediate_values=dict(trial.intermediate_values),
         )
     )
     log.warning(
-        "trial %d: %s; its params are re-queued (retry %d of %d)",
+        "trial %d: %s; continued by a new trial (retry %d of %d%s)",
         trial.number,
         reason,
         retries + 1,
         max_retry,
+        "" if last_step is None else f", after step {last_step} reported",
     )
     return True
 

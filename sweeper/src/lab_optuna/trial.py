@@ -25,13 +25,16 @@ from optuna.trial import TrialState
 from . import record, slot_values, user_attrs
 from .budget import past_deadline
 from .heartbeat import job_heartbeat
-from .outcomes import of_exception, of_return
+from .outcomes import TrialFailed, of_exception, of_return
 from .reporting import route_optuna_logging
 from .storage import make_storage
 
 log = logging.getLogger(__name__)
 
 _current: optuna.trial.Trial | None = None
+_checkpoint_dir: Path | None = None
+#: The lineage's checkpoint folder: inside the output folder of its first attempt.
+CHECKPOINT_SUBDIR = "checkpoint"
 #: In-memory studies of this process (``storage: null``), for jobs run in-process.
 LIVE_STUDIES: dict[str, tuple[optuna.Study, Any]] = {}
 
@@ -39,6 +42,15 @@ LIVE_STUDIES: dict[str, tuple[optuna.Study, Any]] = {}
 def current_trial() -> optuna.trial.Trial | None:
     """The Optuna trial this Hydra job runs, or None outside a ``lab_optuna`` sweep."""
     return _current
+
+
+def checkpoint_dir() -> Path | None:
+    """The folder where this trial saves its state to be continued, or None outside a sweep.
+
+    The same for every attempt of a trial (a job requeued by the cluster, a continuation
+    after its job died): an app that saves there after each epoch and resumes from what it
+    finds loses at most the epoch it was in. The folder may not exist yet."""
+    return _checkpoint_dir
 
 
 class TrialJob:
@@ -63,8 +75,11 @@ class TrialJob:
             "job_id": _cluster_job_id(),
             **slot_values.record_of(trial),  # slot, slot_overrides (with slot_overrides)
         }
+        if trial is not None and not _running(trial, storage, trial_id):
+            raise TrialFailed(f"trial {trial.number} had already ended: this attempt did not run")
         record.write(out, job, TrialState.RUNNING)
-        _current = trial
+        global _checkpoint_dir
+        _current, _checkpoint_dir = trial, _lineage_dir(trial, out)
         try:
             with job_heartbeat(storage, trial_id):
                 if trial is not None:  # the sweeper stops beating for it from now on
@@ -75,10 +90,29 @@ class TrialJob:
             record.write(out, job, verdict.outcome.state, reason=verdict.reason)
             raise
         finally:
-            _current = None
+            _current, _checkpoint_dir = None, None
         verdict = of_return(value, _n_objectives(hc.sweeper))
         record.write(out, job, verdict.outcome.state, values=verdict.values)
         return value
+
+
+def _running(trial: optuna.trial.Trial, storage: Any, trial_id: int) -> bool:
+    """False for a trial that ended meanwhile (a cluster job restarted after its trial was
+    failed as stale and continued elsewhere must not run it twice)."""
+    return storage.get_trial(trial_id).state == TrialState.RUNNING
+
+
+def _lineage_dir(trial: optuna.trial.Trial | None, out: Path) -> Path | None:
+    """The trial's checkpoint folder: inherited from its lineage, else set here (first
+    attempt), as an absolute path so that every attempt finds it from any working dir."""
+    if trial is None:
+        return None
+    known = trial.user_attrs.get(user_attrs.CHECKPOINT_DIR)
+    if known:
+        return Path(known)
+    folder = out.resolve() / CHECKPOINT_SUBDIR
+    trial.set_user_attr(user_attrs.CHECKPOINT_DIR, str(folder))
+    return folder
 
 
 def _cluster_job_id() -> str | None:

@@ -7,6 +7,9 @@ A dashboard, ``study_trials.csv`` (``user_attrs_<name>``) and a later phase read
 FAIL_REASON = "fail_reason"
 #: Trial: ``host:pid`` of the process running its job (set once the job runs).
 HOST = "host"
+#: Trial: ``host:pid`` of the sweeper that asked it, written right after its first beat: a
+#: RUNNING trial without it (nor a beat) whose sweeper died right after ``ask`` goes stale.
+SWEEPER = "sweeper"
 #: Trial: ``time.time()`` of its job's last beat (journal storages; databases keep their own).
 BEAT = "heartbeat_at"
 #: Retried trial: the number of the first trial of its lineage.
@@ -15,6 +18,10 @@ RETRY_OF = "retry_of"
 RETRIES = "retries"
 #: Retried trial: why the previous attempt died.
 RETRY_REASON = "retry_reason"
+#: Retried trial: the last step the previous attempt reported (its values are inherited).
+CONTINUED_FROM_STEP = "continued_from_step"
+#: Trial: the folder every attempt of its lineage saves its state in (``checkpoint_dir()``).
+CHECKPOINT_DIR = "checkpoint_dir"
 #: Trial: the slot index it ran in (with ``hydra.sweeper.slot_overrides``).
 SLOT = "slot"
 #: Trial: ``{key: value}`` its slot added to its overrides.
@@ -29,4 +36,4 @@ DUPLICATE_OF = "duplicate_of"
 DEADLINE = "deadline"
 
 #: Trial attributes of one attempt (its job), not carried to a retry.
-PER_ATTEMPT = (HOST, FAIL_REASON, BEAT, DEADLINE, SLOT, SLOT_OVERRIDES)
+PER_ATTEMPT = (SWEEPER, HOST, FAIL_REASON, BEAT, DEADLINE, SLOT, SLOT_OVERRIDES)

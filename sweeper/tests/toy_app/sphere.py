@@ -2,11 +2,14 @@
 minimise x² + y². ``sleep=s`` waits first, ``error=true`` raises, ``nan=true`` returns NaN,
 ``steps=k`` reports k intermediate values (``step_sleep`` seconds apart) and obeys the
 pruner, ``objectives=2`` returns two values, ``artifact=true`` writes ``note.txt`` and
-uploads it, ``device`` is recorded as a user attribute. It declares nothing for the
-sweeper: ``current_trial()`` finds its trial."""
+uploads it, ``device`` is recorded as a user attribute, ``checkpoint=true`` saves the next
+step into ``checkpoint_dir()`` after each one and continues from it (a resumable app: the
+``resumed_at`` user attribute says where). It declares nothing for the sweeper:
+``current_trial()`` finds its trial."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -16,7 +19,7 @@ import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from lab_optuna import current_trial, upload_artifact
+from lab_optuna import checkpoint_dir, current_trial, upload_artifact
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -38,12 +41,20 @@ def sphere(cfg: DictConfig) -> float | tuple[float, float]:
         note = Path(HydraConfig.get().runtime.output_dir) / "note.txt"
         note.write_text(f"trial x={x} y={y}\n")
         upload_artifact(note)
-    for step in range(int(cfg.steps)):
+    saved = checkpoint_dir() / "next_step.json" if cfg.checkpoint and checkpoint_dir() else None
+    start = json.loads(saved.read_text()) if saved is not None and saved.exists() else 0
+    if trial is not None and start:
+        trial.set_user_attr("resumed_at", start)
+    for step in range(start, int(cfg.steps)):
         time.sleep(float(cfg.step_sleep))
         if trial is not None:
             trial.report(value + 1.0 / (step + 1), step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step}")
+        if saved is not None:  # the state after this step: written whole, then renamed
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.with_suffix(".tmp").write_text(json.dumps(step + 1))
+            saved.with_suffix(".tmp").replace(saved)
     if int(cfg.objectives) == 2:
         return value, (x - 2) ** 2 + y**2
     return value
