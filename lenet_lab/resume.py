@@ -45,6 +45,7 @@ FREE_KEYS = (
     "trainer.save_samples",
     "trainer.save_curves",
     "trainer.save_checkpoint",
+    "trainer.resume",
     "data.root",
     "data.download",
     "data.val_batch_size",

@@ -143,8 +143,8 @@ def train(
     """
     device = validate(cfg)  # every component built once on the CPU: before any data is read
     started = time.perf_counter()
-    state_dir = Path(state_dir or out_dir)
-    saved = resume.load(state_dir, cfg, device)  # a bad or foreign state: one line, no work
+    state_dir = Path(state_dir or out_dir) if cfg.trainer.get("resume", True) else None
+    saved = resume.load(state_dir, cfg, device) if state_dir else None  # a bad state: 1 line
     run, loop = _prepare(cfg, out_dir, device, callbacks)
     loop.state_dir = state_dir
     if saved is not None:

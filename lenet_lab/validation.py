@@ -32,6 +32,7 @@ BOOL_KEYS = (
     "trainer.save_samples",
     "trainer.save_curves",
     "trainer.save_checkpoint",
+    "trainer.resume",
     "data.normalize",
     "data.download",
 )
