@@ -259,3 +259,39 @@ def test_bad_pruner_argument_stops_the_sweep_before_any_trial(tmp_path):
     ]
     assert "Traceback" not in proc.stderr
     assert no_trial(tmp_path)
+
+
+# ------------------------------------------------------ the direction of an existing study
+@pytest.mark.parametrize(
+    "created, asked, message",
+    [
+        (["maximize"], ["minimize"], "was created to maximize; hydra.sweeper.direction=minimize"),
+        (
+            ["maximize", "minimize"],
+            ["minimize", "minimize"],
+            "was created to [maximize, minimize]; hydra.sweeper.direction=[minimize, minimize]",
+        ),
+    ],
+    ids=["single", "multi-objective"],
+)
+def test_another_direction_than_the_studys_is_one_line_before_any_trial(
+    tmp_path, created, asked, message
+):
+    """Optuna loads an existing study with its own directions and ignores the ones asked for:
+    the sweep would go on optimizing the other way without a word. It is refused instead."""
+    objectives = f"objectives={len(created)}"
+    first = sweep(tmp_path, f"hydra.sweeper.direction=[{','.join(created)}]", objectives)
+    assert first.returncode == 0, first.stderr[-2000:]
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    before = len(optuna.load_study(study_name="sphere", storage=db).trials)
+    proc = sweep(tmp_path, f"hydra.sweeper.direction=[{','.join(asked)}]", objectives)
+    assert proc.returncode == 1
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [
+        f"error: study 'sphere' in {db} {message} differs (use another study_name, or the "
+        "study's direction)"
+    ], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    study = optuna.load_study(study_name="sphere", storage=db)
+    assert len(study.trials) == before
+    assert [d.name.lower() for d in study.directions] == created  # the study is untouched

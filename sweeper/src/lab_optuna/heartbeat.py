@@ -6,11 +6,21 @@ for ``grace_period`` is stale: ``fail_stale`` fails it (its params re-queued by
 ``retry.RetryStale``). Database storages keep Optuna's beats, journal files the job's own
 (``journal.py``); an in-memory study or ``heartbeat_interval: null`` keeps none. For one
 grace period after a storage outage nothing is failed: no job could beat meanwhile.
+
+A trial asked by a sweeper that died before the trial's first beat (while its sampler picked
+the params, say) never beats at all, so no beat can go stale: each sweeper marks the trials it
+asks (``first_beat``: the beat, then the ``sweeper`` attribute), and ``fail_stale`` also
+fails a RUNNING trial with neither mark nor beat that started more than ``grace_period`` ago
+(``fail_unmarked``), for databases and journal files alike. Nothing is left RUNNING.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import logging
+import os
+import socket
 import threading
 import time
 import warnings
@@ -18,12 +28,20 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from . import user_attrs
 from .journal import fail_stale_beats
 from .resilient import ResilientStorage
 
+log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+
+#: ``fail_reason`` of a trial whose sweeper died between its ``ask`` and its first beat.
+NO_FIRST_BEAT = "stale: its sweeper died before the trial's first heartbeat"
+#: User attributes that say a trial's sweeper lived past its ask (its mark, the job's host,
+#: a journal beat): a trial with none of them is judged by its age (``fail_unmarked``).
+_ALIVE_ONCE = (user_attrs.SWEEPER, user_attrs.HOST, user_attrs.BEAT)
 
 
 def beats(storage: Any) -> bool:
@@ -83,11 +101,28 @@ def queued_heartbeat(
     return repeating(interval, beat, "queued-heartbeat")
 
 
-def first_beat(storage: Any, trial: optuna.Trial) -> None:
-    """Beat once for a new trial: a job killed before it beats goes stale too."""
-    if beats(storage):
-        with contextlib.suppress(Exception):
-            storage.record_heartbeat(trial_id(storage, trial))
+def first_beat(storage: Any, trial: optuna.Trial) -> bool:
+    """Beat once for a new trial, then mark it as this sweeper's (``sweeper``: host:pid):
+    a job killed before it beats goes stale, and so does a trial whose sweeper died before
+    this (``fail_unmarked``). In this order, a trial never is marked without a beat.
+    False if the trial was finished meanwhile (failed as stale by another worker)."""
+    if not isinstance(storage, ResilientStorage):
+        return True  # in memory: nobody else sees the trial
+    try:
+        tid = trial_id(storage, trial)
+        if beats(storage):
+            storage.record_heartbeat(tid)
+        storage.set_trial_user_attr(tid, user_attrs.SWEEPER, sweeper_id())
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    except Exception:  # noqa: BLE001 - a storage error: its stale check may fail it later
+        log.warning("trial %d: could not mark it as this sweeper's", trial.number)
+    return True
+
+
+def sweeper_id() -> str:
+    """``host:pid`` of this process, the ``sweeper`` mark of the trials it asks."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def trial_id(storage: Any, trial: optuna.Trial) -> int:
@@ -96,9 +131,11 @@ def trial_id(storage: Any, trial: optuna.Trial) -> int:
 
 
 def fail_stale(study: optuna.Study, storage: Any) -> None:
-    """Fail the trials of dead jobs (their re-queue: ``RetryStale``) before a new trial."""
+    """Fail the trials of dead jobs and dead sweepers (their re-queue: ``RetryStale``)
+    before a new trial."""
     if not beats(storage) or _just_recovered(storage):
         return
+    storage.retrier.call(fail_unmarked, study, storage, grace_period(storage))
     if not storage.is_database:
         storage.retrier.call(
             fail_stale_beats, study, storage, storage.grace_period, storage.stale_callback
@@ -108,6 +145,46 @@ def fail_stale(study: optuna.Study, storage: Any) -> None:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # Optuna's own check, on the database itself (its heartbeat API is the RDBStorage's)
         storage.retrier.call(_fail_stale_in_database, study.study_name, storage.inner)
+
+
+def grace_period(storage: ResilientStorage) -> float:
+    """Seconds of silence after which a trial is stale (Optuna's default for a database:
+    twice the heartbeat interval)."""
+    return float(storage.grace_period or 2 * storage.get_heartbeat_interval())
+
+
+def fail_unmarked(study: optuna.Study, storage: Any, grace: float) -> list[int]:
+    """Fail the RUNNING trials that no sweeper marked and no job beat for (their sweeper
+    died right after ``ask``) once they started more than ``grace`` seconds ago, with the
+    reason ``NO_FIRST_BEAT``, and hand each to the storage's stale callback (a trial with no
+    params yet is not re-queued). Of two workers, one fails a trial. ``datetime_start`` is the
+    local time of the process that created the trial (a database) or of this one (a journal
+    file, kept in UTC): the machines' clocks and time zones must agree within ``grace``.
+    Returns the numbers of the trials failed here."""
+    now = datetime.datetime.now()
+    study_id = None
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        start = trial.datetime_start
+        if start is None or any(k in trial.user_attrs for k in _ALIVE_ONCE):
+            continue
+        age = (datetime.datetime.now(start.tzinfo) if start.tzinfo else now) - start
+        if age.total_seconds() <= grace:
+            continue
+        if study_id is None:
+            study_id = storage.get_study_id_from_name(study.study_name)
+        tid = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:  # the reason first: a finished trial takes no attribute
+            storage.set_trial_user_attr(tid, user_attrs.FAIL_REASON, NO_FIRST_BEAT)
+            if not storage.set_trial_state_values(tid, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first
+        log.warning("trial %d: %s; marked FAIL", trial.number, NO_FIRST_BEAT)
+        failed.append(trial.number)
+        if storage.stale_callback is not None:
+            storage.stale_callback(study, storage.get_trial(tid))
+    return failed
 
 
 def _fail_stale_in_database(study_name: str, database: Any) -> None:

@@ -17,6 +17,7 @@ from .samplers import build_sampler
 from .settings import Settings, SettingsError
 from .storage import make_storage
 from .trial import LIVE_STUDIES
+from .urls import redact
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,27 @@ def open_study(s: Settings, space: dict[str, BaseDistribution]) -> tuple[optuna.
         )
     except ValueError as e:  # e.g. a stored study with other directions
         raise SettingsError(f"study {s.study_name!r}: {e}") from None
+    _check_directions(s, study)
     if not s.storage:  # in-process jobs find it here
         LIVE_STUDIES[study.study_name] = (study, storage)
     return study, storage
+
+
+def _check_directions(s: Settings, study: optuna.Study) -> None:
+    """SettingsError (one line) when the study was created for other directions than
+    ``hydra.sweeper.direction``: Optuna loads an existing study with its own directions and
+    ignores the ones asked for, so the sweep would optimize the other way without a word."""
+    stored = [d.name.lower() for d in study.directions]
+    if stored == s.directions:
+        return
+    where = redact(s.storage) if s.storage else "memory"
+    created = stored[0] if len(stored) == 1 else f"[{', '.join(stored)}]"
+    asked = s.directions[0] if len(s.directions) == 1 else f"[{', '.join(s.directions)}]"
+    raise SettingsError(
+        f"study {study.study_name!r} in {where} was created to {created}; "
+        f"hydra.sweeper.direction={asked} differs (use another study_name, or the study's "
+        "direction)"
+    )
 
 
 def _is_grid(s: Settings) -> bool:
