@@ -137,4 +137,6 @@ def test_two_workers_share_a_journal_and_reclaim_a_killed_workers_trial(tmp_path
     (retry,) = [t for t in rest if t.user_attrs.get("retry_of") == 0]
     assert (retry.params["x"], retry.params["y"]) == (killed.params["x"], killed.params["y"])
     assert "stale" in retry.user_attrs["retry_reason"]
-    assert sum("re-queued" in out for out in outs) == 1  # one worker reclaimed it, once
+    assert (
+        sum("continued by a new trial" in out for out in outs) == 1
+    )  # one worker reclaimed it, once

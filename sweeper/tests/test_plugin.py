@@ -564,7 +564,9 @@ def test_a_signal_keeps_finished_trials_and_marks_the_running_one(tmp_path, db, 
         proc.kill()
     assert proc.returncode == 128 + signum, out[-2000:]
     assert "Traceback" not in out
-    done, stopped, continuation = study_of(db).trials
+    found = study_of(db).trials
+    assert len(found) == 3, [(t.number, t.state, t.user_attrs) for t in found]
+    done, stopped, continuation = found
     assert done.state == TrialState.COMPLETE
     assert stopped.state == TrialState.FAIL
     assert stopped.user_attrs["fail_reason"] == f"interrupted ({signum.name} to the sweeper)"

@@ -260,7 +260,7 @@ def test_a_server_that_stays_down_stops_the_sweep_in_one_line(tmp_path, postgres
         *beats,
     )  # fmt: skip
     out, _ = again.communicate(timeout=120)
-    assert again.returncode == 0 and "re-queued" in out, out[-3000:]
+    assert again.returncode == 0 and "continued by a new trial" in out, out[-3000:]
     assert TrialState.RUNNING not in _states(url, "down")
 
 

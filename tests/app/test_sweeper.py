@@ -414,7 +414,6 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
         data,
         "hydra.sweeper.n_trials=1",
         *slow,
-        "trainer.epochs=1",
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = {t.number: t for t in study(sqlite_url, "phase1").trials}
@@ -424,11 +423,16 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
         assert (tmp_path / "kill" / f"trial_{t.number}" / "summary.json").is_file()
     stale = after[killed.number]
     assert stale.state == TrialState.FAIL
-    assert "re-queued" in resumed.stdout + resumed.stderr
+    assert "continued by a new trial" in resumed.stdout + resumed.stderr
     requeued = after[max(after)]
     assert requeued.number > killed.number and requeued.params == killed.params
     assert requeued.user_attrs["retry_of"] == killed.number
     assert "stale" in requeued.user_attrs["retry_reason"]
+    # the killed trial's run continued from its state: at most the epoch it was in is lost
+    (after_epoch,) = requeued.user_attrs["resumed_from"]
+    assert after_epoch >= len(killed.intermediate_values) - 1
+    assert requeued.state == TrialState.COMPLETE and requeued.user_attrs["epochs_run"] == 12
+    assert sorted(requeued.intermediate_values) == list(range(1, 13))
 
 
 def _default_sigint() -> None:  # a test run started with SIGINT ignored must not pass it on

@@ -83,7 +83,8 @@ class SweeperConf:
     heartbeat_interval: int | None = 10
     # a trial silent this long is stale: FAIL, its params re-queued
     grace_period: int | None = 30
-    # re-runs of a dead job's params (lineage: user attributes retry_of, retries, retry_reason)
+    # continuations of a dead job's trial in a row that made no progress (an attempt that
+    # reported a new step is always continued; lineage: user attributes retry_of, attempt, ...)
     max_retry: int = 3
     # seed each trial from (sampler.seed, trial number): a resumed study replays no points
     reseed_per_trial: bool = True

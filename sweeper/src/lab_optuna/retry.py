@@ -5,9 +5,10 @@ intermediate values already reported (the pruner sees one unbroken curve: Optuna
 public pieces) and the lineage's checkpoint folder (``checkpoint_dir`` user attribute, the
 job API's ``checkpoint_dir()``): an app that saved its state there continues from it, one
 that saved nothing starts again. The lineage is in user attributes (``retry_of``: the first
-trial's number, ``retry_reason``, ``retries``, ``continued_from_step``: the last step
-reported before), so a dashboard or ``study_trials.csv`` shows it. At most ``max_retry``
-continuations per lineage.
+trial's number, ``attempt``, ``retry_reason``, ``continued_from_step``: the last step reported
+before; ``retries``: attempts in a row that made no progress), so a dashboard or
+``study_trials.csv`` shows it. An attempt that made progress is always continued; at most
+``max_retry`` in a row without progress.
 """
 
 from __future__ import annotations
@@ -24,11 +25,19 @@ log = logging.getLogger(__name__)
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int) -> bool:
-    """Enqueue ``trial``'s params again unless its lineage used ``max_retry``; True if so."""
+    """Continue ``trial`` in a new attempt; True if queued. An attempt that reported a step
+    beyond the ones it inherited made progress and is always continued (a trial longer than a
+    cluster's time limit finishes across attempts); ``max_retry`` caps the attempts in a row
+    that made none (an app that reports nothing counts every one)."""
     retries = int(trial.user_attrs.get(user_attrs.RETRIES, 0))
+    inherited = trial.user_attrs.get(user_attrs.CONTINUED_FROM_STEP)
+    last_step = max(trial.intermediate_values, default=None)
+    progressed = last_step is not None and (inherited is None or last_step > inherited)
+    if progressed:
+        retries = 0  # a fresh allowance: only attempts in a row that made no progress count
     if retries >= max_retry or not trial.params:
         log.warning(
-            "trial %d: %s; not re-queued (%d retries, max_retry=%d)",
+            "trial %d: %s; not continued (%d attempts in a row without progress, max_retry=%d)",
             trial.number,
             reason,
             retries,
@@ -40,7 +49,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
     attrs[user_attrs.RETRY_OF] = int(trial.user_attrs.get(user_attrs.RETRY_OF, trial.number))
     attrs[user_attrs.RETRY_REASON] = reason
     attrs[user_attrs.RETRIES] = retries + 1
-    last_step = max(trial.intermediate_values, default=None)
+    attrs[user_attrs.ATTEMPT] = int(trial.user_attrs.get(user_attrs.ATTEMPT, 1)) + 1
     attrs[user_attrs.CONTINUED_FROM_STEP] = last_step
     study.add_trial(
         optuna.trial.create_trial(
@@ -52,12 +61,11 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
         )
     )
     log.warning(
-        "trial %d: %s; continued by a new trial (retry %d of %d%s)",
+        "trial %d: %s; continued by a new trial (attempt %d%s)",
         trial.number,
         reason,
-        retries + 1,
-        max_retry,
-        "" if last_step is None else f", after step {last_step} reported",
+        attrs[user_attrs.ATTEMPT],
+        f", after step {last_step}" if last_step is not None else ", from the start",
     )
     return True
 

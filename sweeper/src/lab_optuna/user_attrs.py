@@ -14,8 +14,10 @@ SWEEPER = "sweeper"
 BEAT = "heartbeat_at"
 #: Retried trial: the number of the first trial of its lineage.
 RETRY_OF = "retry_of"
-#: Retried trial: how many times its lineage's params were re-queued.
+#: Retried trial: attempts in a row of its lineage that made no progress (max_retry caps it).
 RETRIES = "retries"
+#: Retried trial: which attempt of its lineage it is (the first trial is attempt 1).
+ATTEMPT = "attempt"
 #: Retried trial: why the previous attempt died.
 RETRY_REASON = "retry_reason"
 #: Retried trial: the last step the previous attempt reported (its values are inherited).
