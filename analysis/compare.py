@@ -10,10 +10,10 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from analysis.columns import param_columns
+from analysis.trial_states import trial_state
 from lenet_lab import record
 from lenet_lab.groups import GROUPS
 from lenet_lab.record import FINISHED
-from lenet_lab.trial_states import trial_state
 
 OUTCOME_ORDER: tuple[TrialState, ...] = (
     TrialState.COMPLETE,

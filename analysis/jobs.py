@@ -14,10 +14,10 @@ from analysis.columns import FINAL_GAP, FIXED_COLUMNS, JOB, STUDY, SWEEP_DIR, TR
 from analysis.overrides import parse_overrides
 from analysis.readers import dig, num, read_json, read_metrics, read_yaml
 from analysis.sweep_info import SweepInfo, real_name
+from analysis.trial_states import state_status, trial_state
 from lenet_lab import record
 from lenet_lab.groups import GROUPS
 from lenet_lab.record import FINISHED, Status
-from lenet_lab.trial_states import state_status
 
 
 def _group_value(config: Any, group: str) -> Any:
@@ -154,17 +154,21 @@ def load_job(
 def job_status(
     summary: dict[str, Any] | None, trial_json: dict[str, Any] | None, study_state: str | None
 ) -> Status | str:
-    """The run's status: its ``summary.json`` says it; a run that never wrote one (or was
-    killed while its summary said running) takes its trial's state (``trial.json``, then the
-    study); with neither, it is still running or was killed: :attr:`Status.RUNNING`."""
+    """The run's status. Its ``summary.json`` says how the run ended (completed or early
+    stopped, diverged...), but the study is the source of truth for its trial: a trial the
+    study holds as FAIL (stale, interrupted) or PRUNED reads so whatever the summary says. A
+    run with neither takes its ``trial.json``; with none, it is still running or was killed:
+    :attr:`Status.RUNNING`."""
     status = (summary or {}).get(record.STATUS)
+    from_study = state_status(study_state) if study_state else None
+    if from_study is not None and from_study != Status.RUNNING:
+        if status and trial_state(status) == trial_state(from_study):
+            return status if isinstance(status, Status) else str(status)  # the finer word
+        return from_study
     if status and status != Status.RUNNING:
         return status if isinstance(status, Status) else str(status)
-    for state in ((trial_json or {}).get("state"), study_state):
-        found = state_status(state) if state else None
-        if found is not None and found != Status.RUNNING:
-            return found
-    return Status.RUNNING
+    found = state_status((trial_json or {}).get("state"))
+    return found if found is not None else Status.RUNNING
 
 
 def _is_scalar(value: Any) -> bool:

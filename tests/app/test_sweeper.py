@@ -395,9 +395,10 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, sqlite_url, tiny_data_facto
             lambda: (
                 TrialState.COMPLETE in _states(sqlite_url, "phase1")
                 and _states(sqlite_url, "phase1")[-1] == TrialState.RUNNING
+                and len(study(sqlite_url, "phase1").trials[-1].intermediate_values) >= 2
             ),
             480,
-            "one complete trial and one running",
+            "one complete trial and one running for 2 epochs",
         )
     finally:
         proc.send_signal(signal.SIGKILL)

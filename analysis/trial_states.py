@@ -1,9 +1,10 @@
-"""Run status ↔ Optuna trial state: the one table of which status a sweep records as what.
+"""Run status ↔ Optuna trial state, for reading sweeps: the one table of which run status
+a trial state reads as.
 
 A completed or early-stopped run is a COMPLETE trial, a pruned one PRUNED, a diverged, failed
-or interrupted one a FAIL (the sweeper records a NaN objective or an exception so), a running
-one RUNNING. ``train.py`` answers the sweeper by it; ``analysis`` counts outcomes with it and
-reads a status back from a trial's state when its run left no summary.json.
+or interrupted one a FAIL, a running one RUNNING (``train.py`` states each through the
+sweeper's job API). The study is the source of truth for a trial: ``analysis`` reads a job's
+status from its trial's state, and counts outcomes of runs without a study by this table.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from .record import Status
+from lenet_lab.record import Status
 
 #: Each trial state and the run statuses it records; the first one is the status a trial in
 #: that state reads as when only its state is known (a WAITING trial has not started yet).
