@@ -1,6 +1,7 @@
 """The lab_optuna sweeper on a real (single-node) SLURM cluster (``slurm_cluster.py``),
 through hydra-submitit-launcher: a sweep of the toy app with PostgreSQL storage as on a real
-cluster, pruning across jobs, a ``scancel``led job and a job past its time limit."""
+cluster, pruning across jobs, a ``scancel``led job, a trial three times its job's time limit
+(continued across jobs, or across requeues of one job) and a job requeued while it runs."""
 
 from __future__ import annotations
 
@@ -133,36 +134,106 @@ def test_scancelled_trial_is_failed_with_its_reason_and_requeued(
     assert retry.state == TrialState.COMPLETE and retry.params == killed.params
 
 
-def test_trial_past_its_time_limit_is_failed_naming_it(slurm_cluster: SlurmCluster, tmp_path):
+#: A resumable trial three times as long as a 1-minute time limit (SLURM sends the time
+#: limit's warning signal 27-57 s into a job: ``slurm_cluster.py``).
+LONG_TRIAL = ("checkpoint=true", "steps=36", "step_sleep=5", "x=3.0", "y=0")
+BEATS = ("hydra.sweeper.heartbeat_interval=2", "hydra.sweeper.grace_period=20")
+
+
+@pytest.mark.parametrize(
+    "max_num_timeout",
+    [0, pytest.param(10, id="requeued-by-submitit")],
+    ids=lambda n: f"max_num_timeout={n}",
+)
+def test_a_trial_three_times_its_time_limit_finishes(
+    slurm_cluster: SlurmCluster, tmp_path, max_num_timeout
+):
+    """max_num_timeout=0: each time limit ends the job; the sweeper continues the trial in a
+    new attempt, from its checkpoint. 10: submitit requeues the same job, which runs the same
+    trial again; the sweeper keeps it alive (beats) while the job waits in the queue. Either
+    way the trial finishes with the uninterrupted result and one unbroken curve."""
     db = f"sqlite:///{tmp_path / 'optuna.db'}"
-    study = optuna.create_study(study_name="sphere", storage=db)
-    study.enqueue_trial({"x": 3.0, "sleep_first_attempt": 300})
-    study.enqueue_trial({"x": 1.0, "sleep_first_attempt": 0})
     try:
         proc = subprocess.run(
             cmd(
                 tmp_path,
                 db,
-                "hydra.sweeper.n_trials=2",
+                "hydra.sweeper.n_trials=1",
                 "hydra.sweeper.n_jobs=1",
                 "hydra.launcher.timeout_min=1",
-                "sleep_first_attempt=choice(0,300)",
-                "y=0",
-                "x=interval(-5,5)",
-                "hydra.sweeper.max_failure_rate=1.0",
+                "hydra.launcher.signal_delay_s=10",
+                f"hydra.launcher.max_num_timeout={max_num_timeout}",
+                *BEATS,
+                *LONG_TRIAL,
             ),
             env=slurm_cluster.env,
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=900,
         )
     finally:
         slurm_cluster.reset()
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    first, second = trials(db)[:2]
-    assert first.state == TrialState.FAIL
-    assert first.user_attrs["fail_reason"].startswith("time limit"), first.user_attrs
-    assert "timeout_min" in first.user_attrs["fail_reason"]
-    assert not [t for t in trials(db) if t.user_attrs.get("retry_of") == 0]  # not re-run
-    assert second.state == TrialState.COMPLETE
+    found = trials(db)
+    last = found[-1]
+    assert last.state == TrialState.COMPLETE and last.value == 9.0  # x=3, y=0: uninterrupted
+    assert sorted(last.intermediate_values) == list(range(36))
+    assert last.user_attrs["resumed_at"] > 0  # the last job continued from a checkpoint
+    assert not [t for t in found if t.state == TrialState.RUNNING]
+    if max_num_timeout == 0:  # one trial per job: the first ends at its time limit
+        assert len(found) >= 3, [(t.state, t.user_attrs) for t in found]
+        assert found[0].user_attrs["fail_reason"].startswith("time limit")
+        assert all(t.user_attrs.get("retry_of") == 0 for t in found[1:])
+        steps = [t.user_attrs["continued_from_step"] for t in found[1:]]
+        assert steps == sorted(steps) and len(set(steps)) == len(steps)  # progress each time
+    else:  # the same trial all along, never failed as stale while its job waited
+        assert len(found) == 1, [(t.state, t.user_attrs) for t in found]
+
+
+def test_a_requeued_job_resumes_its_trial(slurm_cluster: SlurmCluster, tmp_path):
+    """``scontrol requeue`` of a running trial's job (what a preemption does): the job is
+    killed and queued again; its trial is not failed as stale while it waits, and when the job
+    runs again it continues the same trial from its checkpoint."""
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    log = (tmp_path / "sweep.log").open("w")
+    proc = subprocess.Popen(
+        cmd(
+            tmp_path,
+            db,
+            "hydra.sweeper.n_trials=1",
+            "hydra.sweeper.n_jobs=1",
+            *BEATS,
+            "checkpoint=true",
+            "steps=16",
+            "step_sleep=1",
+            "x=3.0",
+            "y=0",
+        ),
+        env=slurm_cluster.env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(lambda: len(_reported(db)) >= 4, 120, "4 steps reported", proc)
+        first = json.loads((tmp_path / "out" / "0" / "trial.json").read_text())
+        slurm_cluster.run(["scontrol", "requeue", first["job_id"]])
+        assert proc.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        slurm_cluster.reset()
+    (trial,) = trials(db)
+    assert trial.state == TrialState.COMPLETE and trial.value == 9.0
+    assert trial.user_attrs["resumed_at"] >= 4 - 1  # at most the step it was in is lost
+    assert sorted(trial.intermediate_values) == list(range(16))
+    again = json.loads((tmp_path / "out" / "0" / "trial.json").read_text())
+    assert again["job_id"] == first["job_id"] and again["host"] != first["host"]  # ran again
+    rows = slurm_cluster.sacct(first["job_id"])
+    assert any("REQUEUE" in r["State"] for r in rows) or len(rows) > 1, rows
+
+
+def _reported(storage: str) -> dict:
+    found = trials(storage)
+    return found[0].intermediate_values if found else {}

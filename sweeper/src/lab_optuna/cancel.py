@@ -1,4 +1,5 @@
-"""Cancel the cluster jobs of an interrupted sweep: Ctrl-C or SIGTERM reaches its SLURM jobs.
+"""A sweep's SLURM jobs: which are back in the queue (requeued: the sweeper beats for their
+trials meanwhile), and cancelling them when the sweep is interrupted (Ctrl-C or SIGTERM).
 
 The launcher (hydra-submitit-launcher) returns nothing until its jobs end, so the job ids
 are found the public way: a started job wrote its id into its ``trial.json`` (``job_id``);
@@ -13,6 +14,7 @@ process.
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -77,6 +79,37 @@ def _submitit_folder(config: DictConfig) -> str | None:
         return str(OmegaConf.select(config, "hydra.launcher.submitit_folder"))
     except Exception:  # noqa: BLE001 - an interpolation that does not resolve here
         return None
+
+
+#: squeue states of a job waiting to run again (requeued after a time limit, a preemption or
+#: ``scontrol requeue``), its process gone: its trial must not go stale meanwhile.
+WAITING = frozenset(
+    {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "SUSPENDED"}
+)
+
+
+def queued_again(config: DictConfig, numbers: Iterable[int]) -> set[int]:
+    """The trials of ``numbers`` whose started SLURM job waits in the queue to run again."""
+    if not is_slurm(config):
+        return set()
+    ids = {}
+    for n in numbers:
+        job = record.record_of(config, n).get("job_id")
+        if job:
+            ids[str(job)] = n
+    if not ids:
+        return set()
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-o", "%i %T", "-j", ",".join(ids)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    found = (line.split() for line in out.splitlines())
+    return {ids[job] for job, state, *_ in found if job in ids and state in WAITING}
 
 
 def cancel(config: DictConfig, numbers: Iterable[int], since: float) -> list[str]:

@@ -83,20 +83,30 @@ def job_heartbeat(storage: Any, trial_id: int) -> contextlib.AbstractContextMana
 
 
 def queued_heartbeat(
-    storage: Any, trials: Callable[[], Iterable[optuna.Trial]], interval: int | None
+    storage: Any,
+    trials: Callable[[], Iterable[optuna.Trial]],
+    interval: int | None,
+    queued_again: Callable[[list[int]], set[int]] | None = None,
 ) -> contextlib.AbstractContextManager:
-    """Beat for launched ``trials()`` whose job has not started yet (queued on a cluster):
-    once the job runs (it sets the ``host`` attribute), it beats itself."""
+    """Beat for launched ``trials()`` whose job is not running: not started yet (queued on a
+    cluster; once the job runs it sets the ``host`` attribute and beats itself), or back in
+    the cluster's queue (``queued_again(numbers)``: a job requeued after a time limit, a
+    preemption or ``scontrol requeue``, which will run the same trial again)."""
     if not interval or not beats(storage):
         return contextlib.nullcontext()
     ids: dict[int, int] = {}  # trial number → storage id, looked up once
 
     def beat() -> None:
+        started = []
         for trial in list(trials()):
             if trial.number not in ids:
                 ids[trial.number] = trial_id(storage, trial)
             if user_attrs.HOST not in storage.get_trial(ids[trial.number]).user_attrs:
                 storage.record_heartbeat(ids[trial.number])
+            else:
+                started.append(trial.number)
+        for number in queued_again(started) if queued_again and started else ():
+            storage.record_heartbeat(ids[number])
 
     return repeating(interval, beat, "queued-heartbeat")
 

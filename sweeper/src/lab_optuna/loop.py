@@ -109,7 +109,12 @@ class Slots:
         self.budget = Budget.of(self.s.timeout, self.s.timeout_prune, self.s.terminator)
         self.stopped = stopped
         try:
-            with queued_heartbeat(self.storage, self._running_trials, self.s.heartbeat_interval):
+            with queued_heartbeat(
+                self.storage,
+                self._running_trials,
+                self.s.heartbeat_interval,
+                lambda numbers: cancel.queued_again(self.config, numbers),
+            ):
                 while started < n_trials or self.running:
                     may_start = not self.running or self.s.async_slots
                     while (
