@@ -35,7 +35,12 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
     progressed = last_step is not None and (inherited is None or last_step > inherited)
     if progressed:
         retries = 0  # a fresh allowance: only attempts in a row that made no progress count
-    if retries >= max_retry or not trial.params:
+    if not trial.params and user_attrs.HOST not in trial.user_attrs:
+        log.warning(
+            "trial %d: %s; not continued (it died before its params were set)", trial.number, reason
+        )
+        return False  # its sweeper died in the ask: nothing of it ran
+    if retries >= max_retry:
         log.warning(
             "trial %d: %s; not continued (%d attempts in a row without progress, max_retry=%d)",
             trial.number,
