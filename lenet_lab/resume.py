@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"  # the state after the last finished epoch
 PREVIOUS_FILE = "state.prev.pt"  # the one before it: used when state.pt is unreadable
-FORMAT = 1
+FORMAT = 2
 
 #: Config keys that may differ between a run and its continuation: how and where it runs,
 #: what it writes, not what it computes.
@@ -66,7 +66,7 @@ def save(state_dir: Path, run: Run, callbacks: Sequence[Callback], generator: An
         "model": run.model.state_dict(),
         "optimizer": run.optimizer.state_dict(),
         "callbacks": {
-            i: (type(c).__name__, c.state_dict()) for i, c in enumerate(callbacks) if c.state_dict()
+            key: c.state_dict() for key, c in _keyed(callbacks).items() if c.state_dict()
         },
         "rng": _rng_state(generator),
         "rows": list(run.rows),
@@ -127,11 +127,26 @@ def restore_loop(
     state: dict[str, Any], run: Run, callbacks: Sequence[Callback], generator: Any
 ) -> None:
     """Put the callbacks' states and every RNG state back, last thing before the next epoch."""
-    for i, (name, values) in state["callbacks"].items():
-        if i >= len(callbacks) or type(callbacks[i]).__name__ != name:
-            raise StateError(f"the saved state's callback {i} is a {name}: not this run's")
-        callbacks[i].load_state_dict(run, values)
+    keyed = _keyed(callbacks)
+    for key, values in state["callbacks"].items():
+        if key not in keyed:
+            raise StateError(f"the saved state holds a callback {key} that this run lacks")
+        keyed[key].load_state_dict(run, values)
     _set_rng_state(state["rng"], generator)
+
+
+def _keyed(callbacks: Sequence[Callback]) -> dict[str, Callback]:
+    """Each callback under its class name (``#2`` for a second of a class): a run and its
+    continuation may add callbacks of their own (a sweep's pruning reporter) in between."""
+    keyed: dict[str, Callback] = {}
+    for c in callbacks:
+        name = type(c).__name__
+        key, n = name, 1
+        while key in keyed:
+            n += 1
+            key = f"{name}#{n}"
+        keyed[key] = c
+    return keyed
 
 
 def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:

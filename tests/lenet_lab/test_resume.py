@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ENV_ROOT, REPO_ROOT
+from conftest import ENV_ROOT, REPO_ROOT, compose_config
 from lenet_lab import resume
+from lenet_lab.callbacks import Callback
 from lenet_lab.record import read_summary
+from lenet_lab.run import train
 
 #: Every stateful part of a run: dropout and augmentation (RNG), a scheduler, weight
 #: averaging, early stopping's counter (patience high enough to run every epoch).
@@ -174,3 +176,39 @@ def test_differing_keys_ignore_where_and_how_a_run_runs():
     saved = {"trainer": {"epochs": 5, "num_threads": 1}, "optimizer": {"lr": 0.1}}
     now = {"trainer": {"epochs": 5, "num_threads": 2}, "optimizer": {"lr": 0.01}}
     assert resume.differing_keys(saved, now) == ["optimizer.lr: 0.1 -> 0.01"]
+
+
+class _StopAfter(Callback):
+    """Ctrl-C inside epoch ``epoch``'s callbacks: its state is not saved, the one before is."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, epoch, metrics) -> None:
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)], ids=["cpu", "cuda"]
+)
+def test_an_interrupted_run_continues_in_process(tmp_path, tiny_env, device):
+    """The same in one process (what gpu_check.sh runs on a GPU, with the CUDA graph): the
+    continued run's metrics equal the uninterrupted run's, exactly on the CPU, within float
+    tolerance on CUDA (its kernels need not be bitwise reproducible)."""
+    overrides = [o for o in STATEFUL if not o.startswith("trainer.device")]
+    cfg = compose_config(*overrides, f"trainer.device={device}", "trainer.epochs=4")
+    train(cfg, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", callbacks=[_StopAfter(3)])
+    assert saved_epoch(tmp_path / "cut") == 2
+    summary = train(cfg, tmp_path / "cut")
+    assert summary["resumed_from"] == [2] and summary["epochs_run"] == 4
+    whole, cut = rows(tmp_path / "whole"), rows(tmp_path / "cut")
+    assert [r["epoch"] for r in cut] == ["1", "2", "3", "4"]
+    if device == "cpu":
+        assert cut == whole
+    else:
+        for a, b in zip(whole, cut, strict=True):
+            for key in ("train_loss", "val_loss", "val_acc"):
+                assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-3, abs=1e-3), key
