@@ -33,9 +33,6 @@ from . import user_attrs
 
 log = logging.getLogger(__name__)
 
-#: The reasons a sweep's loop ends (``ended`` in ``optimization_results.yaml``).
-ENDINGS = ("n_trials", "grid", "max_total_trials", "timeout", "terminator", "interrupted")
-
 
 @dataclass
 class Ended:

@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 from . import cancel, record
 from .budget import Budget, Ended
 from .heartbeat import fail_stale, first_beat, queued_heartbeat
-from .outcomes import STALE, Outcome, Tally, Verdict, fail, of_job, tell, tell_verdict
+from .outcomes import STALE, Tally, Verdict, fail, of_job, tell, tell_verdict
 from .plan import Plan
 from .reporting import Console
 from .retry import requeue
@@ -230,17 +230,17 @@ class Slots:
             ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
         verdict = of_job(ret, len(self.s.directions))
         stored = tell_verdict(self.study, trial, verdict)
-        if verdict.outcome is Outcome.DIED_REQUEUE and stored is not None:
+        if verdict.resume and stored is not None:
             requeue(self.study, stored, verdict.reason, self.s.max_retry)  # continued
         self.tally.count(verdict)
-        if verdict.outcome is Outcome.CRASHED:
+        if verdict.crash:
             log.error(
                 "trial %d failed: %s\n  overrides: %s",
                 trial.number,
                 verdict.reason,
                 " ".join(ret.overrides or []),
             )
-        self.console.finished(trial.number, verdict.outcome, verdict.reason, seconds, stored)
+        self.console.finished(trial.number, verdict.state, verdict.reason, seconds, stored)
 
     def _drop_dead_jobs(self) -> None:
         """Stop waiting for jobs whose trial went stale (the job died: killed, cancelled,
@@ -253,10 +253,10 @@ class Slots:
             if stored[trial.number].state == TrialState.FAIL:
                 del self.running[fut]  # its thread may stay blocked in the launcher: abandoned
                 self.per_slot.free(trial.number)
-                self.tally.count(Verdict(Outcome.FAILED, STALE))
+                self.tally.count(Verdict(TrialState.FAIL, STALE))
                 seconds = time.monotonic() - t0
                 self.console.finished(
-                    trial.number, Outcome.FAILED, STALE, seconds, stored[trial.number]
+                    trial.number, TrialState.FAIL, STALE, seconds, stored[trial.number]
                 )
 
     def _check_failures(self) -> None:

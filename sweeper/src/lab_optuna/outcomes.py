@@ -16,7 +16,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import optuna
@@ -28,24 +27,6 @@ from . import user_attrs
 log = logging.getLogger(__name__)
 
 
-class Outcome(Enum):
-    """How one job ended."""
-
-    COMPLETE = "complete"  # a finite objective
-    PRUNED = "pruned"  # the job raised optuna.TrialPruned
-    FAILED = "failed"  # a non-finite objective, a stale job, an interrupt: not a crash
-    CRASHED = "crashed"  # an exception or an unreadable return: counts for max_failure_rate
-    DIED_REQUEUE = "died, requeue"  # the cluster ended the job (not the app's fault): rerun
-    DIED = "died"  # the cluster ended the job for a reason a rerun would meet again
-
-    @property
-    def state(self) -> TrialState:
-        """The Optuna state of a trial with this outcome."""
-        return _STATES.get(self, TrialState.FAIL)
-
-
-_STATES = {Outcome.COMPLETE: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRUNED}
-
 #: Reason of a trial failed because its job stopped beating.
 STALE = "stale: its job stopped sending heartbeats (killed?)"
 #: Reason of a warm-start trial another worker queued at the same moment (never run).
@@ -54,11 +35,16 @@ DUPLICATE = "duplicate: another worker queued the same warm-start point at the s
 
 @dataclass(frozen=True)
 class Verdict:
-    """An outcome with its reason (empty for COMPLETE) and values (only for COMPLETE)."""
+    """How one job ended: its trial's state (Optuna's ``TrialState``, the one vocabulary of
+    outcomes), the reason (empty for COMPLETE), the values (only for COMPLETE), whether it was
+    a crash (an exception of the app: counts towards max_failure_rate) and whether its trial
+    is to be continued (its job died of something outside the app: a cluster's verdict)."""
 
-    outcome: Outcome
+    state: TrialState
     reason: str = ""
     values: list[float] | None = None
+    crash: bool = False
+    resume: bool = False
 
 
 class TrialFailed(Exception):
@@ -93,24 +79,24 @@ def of_return(value: Any, n_objectives: int) -> Verdict:
     try:
         values = objective_values(value, n_objectives)
     except BadReturn as e:
-        return Verdict(Outcome.CRASHED, str(e))
+        return Verdict(TrialState.FAIL, str(e), crash=True)
     if not all(math.isfinite(v) for v in values):
-        return Verdict(Outcome.FAILED, f"non-finite objective {value!r}")
-    return Verdict(Outcome.COMPLETE, values=values)
+        return Verdict(TrialState.FAIL, f"non-finite objective {value!r}")
+    return Verdict(TrialState.COMPLETE, values=values)
 
 
 def of_exception(error: BaseException) -> Verdict:
     """The verdict on what the job (or the launcher running it) raised."""
     if isinstance(error, optuna.TrialPruned):
-        return Verdict(Outcome.PRUNED, str(error))
+        return Verdict(TrialState.PRUNED, str(error))
     if isinstance(error, TrialFailed):
-        return Verdict(Outcome.FAILED, str(error))
+        return Verdict(TrialState.FAIL, str(error))
     reason = f"{type(error).__name__}: {error}"
     death = job_death(reason)
     if death is not None:  # the cluster ended the job (scancel, time limit, ...)
         why, rerun = death
-        return Verdict(Outcome.DIED_REQUEUE if rerun else Outcome.DIED, why)
-    return Verdict(Outcome.CRASHED, reason)
+        return Verdict(TrialState.FAIL, why, resume=rerun)
+    return Verdict(TrialState.FAIL, reason, crash=True)
 
 
 def of_job(ret: JobReturn, n_objectives: int) -> Verdict:
@@ -149,12 +135,13 @@ def job_death(error: str) -> tuple[str, bool] | None:
 # ---------------------------------------------------------------- telling Optuna
 def tell_verdict(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> FrozenTrial | None:
     """Tell the study ``verdict`` for ``trial``; the trial as stored afterwards."""
-    if verdict.outcome is Outcome.COMPLETE:
+    if verdict.state == TrialState.COMPLETE:
         return tell(study, trial, values=verdict.values)
-    if verdict.outcome is Outcome.PRUNED:
+    if verdict.state == TrialState.PRUNED:
         return tell(study, trial, state=TrialState.PRUNED)
     # a non-finite objective keeps a reason the job gave itself
-    return fail(study, trial, verdict.reason, keep_existing=verdict.outcome is Outcome.FAILED)
+    keep = not verdict.crash and not verdict.resume
+    return fail(study, trial, verdict.reason, keep_existing=keep)
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, **kw: Any) -> FrozenTrial | None:
@@ -204,14 +191,13 @@ class Tally:
         return self.complete + self.pruned + self.failed + self.crashed
 
     def count(self, verdict: Verdict) -> None:
-        outcome = verdict.outcome
-        if outcome is not Outcome.COMPLETE:
+        if verdict.state != TrialState.COMPLETE:
             self.first_failure = self.first_failure or verdict.reason
-        if outcome is Outcome.COMPLETE:
+        if verdict.state == TrialState.COMPLETE:
             self.complete += 1
-        elif outcome is Outcome.PRUNED:
+        elif verdict.state == TrialState.PRUNED:
             self.pruned += 1
-        elif outcome is Outcome.CRASHED:
+        elif verdict.crash:
             self.crashed += 1
             self.first_error = self.first_error or verdict.reason
         else:

@@ -10,8 +10,6 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from .outcomes import Outcome
-
 log = logging.getLogger("sweeper")
 
 
@@ -40,10 +38,15 @@ class Console:
         log.info("trial %d: %s", trial.number, shown or "(no searched parameter)")
 
     def finished(
-        self, number: int, outcome: Outcome, reason: str, seconds: float, frozen: FrozenTrial | None
+        self,
+        number: int,
+        state: TrialState,
+        reason: str,
+        seconds: float,
+        frozen: FrozenTrial | None,
     ) -> None:
         self.finished_n += 1
-        state = (frozen.state if frozen is not None else outcome.state).name
+        state = (frozen.state if frozen is not None else state).name
         value = ""
         if frozen is not None and frozen.values:
             value = " " + "/".join(f"{v:.4g}" for v in frozen.values)

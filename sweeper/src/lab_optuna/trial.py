@@ -87,12 +87,12 @@ class TrialJob:
                 value = self.task_function(cfg)
         except Exception as e:
             verdict = of_exception(e)
-            record.write(out, job, verdict.outcome.state, reason=verdict.reason)
+            record.write(out, job, verdict.state, reason=verdict.reason)
             raise
         finally:
             _current, _checkpoint_dir = None, None
         verdict = of_return(value, _n_objectives(hc.sweeper))
-        record.write(out, job, verdict.outcome.state, values=verdict.values)
+        record.write(out, job, verdict.state, values=verdict.values)
         return value
 
 
