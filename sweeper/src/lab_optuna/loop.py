@@ -26,7 +26,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from . import cancel, record
+from . import cancel, record, user_attrs
 from .budget import Budget, Ended
 from .heartbeat import fail_stale, first_beat, queued_heartbeat
 from .outcomes import STALE, Tally, Verdict, fail, of_job, tell, tell_verdict
@@ -98,9 +98,12 @@ class Slots:
     budget: Budget = field(default_factory=Budget)  # timeout and terminator (budget.py)
     ended: Ended = field(default_factory=Ended)  # why the loop stopped starting trials
     per_slot: SlotValues = field(default_factory=SlotValues)  # slot_overrides
+    continuations: int = 0  # this invocation's trials continued by a new attempt: run them too
+    closed: bool = False  # the budget or max_total_trials ended the loop: no new trial starts
 
     def run(self, n_trials: int, stopped: StopFlag) -> None:
-        """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy."""
+        """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy; a trial
+        of this invocation whose job died is continued here too (on top of ``n_trials``)."""
         concurrent = not _in_process(self.launcher)  # threads watch remote jobs, even 1
         slots = self.s.n_jobs if concurrent else 1
         self.per_slot = SlotValues(self.s.slot_overrides, slots)
@@ -115,24 +118,26 @@ class Slots:
                 self.s.heartbeat_interval,
                 lambda numbers: cancel.queued_again(self.config, numbers),
             ):
-                while started < n_trials or self.running:
+                while started < n_trials + self.continuations or self.running:
                     may_start = not self.running or self.s.async_slots
                     while (
                         may_start
                         and len(self.running) < slots
-                        and started < n_trials
+                        and started < n_trials + self.continuations
+                        and not self.closed
                         and not stopped.is_set()
                     ):
                         if room_left(self.s, self.study) <= 0:
                             log.info(
                                 "the study reached max_total_trials=%s", self.s.max_total_trials
                             )
-                            n_trials = started
+                            n_trials, self.continuations, self.closed = started, 0, True
                             self.ended = Ended("max_total_trials")
                             break
                         ended = self.budget.stop(self.study, len(self.running))
                         if ended is not None:  # the time budget is spent, or the terminator
-                            n_trials, self.ended = started, ended
+                            n_trials, self.continuations, self.closed = started, 0, True
+                            self.ended = ended
                             break
                         trial, overrides = self._ask()
                         started += 1
@@ -231,7 +236,7 @@ class Slots:
         verdict = of_job(ret, len(self.s.directions))
         stored = tell_verdict(self.study, trial, verdict)
         if verdict.resume and stored is not None:
-            requeue(self.study, stored, verdict.reason, self.s.max_retry)  # continued
+            self._continue(requeue(self.study, stored, verdict.reason, self.s.max_retry))
         self.tally.count(verdict)
         if verdict.crash:
             log.error(
@@ -258,6 +263,19 @@ class Slots:
                 self.console.finished(
                     trial.number, TrialState.FAIL, STALE, seconds, stored[trial.number]
                 )
+                root = stored[trial.number].user_attrs.get(user_attrs.RETRY_OF, trial.number)
+                self._continue(
+                    any(
+                        t.state == TrialState.WAITING
+                        and t.user_attrs.get(user_attrs.RETRY_OF) == root
+                        for t in stored.values()
+                    )
+                )
+
+    def _continue(self, queued: bool) -> None:
+        """A continuation of one of this invocation's trials was queued: it runs here too."""
+        if queued and not self.closed:
+            self.continuations += 1
 
     def _check_failures(self) -> None:
         self.tally.check_failure_rate(self.s.max_failure_rate, self.s.min_trials_for_failure_rate)
