@@ -1,23 +1,18 @@
-"""A run continues after its last finished epoch: killed (SIGKILL), Ctrl-C, SIGTERM, a bad
-state file, a state of another config."""
+"""A run continues after its last finished epoch (in process): a bad state file, a state of
+another config, an ended run, the CUDA graph's step; the command line: test_resume_cli.py."""
 
 from __future__ import annotations
 
 import csv
-import os
-import signal
-import subprocess
-import sys
-import time
+import logging
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import ENV_ROOT, REPO_ROOT, compose_config
+from conftest import compose_config
 from lenet_lab import resume
 from lenet_lab.callbacks import Callback
-from lenet_lab.record import read_summary
 from lenet_lab.run import train
 
 #: Every stateful part of a run: dropout and augmentation (RNG), a scheduler, weight
@@ -33,27 +28,6 @@ STATEFUL = (
     "early_stopping=val_loss",
     "early_stopping.patience=50",
 )
-EPOCHS = 6
-
-
-@pytest.fixture(scope="module")
-def data_root(tiny_data_factory) -> Path:
-    return tiny_data_factory(n_train=2048, n_test=256)  # epochs long enough to kill one
-
-
-def start(data_root: Path, out: Path, *overrides: str) -> subprocess.Popen:
-    env = {**os.environ, ENV_ROOT: str(data_root)}
-    cmd = [sys.executable, "train.py", *overrides, f"hydra.run.dir={out}"]
-    return subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def finish(data_root: Path, out: Path, *overrides: str) -> str:
-    proc = start(data_root, out, *overrides)
-    output, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, output[-3000:]
-    return output
 
 
 def saved_epoch(out: Path) -> int:
@@ -63,113 +37,60 @@ def saved_epoch(out: Path) -> int:
         return 0
 
 
-def wait_for_epoch(out: Path, epoch: int, proc: subprocess.Popen) -> None:
-    """Until the run's saved state holds ``epoch`` finished epochs."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        if saved_epoch(out) >= epoch:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"epoch {epoch} never finished")
-
-
 def rows(out: Path) -> list[dict[str, str]]:
     with (out / "metrics.csv").open(newline="") as f:
         return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
 
 
-def weights(path: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(path, weights_only=True)
-    return state["model"] if "model" in state else state
+def _cfg(*overrides: str):
+    return compose_config(*STATEFUL, "trainer.save_curves=false", *overrides)
 
 
-def test_a_killed_run_continues_to_the_uninterrupted_result(tmp_path, data_root):
-    overrides = (*STATEFUL, f"trainer.epochs={EPOCHS}")
-    whole, cut = tmp_path / "whole", tmp_path / "cut"
-    finish(data_root, whole, *overrides)
-    proc = start(data_root, cut, *overrides)
-    wait_for_epoch(cut, 3, proc)
-    proc.kill()  # SIGKILL: no handler runs, the process is gone mid-epoch
-    proc.wait()
-    assert read_summary(cut) is None or read_summary(cut)["epochs_run"] < EPOCHS
-    output = finish(data_root, cut, *overrides)
-    assert "continuing the run saved in" in output
-    assert rows(cut) == rows(whole)  # every metric of every epoch, to the last digit
-    for name in (resume.STATE_FILE, "best.pt"):
-        a, b = weights(whole / name), weights(cut / name)
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
-    summary = read_summary(cut)
-    assert summary["epochs_run"] == EPOCHS and summary["resumed_from"][0] >= 3
-
-
-def test_ctrl_c_and_sigterm_save_the_state_and_say_how_to_continue(tmp_path, data_root):
-    overrides = (*STATEFUL, f"trainer.epochs={EPOCHS}")
-    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
-        out = tmp_path / sig.name
-        proc = start(data_root, out, *overrides)
-        wait_for_epoch(out, 2, proc)
-        proc.send_signal(sig)
-        output, _ = proc.communicate(timeout=60)
-        assert proc.returncode == code, output[-3000:]
-        assert "the state is saved; continue the run with:" in output
-        command = output.split("continue the run with:")[1].strip().splitlines()[0]
-        assert command.startswith("python") and f"hydra.run.dir={out}" in command
-        assert "Traceback" not in output
-        assert saved_epoch(out) >= 2
-        words = command.split()[2:]  # what the user runs: the same overrides, the same folder
-        finish(data_root, out, *[w for w in words if not w.startswith("hydra.run.dir=")])
-        assert read_summary(out)["epochs_run"] == EPOCHS
-
-
-def test_a_truncated_state_falls_back_to_the_previous_one(tmp_path, data_root):
-    overrides = (*STATEFUL, "trainer.epochs=3")
+def test_a_truncated_state_falls_back_to_the_previous_one(tmp_path, tiny_env, caplog):
+    cfg = _cfg("trainer.epochs=3")
     out = tmp_path / "run"
-    finish(data_root, out, *overrides)
+    train(cfg, out)
     before = rows(out)
     state = out / resume.STATE_FILE
     state.write_bytes(state.read_bytes()[:1000])  # a write cut short (disk full, a crash)
-    output = finish(data_root, out, *overrides)
-    warning = [line for line in output.splitlines() if "is unreadable" in line]
+    with caplog.at_level(logging.WARNING, logger="lenet_lab.resume"):
+        train(cfg, out)
+    warning = [r.getMessage() for r in caplog.records if "is unreadable" in r.getMessage()]
     assert len(warning) == 1 and str(state) in warning[0] and "state.prev.pt" in warning[0]
     assert "after epoch 3" in warning[0]  # the last epoch's state, saved before the end
     assert rows(out) == before
 
 
-def test_a_state_of_another_config_is_refused_in_one_line(tmp_path, data_root):
+def test_a_state_of_another_config_is_refused_in_one_line(tmp_path, tiny_env):
     out = tmp_path / "run"
-    finish(data_root, out, *STATEFUL, "trainer.epochs=1")
+    train(_cfg("trainer.epochs=1"), out)
     before = (out / "metrics.csv").read_text()
-    proc = start(data_root, out, *STATEFUL, "trainer.epochs=1", "optimizer=adam")
-    output, _ = proc.communicate(timeout=120)
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert proc.returncode == 2 and len(errors) == 1, output[-3000:]
-    assert "another config" in errors[0] and "optimizer._target_" in errors[0]
-    assert "torch.optim.SGD -> torch.optim.Adam" in errors[0]
+    with pytest.raises(resume.StateError) as refused:
+        train(_cfg("trainer.epochs=1", "optimizer=adam"), out)
+    message = str(refused.value)
+    assert "\n" not in message and "another config" in message
+    assert "optimizer._target_: torch.optim.SGD -> torch.optim.Adam" in message
     assert (out / "metrics.csv").read_text() == before  # nothing trained
 
 
-def test_both_states_unreadable_is_one_line(tmp_path, data_root):
+def test_both_states_unreadable_is_one_line(tmp_path, tiny_env):
     out = tmp_path / "run"
     out.mkdir()
     (out / resume.STATE_FILE).write_bytes(b"not a state")
-    proc = start(data_root, out, *STATEFUL, "trainer.epochs=1")
-    output, _ = proc.communicate(timeout=120)
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert proc.returncode == 2 and len(errors) == 1, output[-3000:]
-    assert str(out / resume.STATE_FILE) in errors[0] and "start this run over" in errors[0]
+    with pytest.raises(resume.StateError, match="start this run over") as refused:
+        train(_cfg("trainer.epochs=1"), out)
+    assert str(out / resume.STATE_FILE) in str(refused.value)
 
 
-def test_an_ended_run_is_only_recorded_again(tmp_path, data_root):
-    overrides = (*STATEFUL[:-1], "early_stopping.patience=1", "trainer.epochs=8")
+def test_an_ended_run_is_only_recorded_again(tmp_path, tiny_env):
+    cfg = _cfg("early_stopping.patience=1", "early_stopping.min_delta=10", "trainer.epochs=8")
     out = tmp_path / "run"
-    finish(data_root, out, *overrides)
-    first = read_summary(out)
-    output = finish(data_root, out, *overrides)
-    again = read_summary(out)
-    assert "epoch   1/" not in output  # nothing trained
+    first = train(cfg, out)
+    assert first["status"] == "early_stopped"
+    again = train(cfg, out)
     for key in ("status", "reason", "best_val_acc", "best_epoch", "epochs_run"):
         assert again[key] == first[key], key
+    assert again["resumed_from"] == []  # nothing trained again
 
 
 def test_differing_keys_ignore_where_and_how_a_run_runs():
