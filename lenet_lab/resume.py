@@ -223,7 +223,7 @@ def _rng_state(generator: torch.Generator) -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
     random.setstate(state["python"])
     kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"].cpu())
     generator.set_state(state["batch_order"].cpu())
     if "cuda" in state and torch.cuda.is_available():
