@@ -1,5 +1,7 @@
 """A throw-away PostgreSQL server on a loopback port (fixtures ``postgres_url`` and
-``postgres_server``, which can restart it; module scope).
+``postgres_server``, which can restart it; module scope). ``throwaway_postgres(listen=...,
+allow=...)`` starts one on another address of this machine (e.g. the host's address on the
+multi-node cluster's link), trusting the clients of the network ``allow``.
 
 Skips with a reason when the server binaries or psycopg are missing. Also used by the lab's
 tests (its conftest puts this folder on ``sys.path``).
@@ -15,6 +17,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,9 +29,9 @@ def _pg_bin(name: str) -> str | None:
     return found if isinstance(found, str) else (found[-1] if found else None)
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -35,9 +39,12 @@ class PgServer:
     """A running throw-away server: its ``url``; ``stop``, ``start`` and ``restart`` it (as
     a managed database's maintenance does) with ``pg_ctl``."""
 
-    def __init__(self, prefix: list[str], pg_ctl: str, home: Path, port: int) -> None:
+    def __init__(
+        self, prefix: list[str], pg_ctl: str, home: Path, port: int, listen: str = "127.0.0.1"
+    ) -> None:
         self.prefix, self.pg_ctl, self.home, self.port = prefix, pg_ctl, home, port
-        self.url = f"postgresql://lab@127.0.0.1:{port}/postgres"
+        self.listen = listen
+        self.url = f"postgresql://lab@{listen}:{port}/postgres"
 
     def _ctl(self, *args: str, check: bool = True) -> None:
         data = str(self.home / "data")
@@ -46,7 +53,7 @@ class PgServer:
         )
 
     def start(self) -> None:
-        opts = f"-c listen_addresses=127.0.0.1 -p {self.port}"
+        opts = f"-c listen_addresses={self.listen} -p {self.port}"
         opts += f" -c unix_socket_directories={self.home}"
         self._ctl("-o", opts, "-l", str(self.home / "log"), "-w", "start")
 
@@ -61,9 +68,11 @@ class PgServer:
         self.start()
 
 
-@pytest.fixture(scope="module")
-def postgres_server():
-    """Start ``postgres`` in a temp dir (as the postgres/nobody user when we are root)."""
+@contextmanager
+def throwaway_postgres(listen: str = "127.0.0.1", allow: str | None = None) -> Iterator[PgServer]:
+    """Start ``postgres`` in a temp dir (as the postgres/nobody user when we are root),
+    listening on ``listen`` only; ``allow``: a network (CIDR) whose clients it trusts besides
+    loopback. Skips the test when it cannot; stopped and deleted at the end."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -81,13 +90,23 @@ def postgres_server():
         check=True,
         capture_output=True,
     )
-    server = PgServer(prefix, pg_ctl, home, _free_port())
+    if allow:
+        with (home / "data" / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {allow} trust\n")
+    server = PgServer(prefix, pg_ctl, home, _free_port(listen), listen)
     server.start()
     try:
         yield server
     finally:
         server.stop("immediate")
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    """A throw-away server on a loopback port (``throwaway_postgres``)."""
+    with throwaway_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
