@@ -235,9 +235,11 @@ class Slots:
             ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
         verdict = of_job(ret, len(self.s.directions))
         stored = tell_verdict(self.study, trial, verdict)
-        if verdict.resume and stored is not None:
-            self._continue(requeue(self.study, stored, verdict.reason, self.s.max_retry))
-        self.tally.count(verdict)
+        queued = verdict.resume and stored is not None
+        if queued:
+            queued = requeue(self.study, stored, verdict.reason, self.s.max_retry)
+            self._continue(queued)
+        self.tally.count(verdict, continued=queued)
         if verdict.crash:
             log.error(
                 "trial %d failed: %s\n  overrides: %s",
@@ -258,18 +260,16 @@ class Slots:
             if stored[trial.number].state == TrialState.FAIL:
                 del self.running[fut]  # its thread may stay blocked in the launcher: abandoned
                 self.per_slot.free(trial.number)
-                self.tally.count(Verdict(TrialState.FAIL, STALE))
+                root = stored[trial.number].user_attrs.get(user_attrs.RETRY_OF, trial.number)
+                queued = any(
+                    t.state == TrialState.WAITING and t.user_attrs.get(user_attrs.RETRY_OF) == root
+                    for t in stored.values()
+                )
+                self._continue(queued)
+                self.tally.count(Verdict(TrialState.FAIL, STALE), continued=queued)
                 seconds = time.monotonic() - t0
                 self.console.finished(
                     trial.number, TrialState.FAIL, STALE, seconds, stored[trial.number]
-                )
-                root = stored[trial.number].user_attrs.get(user_attrs.RETRY_OF, trial.number)
-                self._continue(
-                    any(
-                        t.state == TrialState.WAITING
-                        and t.user_attrs.get(user_attrs.RETRY_OF) == root
-                        for t in stored.values()
-                    )
                 )
 
     def _continue(self, queued: bool) -> None:

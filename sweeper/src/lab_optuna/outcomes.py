@@ -183,6 +183,7 @@ class Tally:
     pruned: int = 0
     failed: int = 0  # non-finite objective, dead job, stale, interrupted
     crashed: int = 0  # exceptions: these count towards max_failure_rate
+    continued: int = 0  # attempts whose job died, continued by a new attempt (not counted above)
     first_error: str | None = None  # of a crash
     first_failure: str | None = None  # of any trial that did not complete
 
@@ -190,7 +191,10 @@ class Tally:
     def done(self) -> int:
         return self.complete + self.pruned + self.failed + self.crashed
 
-    def count(self, verdict: Verdict) -> None:
+    def count(self, verdict: Verdict, continued: bool = False) -> None:
+        if continued:  # its trial goes on in a new attempt: not an outcome yet
+            self.continued += 1
+            return
         if verdict.state != TrialState.COMPLETE:
             self.first_failure = self.first_failure or verdict.reason
         if verdict.state == TrialState.COMPLETE:

@@ -127,10 +127,11 @@ class LabOptunaSweeper(Sweeper):
             LIVE_STUDIES.pop(study.study_name, None)
         tally = slots.tally
         log.info(
-            "this invocation: %d complete, %d pruned, %d failed; ended: %s after %.1f s",
+            "this invocation: %d complete, %d pruned, %d failed%s; ended: %s after %.1f s",
             tally.complete,
             tally.pruned,
             tally.failed + tally.crashed,
+            f", {tally.continued} continued by a new attempt" if tally.continued else "",
             slots.ended.reason,
             slots.ended.elapsed_s,
         )
