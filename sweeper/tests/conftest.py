@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# tiers: the default run and --all; fixtures slurm_cluster, slurm_env, postgres_url
-pytest_plugins = ("tiers", "slurm_cluster", "pg_server")
+# tiers: the default run and --all; fixtures slurm_cluster, slurm_env, multinode_cluster,
+# postgres_url
+pytest_plugins = ("tiers", "slurm_cluster", "slurm_multinode", "pg_server")
 
 HERE = Path(__file__).resolve().parent
 TOY_APP = HERE / "toy_app" / "sphere.py"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 #: Markers of the tests only ``--all`` runs.
-EXTRA = ("slow", "postgres", "slurm", "dashboard", "integration")
+EXTRA = ("slow", "postgres", "slurm", "multinode", "dashboard", "integration")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
