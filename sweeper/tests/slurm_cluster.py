@@ -23,6 +23,8 @@ The cluster, as configured (``SlurmCluster.CONF_DEFAULTS``):
 * ``ProctrackType=proctrack/linuxproc``, ``TaskPlugin=task/none`` (no cgroups),
   ``JobAcctGatherType=jobacct_gather/linux``,
   ``AccountingStorageType=accounting_storage/slurmdbd``: ``sacct`` works, as submitit needs;
+* ``AuthInfo=...,cred_expire=30``: a requeued job (``scontrol requeue``, submitit's requeue at
+  a time limit) may start again 30 s later (SLURM's default, and real clusters': 120 s);
 * ``KillWait=5``: ``scancel`` sends SIGTERM, then SIGKILL 5 s later (real clusters: ~30 s);
   slurmctld checks time limits every 30 s: ``sbatch --time=1`` of ``sleep 600`` was TIMEOUT
   after 87 s (batch step CANCELLED, ``0:15``).
@@ -360,7 +362,9 @@ class SlurmCluster:
     def _write_configs(self, ctld_port: int, slurmd_port: int, dbd_port: int) -> None:
         host = socket.gethostname().split(".")[0]
         r = self.root
-        auth = f"AuthType=auth/munge\nAuthInfo=socket={self.munge_socket}\n"
+        # cred_expire: how long a requeued job waits before it may start again (SLURM's
+        # default 120 s; real clusters keep it): 30 s keeps the requeue tests short
+        auth = f"AuthType=auth/munge\nAuthInfo=socket={self.munge_socket},cred_expire=30\n"
         settings = {
             "ClusterName": self.CLUSTER_NAME,
             "SlurmctldHost": f"{host}(127.0.0.1)",
