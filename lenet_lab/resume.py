@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"  # the state after the last finished epoch
 PREVIOUS_FILE = "state.prev.pt"  # the one before it: used when state.pt is unreadable
-FORMAT = 2
+FORMAT = 2  # of the state file: a state of another format starts the run over (one warning)
+OTHER_VERSION = "saved by another version"
 
 #: Config keys that may differ between a run and its continuation: how and where it runs,
 #: what it writes, not what it computes.
@@ -89,6 +90,14 @@ def load(state_dir: Path, cfg: DictConfig, device: torch.device) -> dict[str, An
     if not path.exists() and not previous.exists():
         return None
     state, error = _read(path, device) if path.exists() else (None, "missing")
+    if error == OTHER_VERSION:  # written by another version of the lab: not corrupt
+        log.warning(
+            "%s was saved by another version of the lab (format %s is read here): this run "
+            "starts over from epoch 0",
+            path,
+            FORMAT,
+        )
+        return None
     if state is None:
         fallback, why = _read(previous, device) if previous.exists() else (None, "missing")
         if fallback is None:
@@ -188,8 +197,10 @@ def _read(path: Path, device: torch.device) -> tuple[dict[str, Any] | None, str]
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated, not a torch file, ...
         return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'empty'}"
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        return None, "not a state file of this version"
+    if not isinstance(state, dict) or "format" not in state:
+        return None, "not a state file"
+    if state["format"] != FORMAT:
+        return None, OTHER_VERSION
     return state, ""
 
 

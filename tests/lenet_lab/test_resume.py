@@ -133,3 +133,16 @@ def test_an_interrupted_run_continues_in_process(tmp_path, tiny_env, device):
         for a, b in zip(whole, cut, strict=True):
             for key in ("train_loss", "val_loss", "val_acc"):
                 assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-3, abs=1e-3), key
+
+
+def test_a_state_of_another_version_starts_the_run_over(tmp_path, tiny_env, caplog):
+    cfg = _cfg("trainer.epochs=2")
+    out = tmp_path / "run"
+    train(cfg, out)
+    state = torch.load(out / resume.STATE_FILE, weights_only=True)
+    torch.save({**state, "format": resume.FORMAT - 1}, out / resume.STATE_FILE)
+    with caplog.at_level(logging.WARNING, logger="lenet_lab.resume"):
+        summary = train(cfg, out)
+    said = [r.getMessage() for r in caplog.records if "another version" in r.getMessage()]
+    assert len(said) == 1 and "starts over from epoch 0" in said[0]
+    assert summary["resumed_from"] == [] and summary["epochs_run"] == 2

@@ -323,10 +323,17 @@ def test_optimized_metric_picks_the_summary_key(tmp_path, tiny_env, hydra_inproc
     assert not (tmp_path / "b" / "summary.json").exists()
 
 
-def test_zero_epochs_scores_the_untrained_model(tmp_path, tiny_env):
-    summary, rows = run_inprocess(tmp_path, "trainer.epochs=0")
+def test_zero_epochs_scores_the_untrained_model(tmp_path, tiny_env, caplog):
+    with caplog.at_level(logging.INFO, logger="lenet_lab.run"):
+        summary, rows = run_inprocess(tmp_path, "trainer.epochs=0")
     assert rows == [] and summary["epochs_run"] == 0 and summary["status"] == Status.COMPLETED
     assert 0.0 <= summary["best_val_acc"] <= 1.0
+    assert summary["best_epoch"] == 0  # epoch 0: the untrained model, not None
+    said = [r.getMessage() for r in caplog.records]
+    assert any(
+        "trainer.epochs=0: nothing trained; val_acc of the untrained model" in m for m in said
+    )
+    assert not any("at epoch None" in m for m in said)
 
 
 def test_same_seed_same_run(tmp_path, tiny_env):

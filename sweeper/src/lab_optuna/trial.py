@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,10 @@ class JobTrial(optuna.trial.Trial):
     later write — the sweeper recording the interrupted trial — would wait for it)."""
 
     def report(self, value: float, step: int) -> None:
-        with sigint_deferred():
+        """Optuna's ``report``; a step the trial already holds (a continuation of an app that
+        started again from an earlier step) keeps its first value, without a warning."""
+        with sigint_deferred(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The reported value is ignored because")
             super().report(value, step)
 
     def should_prune(self) -> bool:
