@@ -307,14 +307,16 @@ class MultiNodeCluster(SlurmCluster):
         return self.run(["sinfo", "-h", "-n", node or self.node, "-o", "%T"]).stdout.strip()
 
     def wait_idle(self, timeout: float = 60) -> None:
-        """Until no job is pending or running and every node is idle."""
-        self._wait(
-            lambda: (
-                not self.active_jobs() and all(self.node_state(n) == "idle" for n in self.nodes)
-            ),
-            "cluster idle",
-            timeout,
-        )
+        """Until no job is pending or running and every node is idle (or down: a node this
+        test lost stays down until ``restore_node``)."""
+
+        def idle() -> bool:
+            states = [self.node_state(n) for n in self.nodes]
+            return not self.active_jobs() and all(
+                s == "idle" or "down" in s or "drain" in s for s in states
+            )
+
+        self._wait(idle, "cluster idle", timeout)
 
     def nodes_of(self, job_id: str) -> str:
         """The node(s) the allocation ran on last (sacct's NodeList)."""
