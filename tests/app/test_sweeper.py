@@ -480,8 +480,10 @@ def test_sigint_marks_trial_and_says_how_to_resume(tmp_path, sqlite_url, tiny_da
     returncode, out = _ctrl_c_after_first_epoch(cmd, data, tmp_path / "int" / "trial_0")
     assert returncode != 0
     assert "Resume with the same command" in out
-    (t,) = study(sqlite_url, "phase1").trials
+    t, continuation = study(sqlite_url, "phase1").trials  # queued to continue on resume
     assert t.state == TrialState.FAIL and "interrupted" in t.user_attrs["fail_reason"]
+    assert continuation.state == TrialState.WAITING and continuation.params == t.params
+    assert continuation.user_attrs["retry_of"] == 0
     summary = json.loads((tmp_path / "int" / "trial_0" / "summary.json").read_text())
     assert summary["status"] == "interrupted"
 
@@ -507,7 +509,8 @@ def test_sigint_keeps_the_finished_trials(tmp_path, sqlite_url, tiny_data_factor
     cmd.remove("trainer.epochs=2")  # a fixed value would win over the searched one
     returncode, out = _ctrl_c_after_first_epoch(cmd, data, tmp_path / "batch" / "trial_1")
     assert returncode != 0
-    finished, stopped = study(sqlite_url, "phase1").trials
+    finished, stopped, continuation = study(sqlite_url, "phase1").trials
+    assert continuation.state == TrialState.WAITING and continuation.params == stopped.params
     summary = json.loads((tmp_path / "batch" / "trial_0" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 1
     assert finished.state == TrialState.COMPLETE, out[-3000:]
