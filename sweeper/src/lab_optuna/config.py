@@ -81,7 +81,7 @@ class SweeperConf:
     check_config: str | None = None
     # seconds between heartbeats of a running trial (needs a storage; null: off)
     heartbeat_interval: int | None = 10
-    # a trial silent this long is stale: FAIL, its params re-queued
+    # a trial silent this long is stale: FAIL, continued by a new attempt
     grace_period: int | None = 30
     # continuations of a dead job's trial in a row that made no progress (an attempt that
     # reported a new step is always continued; lineage: user attributes retry_of, attempt, ...)

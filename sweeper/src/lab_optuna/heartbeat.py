@@ -2,7 +2,7 @@
 
 The job beats for its trial from the training process (``job_heartbeat``); before the job
 runs (queued on a cluster) the sweeper beats for it (``queued_heartbeat``). A trial silent
-for ``grace_period`` is stale: ``fail_stale`` fails it (its params re-queued by
+for ``grace_period`` is stale: ``fail_stale`` fails it (continued by
 ``retry.RetryStale``). Database storages keep Optuna's beats, journal files the job's own
 (``journal.py``); an in-memory study or ``heartbeat_interval: null`` keeps none. For one
 grace period after a storage outage nothing is failed: no job could beat meanwhile.
@@ -141,7 +141,7 @@ def trial_id(storage: Any, trial: optuna.Trial) -> int:
 
 
 def fail_stale(study: optuna.Study, storage: Any) -> None:
-    """Fail the trials of dead jobs and dead sweepers (their re-queue: ``RetryStale``)
+    """Fail the trials of dead jobs and dead sweepers (their continuation: ``RetryStale``)
     before a new trial."""
     if not beats(storage) or _just_recovered(storage):
         return

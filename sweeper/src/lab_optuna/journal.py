@@ -95,7 +95,7 @@ def fail_stale_beats(
     callback: Callable[[optuna.Study, FrozenTrial], None] | None,
 ) -> list[int]:
     """Fail the RUNNING trials whose last beat is older than ``grace_period`` and hand each
-    to ``callback`` (the re-queue), as Optuna's ``fail_stale_trials`` does for databases.
+    to ``callback`` (the continuation), as Optuna's ``fail_stale_trials`` does for databases.
     Of two workers failing one trial, one wins (the journal refuses the second update).
     Returns the numbers of the trials failed here."""
     now = time.time()

@@ -251,7 +251,7 @@ class Slots:
 
     def _drop_dead_jobs(self) -> None:
         """Stop waiting for jobs whose trial went stale (the job died: killed, cancelled,
-        node lost) even if the launcher never returns; their params are re-queued."""
+        node lost) even if the launcher never returns; their trials are continued."""
         fail_stale(self.study, self.storage)
         if not self.running:
             return

@@ -125,7 +125,7 @@ JOB_DEATHS = {
 
 
 def job_death(error: str) -> tuple[str, bool] | None:
-    """(reason, re-queue?) when a launcher error says the job died in a final cluster state."""
+    """(reason, continue?) when a launcher error says the job died in a final cluster state."""
     if "timed-out" in error:  # submitit: the job got the time limit's warning signal
         return JOB_DEATHS["TIMEOUT"]
     match = re.search(r"state:?\s+([A-Z_]+)", error)

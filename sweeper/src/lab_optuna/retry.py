@@ -76,7 +76,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
 
 
 class RetryStale:
-    """Optuna's ``heartbeat_stale_trial_callback``: re-queue a stale trial's params."""
+    """Optuna's ``heartbeat_stale_trial_callback``: continue a stale trial."""
 
     def __init__(self, max_retry: int) -> None:
         self.max_retry = max_retry

@@ -13,8 +13,8 @@ a trial state: ``outcomes.py``), write the outputs (``outputs.py``). On top of t
 - pinning (``pin_from``), screening (``params_from``), a config check before any trial
   (``check_config``), ``max_total_trials`` across workers;
 - fault tolerance: the job beats for its trial (``heartbeat.py``); trials of dead jobs are
-  failed and re-queued (``retry.py``); Ctrl-C and SIGTERM keep finished trials, mark
-  running ones FAIL and print how to resume.
+  failed and continued from their checkpoint (``retry.py``); Ctrl-C and SIGTERM keep
+  finished trials, mark running ones FAIL (continued on resume) and print how to resume.
 """
 
 from __future__ import annotations
