@@ -262,3 +262,63 @@ def test_a_lost_node_s_trials_continue_on_the_others(
     new = [t for t in trials(url, study) if t.number not in by_number]
     assert len(new) == 3 and {t.state for t in new} == {TrialState.COMPLETE}
     assert node in {node_of(t) for t in new}, [node_of(t) for t in new]
+
+
+def test_the_database_restarted_while_jobs_on_several_nodes_write(
+    multinode_cluster: MultiNodeCluster, link_postgres, tmp_path
+):
+    """``pg_ctl restart`` (3 s down) while trials on several nodes report a step a second
+    and beat: the jobs (on at least two nodes) and the sweeper wait for the server and go on;
+    every trial COMPLETE with its whole curve, none RUNNING."""
+    c = multinode_cluster
+    url, study = link_postgres.url, f"blink_{tmp_path.name[-8:]}"
+    log = (tmp_path / "sweep.log").open("w")
+    proc = subprocess.Popen(
+        cmd(
+            tmp_path,
+            url,
+            f"hydra.sweeper.study_name={study}",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.n_jobs=3",
+            "steps=8",
+            "step_sleep=1",
+        ),
+        env=c.env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    writing: set = set()
+
+    def several_nodes_writing() -> bool:
+        try:
+            running = [
+                t
+                for t in trials(url, study)
+                if t.state == TrialState.RUNNING and node_of(t) and t.intermediate_values
+            ]
+        except Exception:  # noqa: BLE001 - the study not created yet
+            return False
+        writing.clear()
+        writing.update(node_of(t) for t in running)
+        return len(writing) >= 2
+
+    try:
+        _wait(several_nodes_writing, 120, "trials on two nodes reporting", proc)
+        link_postgres.restart(down_s=3)
+        assert proc.wait(timeout=300) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+        c.reset()
+    found = trials(url, study)
+    detail = [(t.number, t.state, node_of(t), t.user_attrs.get("fail_reason")) for t in found]
+    assert len(found) == 6 and {t.state for t in found} == {TrialState.COMPLETE}, detail
+    assert all(sorted(t.intermediate_values) == list(range(8)) for t in found), detail
+    waited = {  # jobs that met the outage, waited and went on (their own log says so)
+        node_of(t)
+        for t in found
+        if "is back after" in (tmp_path / "out" / str(t.number) / "sphere.log").read_text()
+    }
+    assert len(waited) >= 2, (writing, waited)
