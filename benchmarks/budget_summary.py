@@ -26,6 +26,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from lab_optuna.outcomes import state_counts
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # lenet_lab from the checkout
 from lenet_lab import record as rec  # noqa: E402  (the summary fields' names)
@@ -56,7 +58,6 @@ def epochs_of(trial: FrozenTrial) -> int:
 def stage_figures(study: optuna.Study, sweep_dir: Path, wall_s: float | None) -> dict[str, Any]:
     """One stage's counts, epochs, best value and why its sweep ended."""
     trials = study.get_trials(deepcopy=False)
-    states = [t.state for t in trials]
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
     results = sweep_dir / "optimization_results.yaml"
     ended = yaml.safe_load(results.read_text()).get("ended") if results.exists() else None
@@ -64,10 +65,7 @@ def stage_figures(study: optuna.Study, sweep_dir: Path, wall_s: float | None) ->
     return {
         "study": study.study_name,
         "trials": len(trials),
-        "complete": states.count(TrialState.COMPLETE),
-        "pruned": states.count(TrialState.PRUNED),
-        "failed": states.count(TrialState.FAIL),
-        "running": states.count(TrialState.RUNNING),
+        **state_counts(trials),
         "epochs_trained": sum(epochs_of(t) for t in trials),
         "best_value": None if best is None else round(best.value, 4),
         "best_trial": None if best is None else best.number,

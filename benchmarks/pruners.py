@@ -34,6 +34,8 @@ import optuna
 from optuna.trial import TrialState
 from workers import launch  # benchmarks/workers.py: K processes of one command
 
+from lab_optuna.outcomes import state_counts
+
 ROOT = Path(__file__).resolve().parents[1]
 PRUNERS = {
     "hyperband": ["hydra/sweeper/pruner=lab_multi_fidelity"],
@@ -89,9 +91,7 @@ def search(name: str, seed: int, args: argparse.Namespace, out: Path) -> dict[st
         "wall_s": round(wall, 1),
         "best": max((t.value for t in complete), default=None),
         "best_full_length": max(full, default=None),
-        "complete": len(complete),
-        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        **{k: v for k, v in state_counts(trials).items() if k != "running"},
         "epochs_trained": epochs,
     }
 

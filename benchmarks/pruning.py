@@ -28,6 +28,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from lab_optuna.outcomes import state_counts
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_POINTS, TARGET_RATIO = 0.5, 0.60
 
@@ -65,7 +67,6 @@ def run_search(
     if proc.returncode != 0:
         sys.exit(f"error: the {name} search failed (exit {proc.returncode}); see {out}/{name}.log")
     trials = optuna.load_study(study_name=name, storage=url).trials
-    states = [t.state for t in trials]
     epochs = sum(
         json.loads(p.read_text())["epochs_run"] for p in sweep_dir.glob("trial_*/summary.json")
     )
@@ -76,9 +77,7 @@ def run_search(
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "best_value": max(complete) if complete else None,
-        "complete": states.count(TrialState.COMPLETE),
-        "pruned": states.count(TrialState.PRUNED),
-        "failed": states.count(TrialState.FAIL),
+        **{k: v for k, v in state_counts(trials).items() if k != "running"},
         "epochs_trained": epochs,
         "s_per_epoch": round(wall / max(epochs, 1), 2),
         "loadavg_before": [round(x, 2) for x in load_before],

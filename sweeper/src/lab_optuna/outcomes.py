@@ -174,6 +174,26 @@ def frozen(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
     return found[trial.number] if trial.number < len(found) else None
 
 
+# ---------------------------------------------------------------- counting trials
+#: The word each trial state is counted under in a summary (the sweep's last line, the
+#: benchmarks' JSON): the one spelling of the outcomes, Optuna's states.
+COUNTED_AS: dict[TrialState, str] = {
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+}
+
+
+def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+    """``{"complete": n, "pruned": n, "failed": n, "running": n}`` of ``trials``."""
+    counts = dict.fromkeys(COUNTED_AS.values(), 0)
+    for trial in trials:
+        if trial.state in COUNTED_AS:
+            counts[COUNTED_AS[trial.state]] += 1
+    return counts
+
+
 # ---------------------------------------------------------------- this invocation's tally
 @dataclass
 class Tally:
