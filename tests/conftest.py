@@ -35,8 +35,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "sweeper" / "tests"))  # the servers' fixture modules
-# tiers: the default run and --all; fixtures slurm_cluster, slurm_env, postgres_url
-pytest_plugins = ("tiers", "slurm_cluster", "pg_server")
+# tiers: the default run and --all; fixtures slurm_cluster, slurm_env, multinode_cluster,
+# postgres_url
+pytest_plugins = ("tiers", "slurm_cluster", "slurm_multinode", "pg_server")
 
 # One intra-op thread for this process and the train.py subprocesses (inherited), unless the
 # caller chose: on a small shared CPU, OpenMP threads competing with other processes slow a

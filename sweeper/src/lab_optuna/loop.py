@@ -276,6 +276,7 @@ class Slots:
         """A continuation of one of this invocation's trials was queued: it runs here too."""
         if queued and not self.closed:
             self.continuations += 1
+            self.console.one_more()
 
     def _check_failures(self) -> None:
         self.tally.check_failure_rate(self.s.max_failure_rate, self.s.min_trials_for_failure_rate)

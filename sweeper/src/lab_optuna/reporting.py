@@ -33,6 +33,13 @@ class Console:
 
             self.bar = tqdm(total=total, unit="trial", desc="sweep", dynamic_ncols=True)
 
+    def one_more(self) -> None:
+        """A continuation joined this sweep's trials: the counter's total grows by one."""
+        self.total += 1
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
     def started(self, trial: optuna.Trial) -> None:
         shown = " ".join(_short(f"{k}={v}") for k, v in trial.params.items())
         log.info("trial %d: %s", trial.number, shown or "(no searched parameter)")
