@@ -103,7 +103,9 @@ def test_interrupted_sweep_cancels_its_slurm_jobs(
     out = log.read_text()
     assert "cancelled 2 SLURM job(s) of this sweep" in out, out[-3000:]
     trials = optuna.load_study(study_name="sphere", storage=db).trials
-    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    # both interrupted trials FAIL, each with its continuation queued for the next run
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2 + [TrialState.WAITING] * 2
+    assert sorted(t.user_attrs["retry_of"] for t in trials[2:]) == [0, 1]
     jobs = {json.loads(p.read_text())["job_id"] for p in (tmp_path / "out").glob("*/trial.json")}
     assert len(jobs) == running
     assert {slurm_cluster.state(j) for j in jobs} == {"CANCELLED"}
