@@ -61,7 +61,7 @@ class TrialJob:
         self.task_function = task_function
 
     def __call__(self, cfg: DictConfig) -> Any:
-        global _current
+        global _current, _checkpoint_dir
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
@@ -79,7 +79,6 @@ class TrialJob:
         if trial is not None and not _running(trial, storage, trial_id):
             raise TrialFailed(f"trial {trial.number} had already ended: this attempt did not run")
         record.write(out, job, TrialState.RUNNING)
-        global _checkpoint_dir
         _current, _checkpoint_dir = trial, _lineage_dir(trial, out)
         try:
             with job_heartbeat(storage, trial_id):
