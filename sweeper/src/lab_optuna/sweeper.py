@@ -111,7 +111,7 @@ class LabOptunaSweeper(Sweeper):
         except Stop as e:
             log.warning(
                 "%s: running trials were marked FAIL; finished trials are saved in %s "
-                "(study %r). Resume with the same command: new trials are added.",
+                "(study %r). Resume with the same command: the interrupted trials continue first.",
                 e,
                 where if s.storage else "memory (lost on exit)",
                 study.study_name,
