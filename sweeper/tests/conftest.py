@@ -51,6 +51,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_while_running(
+    predicate: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen
+) -> None:
+    """Poll ``predicate`` every 0.3 s; fail naming ``what`` if ``proc`` exits first or after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep exited ({proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
 def default_sigint() -> None:
     """``preexec_fn`` of a subprocess that must get Ctrl-C even if pytest ignores SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -10,7 +10,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -18,6 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
+from conftest import wait_while_running
 from lab_optuna.storage import make_storage
 from pg_server import throwaway_postgres
 from slurm_multinode import MultiNodeCluster
@@ -152,16 +152,6 @@ def test_a_sweep_spreads_over_the_nodes(
     assert not c.active_jobs()
 
 
-def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc.poll() is not None:
-            raise AssertionError(f"the sweep exited ({proc.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
-
-
 STEPS = 12
 
 
@@ -202,7 +192,7 @@ def test_a_lost_node_s_trials_continue_on_the_others(
         return False
 
     try:
-        _wait(one_well_under_way, 180, "a trial 3 steps in", proc)
+        wait_while_running(one_well_under_way, 180, "a trial 3 steps in", proc)
         node = victim["node"]
         c.lose_node(node)
         lost_at = len(trials(url, study)[victim["number"]].intermediate_values)
@@ -304,7 +294,7 @@ def test_the_database_restarted_while_jobs_on_several_nodes_write(
         return len(writing) >= 2
 
     try:
-        _wait(several_nodes_writing, 120, "trials on two nodes reporting", proc)
+        wait_while_running(several_nodes_writing, 120, "trials on two nodes reporting", proc)
         link_postgres.restart(down_s=3)
         assert proc.wait(timeout=300) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -16,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
+from conftest import wait_while_running
 from slurm_cluster import SlurmCluster
 
 pytestmark = pytest.mark.slurm
@@ -82,16 +82,6 @@ def test_sweep_with_pruning_across_slurm_jobs(slurm_cluster: SlurmCluster, tmp_p
     assert "Bypassing sacct error" not in out
 
 
-def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc.poll() is not None:
-            raise AssertionError(f"the sweep exited ({proc.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
-
-
 def test_scancelled_trial_is_failed_with_its_reason_and_requeued(
     slurm_cluster: SlurmCluster, tmp_path
 ):
@@ -116,7 +106,7 @@ def test_scancelled_trial_is_failed_with_its_reason_and_requeued(
     )
     try:
         started = tmp_path / "out" / "0" / "trial.json"
-        _wait(started.exists, 120, "trial 0's job to start", proc)
+        wait_while_running(started.exists, 120, "trial 0's job to start", proc)
         record = json.loads(started.read_text())
         job = record["job_id"]
         slurm_cluster.cancel(job)
@@ -216,7 +206,7 @@ def test_a_requeued_job_resumes_its_trial(slurm_cluster: SlurmCluster, tmp_path)
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait(lambda: len(_reported(db)) >= 4, 120, "4 steps reported", proc)
+        wait_while_running(lambda: len(_reported(db)) >= 4, 120, "4 steps reported", proc)
         first = json.loads((tmp_path / "out" / "0" / "trial.json").read_text())
         slurm_cluster.run(["scontrol", "requeue", first["job_id"]])
         assert proc.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]

@@ -3,7 +3,6 @@ Ctrl-C, SIGTERM, a state of another config (one line, exit 2)."""
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -13,24 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_resume import STATEFUL, rows, saved_epoch
 
 from conftest import ENV_ROOT, REPO_ROOT
 from lenet_lab import resume
 from lenet_lab.record import read_summary
 
-#: Every stateful part of a run: dropout and augmentation (RNG), a scheduler, weight
-#: averaging, early stopping's counter (patience high enough to run every epoch).
-STATEFUL = (
-    "trainer.progress_bar=false",
-    "trainer.device=cpu",
-    "trainer.save_samples=false",
-    "regularizer=dropout",
-    "scheduler=cosine",
-    "averaging=ema",
-    "augmentation=hflip_shift",
-    "early_stopping=val_loss",
-    "early_stopping.patience=50",
-)
 EPOCHS = 6
 
 
@@ -54,13 +41,6 @@ def finish(data_root: Path, out: Path, *overrides: str) -> str:
     return output
 
 
-def saved_epoch(out: Path) -> int:
-    try:
-        return int(torch.load(out / resume.STATE_FILE, weights_only=True)["epoch"])
-    except Exception:  # noqa: BLE001 - not written yet
-        return 0
-
-
 def wait_for_epoch(out: Path, epoch: int, proc: subprocess.Popen) -> None:
     """Until the run's saved state holds ``epoch`` finished epochs."""
     deadline = time.monotonic() + 120
@@ -70,11 +50,6 @@ def wait_for_epoch(out: Path, epoch: int, proc: subprocess.Popen) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"epoch {epoch} never finished")
-
-
-def rows(out: Path) -> list[dict[str, str]]:
-    with (out / "metrics.csv").open(newline="") as f:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
