@@ -40,15 +40,17 @@ def job_ids(config: DictConfig, numbers: Iterable[int], since: float) -> dict[in
     """Trial number -> SLURM job id for the jobs of ``numbers``: from their ``trial.json``,
     else (still queued) from submitit's submissions written after ``since`` (epoch s)."""
     numbers = set(numbers)
-    ids: dict[int, str] = {}
-    for n in numbers:
-        job = record.record_of(config, n).get("job_id")
-        if job:
-            ids[n] = str(job)
+    ids = _started(config, numbers)
     missing = numbers - set(ids)
     if missing:
         ids.update(_queued(config, missing, since))
     return ids
+
+
+def _started(config: DictConfig, numbers: Iterable[int]) -> dict[int, str]:
+    """Trial number -> SLURM job id of the jobs of ``numbers`` that started (``trial.json``)."""
+    found = {n: record.record_of(config, n).get("job_id") for n in numbers}
+    return {n: str(job) for n, job in found.items() if job}
 
 
 def _queued(config: DictConfig, numbers: set[int], since: float) -> dict[int, str]:
@@ -92,11 +94,7 @@ def queued_again(config: DictConfig, numbers: Iterable[int]) -> set[int]:
     """The trials of ``numbers`` whose started SLURM job waits in the queue to run again."""
     if not is_slurm(config):
         return set()
-    ids = {}
-    for n in numbers:
-        job = record.record_of(config, n).get("job_id")
-        if job:
-            ids[str(job)] = n
+    ids = {job: n for n, job in _started(config, numbers).items()}
     if not ids:
         return set()
     try:
