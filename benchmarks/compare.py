@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,8 +111,9 @@ def run_side(budget: Budget, side: str, seed: int, work: Path) -> dict[str, Any]
     phases, extra, cap = SIDES[side]
     name = f"{side}_{seed}"
     side_work, side_out = work / name, work / "out" / name
-    for d in (side_work, side_out):
-        d.mkdir(parents=True, exist_ok=True)
+    for d in (side_work, side_out):  # a stopped run's leftovers would join this search's study
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
     storage = f"sqlite:///{side_work / 'optuna.db'}"
     common = [
         f"hydra.sweeper.storage={storage}",
@@ -169,8 +171,24 @@ def load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def run_all(budget: Budget, sides: list[str], seeds: list[int], out: Path, work: Path) -> None:
-    """Every (side, seed) not yet in ``out/summary.json``, seed-major (pairs finish together)."""
+def commit(path: Path, message: str) -> None:
+    """Commit ``path`` alone (other staged or edited files stay as they are); warn on failure."""
+    subprocess.run(["git", "add", "--", str(path)], cwd=ROOT, check=False)
+    done = subprocess.run(
+        ["git", "commit", "-q", "-m", message, "--", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        print(f"  warning: git commit failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
+def run_all(
+    budget: Budget, sides: list[str], seeds: list[int], out: Path, work: Path, git: bool = False
+) -> None:
+    """Every (side, seed) not yet in ``out/summary.json``, seed-major (pairs finish together);
+    ``git``: commit summary.json after each, so that a stopped run loses only the running one."""
     path = out / "summary.json"
     for seed in seeds:
         for side in sides:
@@ -184,6 +202,8 @@ def run_all(budget: Budget, sides: list[str], seeds: list[int], out: Path, work:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(summary, indent=1) + "\n")
             tmp.replace(path)
+            if git:
+                commit(path, f"compare: {budget.name} {side} seed {seed} ({entry['final_test']})")
             print(
                 f"  final test {entry['final_test']}, {entry['trials']} trials, {entry['wall_s']} s"
             )
@@ -337,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase-s", type=float, default=None, help="each phase's time budget")
     parser.add_argument("--out", type=Path, default=None, help="summary.json's folder")
     parser.add_argument("--work", type=Path, default=None, help="storages and logs")
+    parser.add_argument(
+        "--commit", action="store_true", help="git-commit summary.json after each finished seed"
+    )
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.out is None:  # smoke: a temp results dir, never the committed one
@@ -358,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["FASHION_MNIST_ROOT"] = str(write_tiny_dataset(Path(tempfile.mkdtemp())))
     elif not os.environ.get("FASHION_MNIST_ROOT"):
         parser.error("set FASHION_MNIST_ROOT (a folder holding FashionMNIST/raw/)")
-    run_all(budget, sides, seeds, args.out, work)
+    run_all(budget, sides, seeds, args.out, work, git=args.commit)
     print(f"done: {args.out / 'summary.json'}; render: python benchmarks/compare.py --report")
     return 0
 
