@@ -188,13 +188,20 @@ def run_all(
     budget: Budget, sides: list[str], seeds: list[int], out: Path, work: Path, git: bool = False
 ) -> None:
     """Every (side, seed) not yet in ``out/summary.json``, seed-major (pairs finish together);
-    ``git``: commit summary.json after each, so that a stopped run loses only the running one."""
+    ``git``: commit summary.json after each, so that a stopped run loses only the running one.
+    A file ``work/PAUSE`` holds the next side back until it is removed (the machine is then quiet
+    for something else without losing a running side)."""
     path = out / "summary.json"
     for seed in seeds:
         for side in sides:
             if str(seed) in load(path).get(budget.name, {}).get(side, {}):
                 print(f"[{budget.name}] {side} seed {seed}: done, skipped")
                 continue
+            pause = work / "PAUSE"
+            if pause.exists():
+                print(f"  paused: waiting until {pause} is removed", flush=True)
+                while pause.exists():
+                    time.sleep(5)
             print(f"[{budget.name}] {side} seed {seed} ...", flush=True)
             entry = run_side(budget, side, seed, work / budget.name)
             summary = load(path)  # reread: another run may have written meanwhile
