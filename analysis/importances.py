@@ -1,8 +1,9 @@
-"""A sweep's ``importances.csv`` (written by ``lab_optuna.importance``) as two tables.
+"""A sweep's ``importances.csv`` (written by the sweeper) as two tables.
 
 The file's columns and its evaluators (names and order, the main one first) are the
-sweeper's (``lab_optuna.importance.COLUMNS``, ``EVALUATORS``); files written before it named
-evaluators have ``param, importance`` only and read as one evaluator, ``importance``.
+sweeper's (``lab_optuna.names.IMPORTANCE_COLUMNS``, ``IMPORTANCE_EVALUATORS``); files
+written before it named evaluators have ``param, importance`` only and read as one
+evaluator, ``importance``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.readers import read_csv
-from lab_optuna.importance import COLUMNS, EVALUATORS
+from lab_optuna.names import IMPORTANCE_COLUMNS, IMPORTANCE_EVALUATORS
 
-PARAM, IMPORTANCE, EVALUATOR, OBJECTIVE = COLUMNS
+PARAM, IMPORTANCE, EVALUATOR, OBJECTIVE = IMPORTANCE_COLUMNS
 
 
 def _evaluators(found: pd.Series) -> list[str]:
     """The evaluators in ``found``: the sweeper's in its order, then any other in file order."""
     present = list(dict.fromkeys(found))
-    return [e for e in EVALUATORS if e in present] + [e for e in present if e not in EVALUATORS]
+    return [e for e in IMPORTANCE_EVALUATORS if e in present] + [
+        e for e in present if e not in IMPORTANCE_EVALUATORS
+    ]
 
 
 def read_importances(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:

@@ -15,6 +15,7 @@ from analysis.overrides import parse_overrides
 from analysis.readers import dig, num, read_json, read_metrics, read_yaml
 from analysis.sweep_info import SweepInfo, real_name
 from analysis.trial_states import state_status, trial_state
+from lab_optuna import names
 from lenet_lab import record
 from lenet_lab.groups import GROUPS
 from lenet_lab.record import FINISHED, Status
@@ -87,7 +88,7 @@ def load_job(
     overrides = [str(o) for o in raw_overrides] if isinstance(raw_overrides, list) else []
     params, _ = parse_overrides(overrides)
     summary = record.read_summary(job)
-    trial_json = read_json(job / "trial.json")
+    trial_json = read_json(job / names.TRIAL_JSON)
     trial_json = trial_json if isinstance(trial_json, dict) else None
     config = read_yaml(job / ".hydra" / "config.yaml")
     if not isinstance(config, dict):

@@ -37,6 +37,7 @@ from analysis.sweep_info import (
     read_sweep_info,
     study_states,
 )
+from lab_optuna import names
 from lenet_lab import record
 from lenet_lab.groups import GROUPS
 
@@ -141,7 +142,7 @@ def load_sweeps(dirs: PathLike | Iterable[PathLike]) -> Runs:
         studies: Counter[str] = Counter()
         for job in jobs:
             row, p, d, metrics = load_job(job, sweep, states)
-            sweep.is_optuna |= (job / "trial.json").is_file()
+            sweep.is_optuna |= (job / names.TRIAL_JSON).is_file()
             rows.append(row)
             params.append(p)
             details.append(d)

@@ -17,6 +17,7 @@ from analysis.load import PathLike, Runs, load_sweeps
 from analysis.markdown import fmt, mapping, table
 from analysis.overrides import command_line, format_value
 from analysis.sweep_info import SweepInfo
+from lab_optuna.names import IMPORTANCES_CSV
 from lenet_lab import record
 
 _RANK_COLUMNS = [
@@ -355,7 +356,7 @@ class _Builder:
                 space += [
                     c[len("params_") :] for c in s.study_trials.columns if c.startswith("params_")
                 ]
-            imp, source = s.importances, "importances.csv"
+            imp, source = s.importances, IMPORTANCES_CSV
             shown = s.importance_table if s.importance_table is not None else imp
             if imp is None:
                 params = compare.varied_columns(mine)

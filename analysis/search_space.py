@@ -4,7 +4,7 @@ The trials and their values are ``study_trials.csv`` (``params_<name>``, ``value
 ``values_0`` for the first of several objectives, ``state``). Whether an axis is categorical
 or log-scaled comes from the sweep's search space, ``hydra.sweeper.params`` (``multirun.yaml``
 or else a job's ``.hydra/hydra.yaml``), read with the sweeper's own grammar
-(``lab_optuna.space``); a parameter missing there (pinned, screened) is numeric when all its
+(``lab_optuna._search.space``); a parameter missing there (pinned, screened) is numeric when all its
 values are numbers, linear.
 """
 
@@ -19,7 +19,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from analysis.readers import dig, find_job_dirs, read_yaml
 from analysis.sweep_info import SweepInfo
-from lab_optuna.space import SearchSpaceError, from_overrides
+from lab_optuna._search.space import SearchSpaceError, from_overrides
 
 PARAM_PREFIX = "params_"
 COMPLETE = "COMPLETE"

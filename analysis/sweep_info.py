@@ -12,13 +12,14 @@ import pandas as pd
 
 from analysis.importances import read_importances
 from analysis.readers import dig, num, read_csv, read_yaml
+from lab_optuna import names
 
 #: The sweep-level files (``trial.json`` and the rest live in the job dirs).
 MULTIRUN_FILE = "multirun.yaml"
-RESULTS_FILE = "optimization_results.yaml"
-IMPORTANCES_FILE = "importances.csv"
-PINNED_FILE = "pinned.yaml"
-STUDY_TRIALS_FILE = "study_trials.csv"
+RESULTS_FILE = names.RESULTS_YAML
+IMPORTANCES_FILE = names.IMPORTANCES_CSV
+PINNED_FILE = names.PINNED_YAML
+STUDY_TRIALS_FILE = names.TRIALS_CSV
 
 
 @dataclass

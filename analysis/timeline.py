@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lab_optuna import user_attrs
+from lab_optuna import names
 
 START, COMPLETE = "datetime_start", "datetime_complete"
-HOST_COLUMN = f"user_attrs_{user_attrs.HOST}"
-#: ``lab_optuna.user_attrs.SLOT`` (the slot a trial ran in, with ``slot_overrides``).
-SLOT_COLUMN = f"user_attrs_{getattr(user_attrs, 'SLOT', 'slot')}"
+HOST_COLUMN = f"user_attrs_{names.HOST}"
+#: ``lab_optuna.names.SLOT`` (the slot a trial ran in, with ``slot_overrides``).
+SLOT_COLUMN = f"user_attrs_{names.SLOT}"
 
 
 def utilisation(intervals: Sequence[tuple[float, float]], slots: int) -> float:

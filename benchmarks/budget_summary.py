@@ -26,7 +26,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from lab_optuna.outcomes import state_counts
+from lab_optuna import names
+from lab_optuna.names import state_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # lenet_lab from the checkout
@@ -59,7 +60,7 @@ def stage_figures(study: optuna.Study, sweep_dir: Path, wall_s: float | None) ->
     """One stage's counts, epochs, best value and why its sweep ended."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
-    results = sweep_dir / "optimization_results.yaml"
+    results = sweep_dir / names.RESULTS_YAML
     ended = yaml.safe_load(results.read_text()).get("ended") if results.exists() else None
     best = max(complete, key=lambda t: t.value) if complete else None
     return {

@@ -173,10 +173,11 @@ def load(path: Path) -> dict[str, Any]:
 
 def commit(path: Path, message: str) -> None:
     """Commit ``path`` alone (other staged or edited files stay as they are); warn on failure."""
-    subprocess.run(["git", "add", "--", str(path)], cwd=ROOT, check=False)
+    where = path.parent  # the repository holding --out (a bench worktree may run the code)
+    subprocess.run(["git", "add", "--", path.name], cwd=where, check=False)
     done = subprocess.run(
-        ["git", "commit", "-q", "-m", message, "--", str(path)],
-        cwd=ROOT,
+        ["git", "commit", "-q", "-m", message, "--", path.name],
+        cwd=where,
         capture_output=True,
         text=True,
     )

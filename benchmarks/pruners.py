@@ -34,7 +34,7 @@ import optuna
 from optuna.trial import TrialState
 from workers import launch  # benchmarks/workers.py: K processes of one command
 
-from lab_optuna.outcomes import state_counts
+from lab_optuna.names import state_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 PRUNERS = {

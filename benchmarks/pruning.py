@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from lab_optuna.outcomes import state_counts
+from lab_optuna.names import state_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_POINTS, TARGET_RATIO = 0.5, 0.60

@@ -32,6 +32,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from lab_optuna import names
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = ["optimizer=sgd", "optimizer.lr=0.05", "data.batch_size=64", "scheduler=none", "seed=42"]
 
@@ -115,7 +117,7 @@ def check_integrity(name: str, url: str, sweep_dir: Path, expected: int) -> list
     if len(dirs) != expected:
         problems.append(f"{len(dirs)} job dirs for {expected} trials")
     for d in dirs:
-        record = json.loads((d / "trial.json").read_text())
+        record = json.loads((d / names.TRIAL_JSON).read_text())
         summary = json.loads((d / "summary.json").read_text())
         with open(d / "metrics.csv") as f:
             rows = list(csv.DictReader(f))

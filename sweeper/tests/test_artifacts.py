@@ -16,7 +16,7 @@ from optuna.storages import RDBStorage
 from test_dashboard import get_json, serve_dashboard
 from test_plugin import study_of, sweep
 
-from lab_optuna.artifacts import artifact_dir
+from lab_optuna._job.uploads import artifact_dir
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BIN = Path(sys.executable).parent

@@ -1,6 +1,6 @@
 """What the sweeper checks before the first trial, each a one-line error: searched and fixed
-keys the app's config lacks (``keys_check.py``, a subprocess of the toy app), and sampler
-and pruner arguments outside their range (``arguments.py``, through ``Settings``, as the
+keys the app's config lacks (``_keys/app_keys.py``, a subprocess of the toy app), and sampler
+and pruner arguments outside their range (``_keys/arguments.py``, through ``Settings``, as the
 sweeper builds them)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TOY_APP as APP
-from lab_optuna.settings import Settings, SettingsError
+from lab_optuna._keys.settings import Settings, SettingsError
 
 
 def sweep(tmp: Path, *overrides: str) -> subprocess.CompletedProcess:

@@ -23,8 +23,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from lab_optuna._storage.urls import redact
 from lab_optuna.schema import StorageSchemaError, check_schema, upgrade_command
-from lab_optuna.urls import redact
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_DB = REPO / "tests" / "data" / "optuna210.db"

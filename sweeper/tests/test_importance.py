@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import sweep
-from lab_optuna.importance import COLUMNS, EVALUATORS, param_importances, save_importances
+from lab_optuna._search.importance import COLUMNS, EVALUATORS, param_importances, save_importances
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -70,7 +70,7 @@ def test_save_importances_writes_the_csv_and_logs(
     study: optuna.Study, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "importances.csv"
-    with caplog.at_level(logging.INFO, logger="lab_optuna.importance"):
+    with caplog.at_level(logging.INFO, logger="lab_optuna._search.importance"):
         df = save_importances(study, path)
     back = pd.read_csv(path)
     assert list(back.columns) == COLUMNS and len(back) == len(df)
@@ -83,7 +83,7 @@ def test_too_few_trials_give_an_empty_table_and_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     study = study_with(2)
-    with caplog.at_level(logging.WARNING, logger="lab_optuna.importance"):
+    with caplog.at_level(logging.WARNING, logger="lab_optuna._search.importance"):
         df = save_importances(study, tmp_path / "importances.csv")
     assert df.empty and list(df.columns) == COLUMNS
     assert "2 complete trial(s), at least 3 needed" in caplog.text

@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
 from conftest import default_sigint, wait_for
-from lab_optuna.storage import make_storage
-from lab_optuna.urls import StorageError, redact
+from lab_optuna._storage.connect import make_storage
+from lab_optuna._storage.urls import StorageError, redact
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BEATS = ("hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")

@@ -26,10 +26,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from conftest import TOY_APP
-from lab_optuna import user_attrs
-from lab_optuna.heartbeat import NO_FIRST_BEAT, fail_unmarked, first_beat, sweeper_id
-from lab_optuna.retry import RetryStale
-from lab_optuna.storage import make_storage
+from lab_optuna import names
+from lab_optuna._loop.continuation import RetryStale
+from lab_optuna._storage.connect import make_storage
+from lab_optuna._storage.heartbeat import NO_FIRST_BEAT, fail_unmarked, first_beat, sweeper_id
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 GRACE = 2
@@ -102,7 +102,7 @@ class Study:
 
     def never_beat(self, trial: FrozenTrial) -> bool:
         """True for a trial with neither mark nor beat (killed before ``first_beat``)."""
-        if {user_attrs.SWEEPER, user_attrs.BEAT} & set(trial.user_attrs):
+        if {names.SWEEPER, names.BEAT} & set(trial.user_attrs):
             return False
         if self.kind == "journal":
             return True
@@ -213,7 +213,7 @@ def check_kills(tmp: Path, kind: str, after_ask: list[int], at_random: int) -> N
     assert len(final) >= len(complete) + 3
     for n in unmarked:
         assert trials[n].state == TrialState.FAIL
-        assert trials[n].user_attrs[user_attrs.FAIL_REASON] == NO_FIRST_BEAT
+        assert trials[n].user_attrs[names.FAIL_REASON] == NO_FIRST_BEAT
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
@@ -248,9 +248,9 @@ def test_an_unmarked_trial_is_failed_once_past_its_grace_period(tmp_path):
     assert fail_unmarked(study, storage, grace=0.05) == [orphan.number, young.number]
     trials = study.get_trials()
     assert [t.state for t in trials[:3]] == [TrialState.FAIL, TrialState.RUNNING, TrialState.FAIL]
-    assert trials[orphan.number].user_attrs[user_attrs.FAIL_REASON] == NO_FIRST_BEAT
-    assert trials[marked.number].user_attrs[user_attrs.SWEEPER] == sweeper_id()
+    assert trials[orphan.number].user_attrs[names.FAIL_REASON] == NO_FIRST_BEAT
+    assert trials[marked.number].user_attrs[names.SWEEPER] == sweeper_id()
     (retry,) = trials[3:]  # the orphan's params again; the young trial had none
-    assert retry.state == TrialState.WAITING and retry.user_attrs[user_attrs.RETRY_OF] == 0
-    assert user_attrs.SWEEPER not in retry.user_attrs
+    assert retry.state == TrialState.WAITING and retry.user_attrs[names.RETRY_OF] == 0
+    assert names.SWEEPER not in retry.user_attrs
     assert fail_unmarked(study, storage, grace=0.05) == []  # done once

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
 from conftest import default_sigint, results, sweep, wait_for
-from lab_optuna import space
+from lab_optuna._search import space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -268,8 +268,8 @@ def test_params_win_over_search_space_with_a_warning(tmp_path):
 
 
 def test_search_space_warnings_in_process():
-    from lab_optuna.plan import make_plan
-    from lab_optuna.settings import Settings
+    from lab_optuna._keys.settings import Settings
+    from lab_optuna._search.plan import make_plan
 
     legacy = {"x": {"type": "int", "low": 0, "high": 3}}
     with pytest.warns(UserWarning, match=r"search_space is deprecated"):
@@ -611,7 +611,7 @@ def test_slots_start_a_trial_when_one_ends(tmp_path, db, async_slots):
 def test_sigint_ignored_by_the_test_runner_does_not_matter():
     """The suite may run with SIGINT ignored (``nohup make test &``): the job-side deferral
     still delivers a Ctrl-C once the write is done when a handler is installed."""
-    from lab_optuna.trial import sigint_deferred
+    from lab_optuna._job.task import sigint_deferred
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -671,7 +671,7 @@ def test_an_interrupted_sweep_finds_a_finished_jobs_record(tmp_path):
     ``trial.json``, found under the sweep's subdir pattern for its job number."""
     from omegaconf import OmegaConf
 
-    from lab_optuna.record import record_of
+    from lab_optuna._job.trial_json import record_of
 
     (tmp_path / "trial_5").mkdir()
     (tmp_path / "trial_5" / "trial.json").write_text(

@@ -1,4 +1,4 @@
-"""Ctrl-C or SIGTERM to a sweep on SLURM cancels its jobs, running and queued (``cancel.py``):
+"""Ctrl-C or SIGTERM to a sweep on SLURM cancels its jobs, running and queued (``_loop/slurm.py``):
 on the test cluster (``slurm_cluster.py``), the toy app's long trials are left neither
 running nor queued, and their trials are FAIL."""
 

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
 from conftest import wait_while_running
-from lab_optuna.storage import make_storage
+from lab_optuna._storage.connect import make_storage
 from pg_server import throwaway_postgres
 from slurm_multinode import MultiNodeCluster
 

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from conftest import TOY_APP as APP
 from conftest import wait_for
-from lab_optuna.resilient import NOT_READY, Retrier, StorageGone, is_transient
+from lab_optuna._storage.resilient import NOT_READY, Retrier, StorageGone, is_transient
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -97,7 +97,7 @@ def test_the_retrier_waits_logs_twice_and_gives_up_in_one_line(caplog):
         return "ok"
 
     retrier = Retrier("postgresql://u:secret@db/x", retry_s=30)
-    with caplog.at_level(logging.WARNING, logger="lab_optuna.resilient"):
+    with caplog.at_level(logging.WARNING, logger="lab_optuna._storage.resilient"):
         assert retrier.call(flaky) == "ok"
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and "unreachable" in lines[0] and "is back after" in lines[1]

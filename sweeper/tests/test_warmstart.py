@@ -12,9 +12,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from conftest import sweep
-from lab_optuna import user_attrs
-from lab_optuna.outcomes import DUPLICATE
-from lab_optuna.warmstart import EnqueueError, points, queue
+from lab_optuna import names
+from lab_optuna._loop.verdicts import DUPLICATE
+from lab_optuna._search.warmstart import EnqueueError, points, queue
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -173,6 +173,6 @@ def test_workers_queueing_the_same_point_at_once_run_it_once(tmp_path, db):
     for dup in got:
         if dup is not live[0]:
             assert dup.state == TrialState.FAIL
-            assert dup.user_attrs[user_attrs.DUPLICATE_OF] == live[0].number
-            assert dup.user_attrs[user_attrs.FAIL_REASON] == DUPLICATE
+            assert dup.user_attrs[names.DUPLICATE_OF] == live[0].number
+            assert dup.user_attrs[names.FAIL_REASON] == DUPLICATE
     assert live[0].number == min(t.number for t in got)

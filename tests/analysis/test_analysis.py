@@ -624,7 +624,7 @@ def test_importances_of_optunas_evaluators_are_read_and_shown(tmp_path: Path) ->
     for the plot, one column per evaluator in the report."""
     import optuna
 
-    from lab_optuna.importance import EVALUATORS, save_importances
+    from lab_optuna._search.importance import EVALUATORS, save_importances
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))

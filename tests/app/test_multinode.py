@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import REPO_ROOT
-from lab_optuna.storage import make_storage
+from lab_optuna._storage.connect import make_storage
 from pg_server import throwaway_postgres
 from slurm_multinode import MultiNodeCluster
 

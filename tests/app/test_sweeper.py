@@ -21,7 +21,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from conftest import ENV_ROOT, REPO_ROOT
-from lab_optuna.config import IMPORTANCE_EVALUATORS
+from lab_optuna._keys.config import IMPORTANCE_EVALUATORS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 FAST = ("trainer.epochs=2", "hydra.sweeper.sampler.n_startup_trials=3", "data.holdout_size=128")

@@ -46,11 +46,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:  # imports Optuna only when the job API is used
     if name in ("current_trial", "checkpoint_dir"):
-        from . import trial
+        from lab_optuna._job import task
 
-        return getattr(trial, name)
+        return getattr(task, name)
     if name == "TrialFailed":
-        from .outcomes import TrialFailed
+        from lab_optuna._loop.verdicts import TrialFailed
 
         return TrialFailed
     if name == "TrialPruned":
@@ -58,7 +58,7 @@ def __getattr__(name: str) -> Any:  # imports Optuna only when the job API is us
 
         return TrialPruned
     if name == "upload_artifact":
-        from .artifacts import upload_artifact
+        from lab_optuna._job.uploads import upload_artifact
 
         return upload_artifact
     raise AttributeError(name)

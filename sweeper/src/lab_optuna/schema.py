@@ -15,7 +15,7 @@ import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
 
-from .urls import redact
+from lab_optuna._storage.urls import redact
 
 # alembic logs "setup plugin ..." at INFO when imported: quiet before the import, which now
 # comes at the sweeper's start (before its console is set up), not at the first storage call

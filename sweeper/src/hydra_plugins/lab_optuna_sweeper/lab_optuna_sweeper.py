@@ -2,8 +2,8 @@
 
 Hydra imports this module at every app start, so it stays light: no Optuna until a sweep.
 
-- ``LabOptunaSweeper``: the sweeper (``lab_optuna/sweeper.py``); ``hydra/sweeper=lab_optuna``,
-  whose config (every key) ``lab_optuna/config.py`` stores in Hydra's ConfigStore here.
+- ``LabOptunaSweeper``: the sweeper (``lab_optuna/_sweeper.py``); ``hydra/sweeper=lab_optuna``,
+  whose config (every key) ``lab_optuna/_keys/config.py`` stores in Hydra's ConfigStore here.
 - ``LabOptunaSearchPath``: puts this package's configs (``conf/hydra/sweeper/{sampler,pruner}``)
   on every app's search path, so any installed Hydra app can select them without copying a file.
 """
@@ -16,16 +16,16 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra.plugins.sweeper import Sweeper
 
-from lab_optuna import config
+from lab_optuna._keys import config
 
 config.store()
 
 
 class LabOptunaSweeper(Sweeper):
-    """``hydra/sweeper=lab_optuna``: see ``lab_optuna/sweeper.py``."""
+    """``hydra/sweeper=lab_optuna``: see ``lab_optuna/_sweeper.py``."""
 
     def __init__(self, **config: Any) -> None:
-        from lab_optuna.sweeper import LabOptunaSweeper as Impl
+        from lab_optuna._sweeper import LabOptunaSweeper as Impl
 
         self.impl = Impl(**config)
 

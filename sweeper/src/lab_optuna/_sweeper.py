@@ -2,19 +2,27 @@
 
 The config grammar is hydra-optuna-sweeper's (``params``, ``custom_search_space``, the
 deprecated ``search_space``, ``sampler``, ``direction``, ``storage``, ``study_name``,
-``n_trials``, ``n_jobs``, ``max_failure_rate``; every key: ``config.py``). A sweep reads top
-to bottom: check the settings (``settings.py``), plan what to search and fix (``plan.py``),
-open the study (``study.py``), run the trials in slots (``loop.py``; how a job's end becomes
-a trial state: ``outcomes.py``), write the outputs (``outputs.py``). On top of the plugin:
+``n_trials``, ``n_jobs``, ``max_failure_rate``; every key: ``_keys/config.py``). A sweep reads
+top to bottom:
+
+1. check the keys (``_keys/``) and plan what to search and fix (``_search/plan.py``);
+2. open the study (``_search/study.py``) and queue its warm-start points;
+3. run the trials in slots (``_loop/optimize.py``): ask, launch (the job runs the app as the
+   trial, ``_job/task.py``), tell (how a job's end becomes a trial state:
+   ``_loop/verdicts.py``);
+4. write the outputs (``_loop/outputs.py``).
+
+On top of the plugin:
 
 - trial identity: a job's ``hydra.job.num`` is its Optuna trial number, so job dirs never
   collide across resumed sweeps or workers, and ``current_trial()`` finds the trial from
-  inside the job (``trial.py``) for ``report``/``should_prune``;
+  inside the job for ``report``/``should_prune``;
 - pinning (``pin_from``), screening (``params_from``), a config check before any trial
   (``check_config``), ``max_total_trials`` across workers;
-- fault tolerance: the job beats for its trial (``heartbeat.py``); trials of dead jobs are
-  failed and continued from their checkpoint (``retry.py``); Ctrl-C and SIGTERM keep
-  finished trials, mark running ones FAIL (continued on resume) and print how to resume.
+- fault tolerance: the job beats for its trial (``_storage/heartbeat.py``); trials of dead
+  jobs are failed and continued from their checkpoint (``_loop/continuation.py``); Ctrl-C and
+  SIGTERM keep finished trials, mark running ones FAIL (continued on resume) and print how to
+  resume.
 """
 
 from __future__ import annotations
@@ -29,31 +37,31 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from .budget import Ended
-from .keys_check import check_keys
-from .loop import Slots, Stop, stop_signals
-from .outputs import save_pins, write_outputs
-from .pinning import PinError
-from .plan import check_fixed_config, make_plan
-from .reporting import Console, quiet_launchers, route_optuna_logging
-from .resilient import StorageGone
-from .settings import Settings, SettingsError
-from .slot_values import check_slot_configs
-from .space import SearchSpaceError
-from .study import open_study, trials_to_run
-from .trial import LIVE_STUDIES, TrialJob
-from .urls import StorageError, redact
-from .warmstart import EnqueueError, best_points, points, queue
+from lab_optuna._job.task import LIVE_STUDIES, TaskAsTrial
+from lab_optuna._keys.app_keys import check_keys
+from lab_optuna._keys.settings import Settings, SettingsError
+from lab_optuna._loop.budget import Ended
+from lab_optuna._loop.console import Console, quiet_launchers, route_optuna_logging
+from lab_optuna._loop.optimize import Loop, Stop, stop_signals
+from lab_optuna._loop.outputs import save_pins, write_outputs
+from lab_optuna._loop.slots import check_slot_configs
+from lab_optuna._search.pinning import PinError
+from lab_optuna._search.plan import check_fixed_config, make_plan
+from lab_optuna._search.space import SearchSpaceError
+from lab_optuna._search.study import open_study, trials_to_run
+from lab_optuna._search.warmstart import EnqueueError, best_points, points, queue
+from lab_optuna._storage.resilient import StorageGone
+from lab_optuna._storage.urls import StorageError, redact
 
 log = logging.getLogger(__name__)
 
 
 class LabOptunaSweeper(Sweeper):
-    """Hydra's ``Sweeper`` interface; its keys: ``lab_optuna.config.SweeperConf``."""
+    """Hydra's ``Sweeper`` interface; its keys: ``lab_optuna._keys.config.SweeperConf``."""
 
     def __init__(self, **config: Any) -> None:
         try:
-            self.s = Settings.from_config(config)
+            self.settings = Settings.from_config(config)
         except SettingsError as e:
             raise SystemExit(f"error: {e}") from None
         self.config: DictConfig | None = None
@@ -65,21 +73,23 @@ class LabOptunaSweeper(Sweeper):
     ) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
-            config=config, hydra_context=hydra_context, task_function=TrialJob(task_function)
+            config=config, hydra_context=hydra_context, task_function=TaskAsTrial(task_function)
         )
 
     def sweep(self, arguments: list[str]) -> None:
         assert self.config is not None and self.hydra_context is not None
-        s = self.s
+        settings = self.settings
         route_optuna_logging()
         try:
-            plan = make_plan(s, list(arguments))
-            warm = points(s.enqueue, plan.space)  # checked before any trial
-            warm_from = best_points(s.storage, s.enqueue_from, plan.space)
-            check_keys(s, plan, arguments, self.hydra_context, self.config)  # key typos
-            check_fixed_config(s, plan, self.hydra_context, self.config)
-            check_slot_configs(s, plan.fixed, self.hydra_context, self.config)  # per-slot values
-            study, storage = open_study(s, plan.space)
+            plan = make_plan(settings, list(arguments))
+            warm = points(settings.enqueue, plan.space)  # checked before any trial
+            warm_from = best_points(settings.storage, settings.enqueue_from, plan.space)
+            check_keys(settings, plan, arguments, self.hydra_context, self.config)  # key typos
+            check_fixed_config(settings, plan, self.hydra_context, self.config)
+            check_slot_configs(
+                settings, plan.fixed, self.hydra_context, self.config
+            )  # per-slot values
+            study, storage = open_study(settings, plan.space)
         except (SettingsError, SearchSpaceError, StorageError, PinError, EnqueueError) as e:
             raise SystemExit(f"error: {e}") from None
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -87,10 +97,10 @@ class LabOptunaSweeper(Sweeper):
         if plan.pinned:
             save_pins(study, plan.pinned, sweep_dir)
         queue(study, warm, "enqueue", storage)
-        source = f"enqueue_from {s.enqueue_from and s.enqueue_from.get('study')}"
+        source = f"enqueue_from {settings.enqueue_from and settings.enqueue_from.get('study')}"
         queue(study, warm_from, source, storage)
-        n_trials = trials_to_run(s, study, plan.space)
-        where = redact(s.storage) if s.storage else "memory"
+        n_trials = trials_to_run(settings, study, plan.space)
+        where = redact(settings.storage) if settings.storage else "memory"
         log.info(
             "study %r in %s: %d trials so far; sampler %s, pruner %s",
             study.study_name,
@@ -100,20 +110,20 @@ class LabOptunaSweeper(Sweeper):
             type(study.pruner).__name__,
         )
         log.info("search space: %s", plan.describe())
-        console = Console(n_trials, s.directions, study)
+        console = Console(n_trials, settings.directions, study)
         quiet_launchers()
-        slots = Slots(s, study, storage, plan, self.launcher, self.config, console)
-        if n_trials < s.n_trials:
-            slots.ended = Ended("grid")  # the grid's points left cap n_trials
+        loop = Loop(settings, study, storage, plan, self.launcher, self.config, console)
+        if n_trials < settings.n_trials:
+            loop.ended = Ended("grid")  # the grid's points left cap n_trials
         try:
             with stop_signals() as stopped:
-                slots.run(n_trials, stopped)
+                loop.run(n_trials, stopped)
         except Stop as e:
             log.warning(
                 "%s: running trials were marked FAIL; finished trials are saved in %s "
                 "(study %r). Resume with the same command: the interrupted trials continue first.",
                 e,
-                where if s.storage else "memory (lost on exit)",
+                where if settings.storage else "memory (lost on exit)",
                 study.study_name,
             )
             raise SystemExit(128 + e.signum) from None  # 130 Ctrl-C, 143 SIGTERM; no traceback
@@ -121,19 +131,19 @@ class LabOptunaSweeper(Sweeper):
             raise SystemExit(f"error: {e}") from None
         finally:
             console.close()
-            slots.ended.elapsed_s = slots.budget.elapsed()
+            loop.ended.elapsed_s = loop.budget.elapsed()
             with contextlib.suppress(StorageGone):  # no outputs from a storage that is gone
-                write_outputs(study, sweep_dir, s.storage, slots.ended, s.importances)
+                write_outputs(study, sweep_dir, settings.storage, loop.ended, settings.importances)
             LIVE_STUDIES.pop(study.study_name, None)
-        tally = slots.tally
+        tally = loop.tally
         log.info(
             "this invocation: %d complete, %d pruned, %d failed%s; ended: %s after %.1f s",
             tally.complete,
             tally.pruned,
             tally.failed + tally.crashed,
             f", {tally.continued} continued by a new attempt" if tally.continued else "",
-            slots.ended.reason,
-            slots.ended.elapsed_s,
+            loop.ended.reason,
+            loop.ended.elapsed_s,
         )
         if tally.done and tally.complete == 0 and tally.pruned == 0:
             raise SystemExit(

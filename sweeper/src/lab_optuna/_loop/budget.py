@@ -29,7 +29,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from . import user_attrs
+from lab_optuna import names
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Budget:
     def mark(self, trial: optuna.Trial) -> None:
         """With ``timeout_prune``, tell the trial's job the deadline (a user attribute)."""
         if self.prune and self.deadline is not None:
-            trial.set_user_attr(user_attrs.DEADLINE, self.deadline)
+            trial.set_user_attr(names.DEADLINE, self.deadline)
 
     def stop(self, study: optuna.Study, running: int) -> Ended | None:
         """Why no new trial may start now (logged once), or None."""
@@ -142,7 +142,7 @@ _DEADLINES: weakref.WeakKeyDictionary[optuna.trial.Trial, float | None] = (
 def past_deadline(trial: optuna.trial.Trial) -> bool:
     """Job side: the sweep's ``timeout_prune`` deadline has passed for this trial."""
     if trial not in _DEADLINES:
-        deadline = trial.user_attrs.get(user_attrs.DEADLINE)
+        deadline = trial.user_attrs.get(names.DEADLINE)
         _DEADLINES[trial] = None if deadline is None else float(deadline)
     deadline = _DEADLINES[trial]
     if deadline is None or time.time() < deadline:

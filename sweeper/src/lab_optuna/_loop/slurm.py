@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import record
+from lab_optuna._job import trial_json
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def job_ids(config: DictConfig, numbers: Iterable[int], since: float) -> dict[in
 
 def _started(config: DictConfig, numbers: Iterable[int]) -> dict[int, str]:
     """Trial number -> SLURM job id of the jobs of ``numbers`` that started (``trial.json``)."""
-    found = {n: record.record_of(config, n).get("job_id") for n in numbers}
+    found = {n: trial_json.record_of(config, n).get("job_id") for n in numbers}
     return {n: str(job) for n, job in found.items() if job}
 
 

@@ -2,7 +2,8 @@
 
 ``null`` is an in-memory study; ``sqlite:///path`` a file (its folder created, a 60 s busy
 timeout so local workers can share it); ``postgresql://…`` for many workers and machines;
-``journal:///path`` a journal file (``journal.py``) for shared filesystems without a server.
+``journal:///path`` a journal file (``journal.py``) for shared filesystems without a
+server.
 Every storage comes wrapped in ``resilient.ResilientStorage``: transient errors (a database
 restarting) are retried for ``storage_retry_s``.
 """
@@ -18,8 +19,8 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 
-from .journal import check_writable, is_journal, open_journal
-from .resilient import (
+from lab_optuna._storage.journal import check_writable, is_journal, open_journal
+from lab_optuna._storage.resilient import (
     DEFAULT_RETRY_S,
     NOT_READY,
     ResilientStorage,
@@ -27,8 +28,8 @@ from .resilient import (
     first_line,
     is_transient,
 )
-from .schema import StorageSchemaError, check_schema
-from .urls import StorageError, check_url, redact
+from lab_optuna._storage.urls import StorageError, check_url, redact
+from lab_optuna.schema import StorageSchemaError, check_schema
 
 _CACHE: dict[tuple, ResilientStorage] = {}
 #: Seconds a refused connection is retried at the start (a server restarting has no port open).

@@ -17,12 +17,12 @@ import optuna
 from hydra.types import HydraContext
 from omegaconf import DictConfig
 
-from . import user_attrs
-from .overrides import format_value
-from .settings import Settings, SettingsError
+from lab_optuna import names
+from lab_optuna._keys.settings import Settings, SettingsError
+from lab_optuna.overrides import format_value
 
 
-class SlotValues:
+class SlotOverrides:
     """Which slot each running trial holds, and the overrides of a slot."""
 
     def __init__(self, values: Mapping[str, Any] | None = None, n_slots: int = 1) -> None:
@@ -38,8 +38,8 @@ class SlotValues:
         slot = next(i for i in range(self.n_slots) if i not in busy)
         self.held[trial.number] = slot
         chosen = {key: values[slot] for key, values in self.values.items()}
-        trial.set_user_attr(user_attrs.SLOT, slot)
-        trial.set_user_attr(user_attrs.SLOT_OVERRIDES, chosen)
+        trial.set_user_attr(names.SLOT, slot)
+        trial.set_user_attr(names.SLOT_OVERRIDES, chosen)
         return tuple(f"{key}={format_value(value)}" for key, value in chosen.items())
 
     def free(self, number: int) -> None:
@@ -61,14 +61,14 @@ def check_slot_keys(
 
 
 def check_slot_configs(
-    s: Settings, fixed: Mapping[str, str], hydra_context: HydraContext, config: DictConfig
+    settings: Settings, fixed: Mapping[str, str], hydra_context: HydraContext, config: DictConfig
 ) -> None:
     """Compose the app's config once with each slot's values (and the fixed overrides): a
     key the app lacks or a value it rejects is one line now, not a failure in every trial."""
-    if not s.slot_overrides:
+    if not settings.slot_overrides:
         return
-    n_slots = s.n_jobs
-    values = SlotValues(s.slot_overrides, n_slots).values
+    n_slots = settings.n_jobs
+    values = SlotOverrides(settings.slot_overrides, n_slots).values
     seen: set[tuple[str, ...]] = set()
     for slot in range(n_slots):
         chosen = tuple(f"{k}={format_value(v[slot])}" for k, v in values.items())
@@ -90,6 +90,6 @@ def record_of(trial: optuna.Trial | None) -> dict[str, Any]:
     if trial is None:
         return {}
     attrs = trial.user_attrs
-    if user_attrs.SLOT not in attrs:
+    if names.SLOT not in attrs:
         return {}
-    return {"slot": attrs[user_attrs.SLOT], "slot_overrides": attrs.get(user_attrs.SLOT_OVERRIDES)}
+    return {"slot": attrs[names.SLOT], "slot_overrides": attrs.get(names.SLOT_OVERRIDES)}

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from optuna.storages import BaseStorage, RDBStorage
 
-from .journal import record_beat
-from .urls import StorageError, redact
+from lab_optuna._storage.journal import record_beat
+from lab_optuna._storage.urls import StorageError, redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -233,7 +233,8 @@ def _delegating(cls: type) -> type:
 class ResilientStorage(BaseStorage):
     """An Optuna storage whose every call is retried through ``retrier``; ``inner`` is the
     real one (``RDBStorage``, ``JournalStorage``). It carries the sweep's heartbeat
-    settings: a database keeps Optuna's heartbeats, a journal the job's own (``journal.py``)."""
+    settings: a database keeps Optuna's heartbeats, a journal the job's own
+    (``journal.py``)."""
 
     def __init__(
         self,

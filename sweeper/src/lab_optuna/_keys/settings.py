@@ -6,8 +6,9 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from . import arguments
-from .config import IMPORTANCE_EVALUATORS, SweeperConf, keys
+from lab_optuna._keys import arguments
+from lab_optuna._keys.config import SweeperConf, keys
+from lab_optuna.names import IMPORTANCE_EVALUATORS
 
 
 class SettingsError(ValueError):
@@ -20,7 +21,7 @@ _HYDRA_KEYS = ("_target_", "defaults")
 
 
 class Settings(SweeperConf):
-    """The keys of :class:`~lab_optuna.config.SweeperConf`, checked."""
+    """The keys of :class:`~lab_optuna._keys.config.SweeperConf`, checked."""
 
     @property
     def directions(self) -> list[str]:
@@ -107,8 +108,8 @@ def _target(node: Any) -> str:
     return str(node.get("_target_", "")) if isinstance(node, dict) else ""
 
 
-def _int(s: Settings, key: str, low: int) -> None:
-    value = getattr(s, key)
+def _int(settings: Settings, key: str, low: int) -> None:
+    value = getattr(settings, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise SettingsError(f"hydra.sweeper.{key}={value!r}: an integer >= {low}")
 
@@ -179,29 +180,34 @@ def _callable(key: str, path: str | None) -> None:
         ) from None
 
 
-def _check_budget(s: Settings) -> None:
+def _check_budget(settings: Settings) -> None:
     """``timeout``, ``timeout_prune``, ``terminator``, the shapes of ``enqueue(_from)``."""
-    t = s.timeout
+    t = settings.timeout
     if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0):
         raise SettingsError(f"hydra.sweeper.timeout={t!r}: seconds > 0, or null for no limit")
-    if not isinstance(s.timeout_prune, bool):
-        raise SettingsError(f"hydra.sweeper.timeout_prune={s.timeout_prune!r}: true or false")
-    if s.enqueue is not None and not isinstance(s.enqueue, (list, ListConfig)):
+    if not isinstance(settings.timeout_prune, bool):
         raise SettingsError(
-            f"hydra.sweeper.enqueue={s.enqueue!r}: a list of {{key: value}} dicts, "
+            f"hydra.sweeper.timeout_prune={settings.timeout_prune!r}: true or false"
+        )
+    if settings.enqueue is not None and not isinstance(settings.enqueue, (list, ListConfig)):
+        raise SettingsError(
+            f"hydra.sweeper.enqueue={settings.enqueue!r}: a list of {{key: value}} dicts, "
             "e.g. [{x: 1.0, y: 0}]"
         )
-    if s.enqueue_from is not None and not isinstance(s.enqueue_from, (dict, DictConfig)):
+    if settings.enqueue_from is not None and not isinstance(
+        settings.enqueue_from, (dict, DictConfig)
+    ):
         raise SettingsError(
-            f"hydra.sweeper.enqueue_from={s.enqueue_from!r}: expected {{study: NAME, top: K}}"
+            f"hydra.sweeper.enqueue_from={settings.enqueue_from!r}: "
+            "expected {study: NAME, top: K}"
         )
-    node = s.terminator
+    node = settings.terminator
     if node is None:
         return
     shown = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
     if not isinstance(node, (dict, DictConfig)) or set(node) - {"patience", "min_delta"}:
         raise SettingsError(f"hydra.sweeper.terminator={shown!r}: {{patience: N, min_delta: D}}")
-    if len(s.directions) > 1:
+    if len(settings.directions) > 1:
         raise SettingsError("hydra.sweeper.terminator: needs a single objective")
     patience, delta = node.get("patience"), node.get("min_delta", 0.0)
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:

@@ -20,12 +20,12 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import CategoricalDistribution
 
-from .plan import Plan, flat_params
-from .settings import Settings, SettingsError
+from lab_optuna._keys.settings import Settings, SettingsError
+from lab_optuna._search.plan import Plan, flat_params
 
 
 def check_keys(
-    s: Settings,
+    settings: Settings,
     plan: Plan,
     arguments: list[str],
     hydra_context: HydraContext,
@@ -34,7 +34,7 @@ def check_keys(
     """SettingsError (one line) for the first key of ``plan`` the app's config lacks;
     ``arguments`` (the command line's overrides) say which keys came from there."""
     cli = {a.split("=", 1)[0] for a in arguments}
-    where = lambda key: key if key in cli else _where(s, key)  # noqa: E731
+    where = lambda key: key if key in cli else _where(settings, key)  # noqa: E731
     loader = hydra_context.config_loader
     groups: dict[str, list[str]] = {}  # override key -> the options to compose
     plain: list[str] = []
@@ -144,6 +144,6 @@ def _group_options(loader: Any, name: str) -> list[str]:
         return []
 
 
-def _where(s: Settings, key: str) -> str:
+def _where(settings: Settings, key: str) -> str:
     """The key as the user wrote it: ``hydra.sweeper.params.<key>`` or as is."""
-    return f"hydra.sweeper.params.{key}" if key in flat_params(s.params or {}) else key
+    return f"hydra.sweeper.params.{key}" if key in flat_params(settings.params or {}) else key

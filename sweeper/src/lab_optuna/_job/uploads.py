@@ -46,7 +46,7 @@ def upload_artifact(path: str | Path, *, checkpoint: bool = False) -> str | None
     logged, never raised: the trial's result counts more than its files."""
     from hydra.core.hydra_config import HydraConfig
 
-    from .trial import current_trial, sigint_deferred
+    from lab_optuna._job.task import current_trial, sigint_deferred
 
     trial = current_trial()
     if trial is None or not HydraConfig.initialized():

@@ -13,18 +13,18 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from . import user_attrs
-from .budget import Ended
-from .reporting import show_value
-from .urls import redact
+from lab_optuna import names
+from lab_optuna._loop.budget import Ended
+from lab_optuna._loop.console import show_value
+from lab_optuna._storage.urls import redact
 
 log = logging.getLogger(__name__)
 
 
 def save_pins(study: optuna.Study, pinned: dict[str, Any], sweep_dir: Path) -> None:
     """``pinned.yaml``, and the study's ``pinned`` attribute (a later phase pins them too)."""
-    OmegaConf.save(OmegaConf.create(pinned), sweep_dir / "pinned.yaml")
-    study.set_user_attr(user_attrs.PINNED, pinned)
+    OmegaConf.save(OmegaConf.create(pinned), sweep_dir / names.PINNED_YAML)
+    study.set_user_attr(names.PINNED, pinned)
 
 
 def write_outputs(
@@ -37,12 +37,10 @@ def write_outputs(
     """optimization_results.yaml (with why the sweep ``ended``), study_trials.csv and, with
     ``importances`` (evaluator names), importances.csv; a failure to write them is a warning
     (it must never replace the sweep's own exit status)."""
-    from .importance import save_importances
+    from lab_optuna._search.importance import save_importances
 
     try:
-        study.trials_dataframe(multi_index=False).to_csv(
-            sweep_dir / "study_trials.csv", index=False
-        )
+        study.trials_dataframe(multi_index=False).to_csv(sweep_dir / names.TRIALS_CSV, index=False)
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             return
         results: dict[str, Any] = {"name": "optuna"}
@@ -67,8 +65,8 @@ def write_outputs(
         )
         if ended is not None:
             results.update(ended.results())
-        OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
+        OmegaConf.save(OmegaConf.create(results), sweep_dir / names.RESULTS_YAML)
         if importances:
-            save_importances(study, sweep_dir / "importances.csv", evaluators=importances)
+            save_importances(study, sweep_dir / names.IMPORTANCES_CSV, evaluators=importances)
     except Exception as e:  # noqa: BLE001 - reporting must never lose the sweep's exit status
         log.warning("could not write the study outputs: %s", e)

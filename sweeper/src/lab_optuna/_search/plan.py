@@ -21,12 +21,12 @@ from hydra.utils import get_method
 from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
 
-from . import space as sp
-from .overrides import format_value, key_of
-from .pinning import pins
-from .screening import select
-from .settings import Settings, SettingsError
-from .slot_values import check_slot_keys
+from lab_optuna._keys.settings import Settings, SettingsError
+from lab_optuna._loop.slots import check_slot_keys
+from lab_optuna._search import space as sp
+from lab_optuna._search.pinning import pins
+from lab_optuna._search.screening import select
+from lab_optuna.overrides import format_value, key_of
 
 #: Where Hydra explains the move from ``search_space`` to ``params``.
 MIGRATION = "https://hydra.cc/docs/upgrades/1.1_to_1.2/changes_to_sweeper_config/"
@@ -61,21 +61,21 @@ class Plan:
         return tuple(f"{k}={v}" for k, v in params.items())
 
 
-def make_plan(s: Settings, arguments: list[str]) -> Plan:
+def make_plan(settings: Settings, arguments: list[str]) -> Plan:
     """The plan of a sweep with settings ``s`` and command-line ``arguments``."""
-    searched = [f"{k}={v}" for k, v in flat_params(s.params or {}).items()]
-    screened = select(s.storage, s.params_from) if s.params_from else {}
+    searched = [f"{k}={v}" for k, v in flat_params(settings.params or {}).items()]
+    screened = select(settings.storage, settings.params_from) if settings.params_from else {}
     pinned: dict[str, Any] = {}
-    if s.pin_from:
+    if settings.pin_from:
         taken = {key_of(o) for o in searched + arguments} | set(screened)
-        taken |= set(s.pin_exclude or [])
-        pinned = pins(s.storage, s.pin_from, s.pin_user_attrs or {}, taken)
+        taken |= set(settings.pin_exclude or [])
+        pinned = pins(settings.storage, settings.pin_from, settings.pin_user_attrs or {}, taken)
     texts = [f"{k}={format_value(v)}" for k, v in pinned.items()] + searched + arguments
     space, fixed = sp.from_overrides(texts)
-    space = {**_deprecated_space(s), **screened, **space}  # params and the command line win
+    space = {**_deprecated_space(settings), **screened, **space}  # params and the command line win
     for key in fixed:
         space.pop(key, None)
-    check_slot_keys(s.slot_overrides, space, fixed)
+    check_slot_keys(settings.slot_overrides, space, fixed)
     return Plan(space, fixed, pinned)
 
 
@@ -91,12 +91,12 @@ def flat_params(params: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _deprecated_space(s: Settings) -> dict[str, BaseDistribution]:
+def _deprecated_space(settings: Settings) -> dict[str, BaseDistribution]:
     """The distributions of ``search_space`` (deprecated), with hydra-optuna-sweeper's
     warnings: it is deprecated; with ``params`` set too, it is ignored."""
-    if s.search_space is None:
+    if settings.search_space is None:
         return {}
-    if s.params:
+    if settings.params:
         warnings.warn(
             "hydra.sweeper.search_space is ignored: hydra.sweeper.params is set too and "
             f"defines the search space (move the rest of search_space there; {MIGRATION})",
@@ -110,18 +110,18 @@ def _deprecated_space(s: Settings) -> dict[str, BaseDistribution]:
         UserWarning,
         stacklevel=3,
     )
-    return {str(k): sp.from_config(str(k), v) for k, v in s.search_space.items()}
+    return {str(k): sp.from_config(str(k), v) for k, v in settings.search_space.items()}
 
 
 def check_fixed_config(
-    s: Settings, plan: Plan, hydra_context: HydraContext, config: DictConfig
+    settings: Settings, plan: Plan, hydra_context: HydraContext, config: DictConfig
 ) -> None:
     """Run ``check_config`` once on the config every trial shares (fixed overrides and
     pins; searched keys at their defaults): a bad fixed value stops the sweep here, in
     one line, instead of failing every trial. Errors about searched keys go to trials."""
-    if not s.check_config:
+    if not settings.check_config:
         return
-    check = get_method(s.check_config)
+    check = get_method(settings.check_config)
     overrides = [f"{k}={v}" for k, v in plan.fixed.items()]
     cfg = hydra_context.config_loader.load_sweep_config(config, overrides)
     searched = {k.lstrip("+~") for k in plan.space}

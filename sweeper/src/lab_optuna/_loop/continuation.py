@@ -18,8 +18,8 @@ import logging
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from . import user_attrs
-from .outcomes import STALE
+from lab_optuna import names
+from lab_optuna._loop.verdicts import STALE
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,13 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
     beyond the ones it inherited made progress and is always continued (a trial longer than a
     cluster's time limit finishes across attempts); ``max_retry`` caps the attempts in a row
     that made none (an app that reports nothing counts every one)."""
-    retries = int(trial.user_attrs.get(user_attrs.RETRIES, 0))
-    inherited = trial.user_attrs.get(user_attrs.CONTINUED_FROM_STEP)
+    retries = int(trial.user_attrs.get(names.RETRIES, 0))
+    inherited = trial.user_attrs.get(names.CONTINUED_FROM_STEP)
     last_step = max(trial.intermediate_values, default=None)
     progressed = last_step is not None and (inherited is None or last_step > inherited)
     if progressed:
         retries = 0  # a fresh allowance: only attempts in a row that made no progress count
-    if not trial.params and user_attrs.HOST not in trial.user_attrs:
+    if not trial.params and names.HOST not in trial.user_attrs:
         log.warning(
             "trial %d: %s; not continued (it died before its params were set)", trial.number, reason
         )
@@ -49,13 +49,13 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
             max_retry,
         )
         return False
-    per_attempt = (*user_attrs.PER_ATTEMPT, user_attrs.WARM_START)  # queued once: the first
+    per_attempt = (*names.PER_ATTEMPT, names.WARM_START)  # queued once: the first
     attrs = {k: v for k, v in trial.user_attrs.items() if k not in per_attempt}
-    attrs[user_attrs.RETRY_OF] = int(trial.user_attrs.get(user_attrs.RETRY_OF, trial.number))
-    attrs[user_attrs.RETRY_REASON] = reason
-    attrs[user_attrs.RETRIES] = retries + 1
-    attrs[user_attrs.ATTEMPT] = int(trial.user_attrs.get(user_attrs.ATTEMPT, 1)) + 1
-    attrs[user_attrs.CONTINUED_FROM_STEP] = last_step
+    attrs[names.RETRY_OF] = int(trial.user_attrs.get(names.RETRY_OF, trial.number))
+    attrs[names.RETRY_REASON] = reason
+    attrs[names.RETRIES] = retries + 1
+    attrs[names.ATTEMPT] = int(trial.user_attrs.get(names.ATTEMPT, 1)) + 1
+    attrs[names.CONTINUED_FROM_STEP] = last_step
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
@@ -69,7 +69,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, reason: str, max_retry: int
         "trial %d: %s; continued by a new trial (attempt %d%s)",
         trial.number,
         reason,
-        attrs[user_attrs.ATTEMPT],
+        attrs[names.ATTEMPT],
         f", after step {last_step}" if last_step is not None else ", from the start",
     )
     return True

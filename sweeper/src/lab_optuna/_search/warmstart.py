@@ -31,10 +31,10 @@ from optuna.distributions import (
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from . import space as sp
-from . import user_attrs
-from .outcomes import DUPLICATE
-from .storage import make_storage, redact
+from lab_optuna import names
+from lab_optuna._loop.verdicts import DUPLICATE
+from lab_optuna._search import space as sp
+from lab_optuna._storage.connect import make_storage, redact
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def queue(study: optuna.Study, pts: list[dict[str, Any]], source: str, storage: 
     for point in pts:
         key = json.dumps(point, sort_keys=True)
         before = {t.number for t in _holders(study, key)}
-        study.enqueue_trial(point, user_attrs={user_attrs.WARM_START: key}, skip_if_exists=True)
+        study.enqueue_trial(point, user_attrs={names.WARM_START: key}, skip_if_exists=True)
         kept = _drop_duplicates(study, storage, key)
         queued += kept is not None and kept not in before
     if pts:
@@ -131,7 +131,7 @@ def _holders(study: optuna.Study, key: str) -> list[FrozenTrial]:
     return [
         t
         for t in study.get_trials(deepcopy=False)
-        if t.user_attrs.get(user_attrs.WARM_START) == key and t.state != TrialState.FAIL
+        if t.user_attrs.get(names.WARM_START) == key and t.state != TrialState.FAIL
     ]
 
 
@@ -150,8 +150,8 @@ def _drop_duplicates(study: optuna.Study, storage: Any, key: str) -> int | None:
         try:
             if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                 continue  # another process claimed it first
-            storage.set_trial_user_attr(trial_id, user_attrs.DUPLICATE_OF, first.number)
-            storage.set_trial_user_attr(trial_id, user_attrs.FAIL_REASON, DUPLICATE)
+            storage.set_trial_user_attr(trial_id, names.DUPLICATE_OF, first.number)
+            storage.set_trial_user_attr(trial_id, names.FAIL_REASON, DUPLICATE)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # SQLite has no row lock: another process claimed and failed it first

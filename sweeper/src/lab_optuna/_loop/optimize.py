@@ -4,9 +4,9 @@ With a launcher that runs jobs concurrently, each launch waits in a daemon threa
 ``n_jobs`` trials run at once, a new one starting as soon as one ends (``async_slots:
 false``: when the whole batch has ended); Hydra's basic launcher runs one job at a time in
 this process. Before every new trial, trials of dead jobs are failed and continued by a new
-attempt (``retry.py``); jobs whose trial went stale are no longer waited for. SIGINT/SIGTERM
-stop the loop: finished jobs are still recorded from their ``trial.json``, running trials
-are marked FAIL and queued to continue when the sweep is run again.
+attempt (``continuation.py``); jobs whose trial went stale are no longer waited for.
+SIGINT/SIGTERM stop the loop: finished jobs are still recorded from their ``trial.json``,
+running trials are marked FAIL and queued to continue when the sweep is run again.
 """
 
 from __future__ import annotations
@@ -26,16 +26,18 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from . import cancel, record, user_attrs
-from .budget import Budget, Ended
-from .heartbeat import fail_stale, first_beat, queued_heartbeat
-from .outcomes import STALE, Tally, Verdict, fail, of_job, tell, tell_verdict
-from .plan import Plan
-from .reporting import Console
-from .retry import requeue
-from .settings import Settings
-from .slot_values import SlotValues
-from .study import room_left
+from lab_optuna import names
+from lab_optuna._job import trial_json
+from lab_optuna._keys.settings import Settings
+from lab_optuna._loop import slurm
+from lab_optuna._loop.budget import Budget, Ended
+from lab_optuna._loop.console import Console
+from lab_optuna._loop.continuation import requeue
+from lab_optuna._loop.slots import SlotOverrides
+from lab_optuna._loop.verdicts import STALE, Tally, Verdict, fail, of_job, tell, tell_verdict
+from lab_optuna._search.plan import Plan
+from lab_optuna._search.study import room_left
+from lab_optuna._storage.heartbeat import fail_stale, first_beat, queued_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +84,10 @@ def stop_signals() -> Iterator[StopFlag]:
 
 
 @dataclass
-class Slots:
+class Loop:
     """One invocation's trials: launched jobs in ``running`` (future → (trial, start))."""
 
-    s: Settings
+    settings: Settings
     study: optuna.Study
     storage: Any
     plan: Plan
@@ -97,7 +99,7 @@ class Slots:
     stopped: StopFlag = field(default_factory=StopFlag)
     budget: Budget = field(default_factory=Budget)  # timeout and terminator (budget.py)
     ended: Ended = field(default_factory=Ended)  # why the loop stopped starting trials
-    per_slot: SlotValues = field(default_factory=SlotValues)  # slot_overrides
+    per_slot: SlotOverrides = field(default_factory=SlotOverrides)  # slot_overrides
     continuations: int = 0  # this invocation's trials continued by a new attempt: run them too
     closed: bool = False  # the budget or max_total_trials ended the loop: no new trial starts
 
@@ -105,21 +107,23 @@ class Slots:
         """Ask, launch and tell until ``n_trials`` ran, keeping ``n_jobs`` slots busy; a trial
         of this invocation whose job died is continued here too (on top of ``n_trials``)."""
         concurrent = not _in_process(self.launcher)  # threads watch remote jobs, even 1
-        slots = self.s.n_jobs if concurrent else 1
-        self.per_slot = SlotValues(self.s.slot_overrides, slots)
+        slots = self.settings.n_jobs if concurrent else 1
+        self.per_slot = SlotOverrides(self.settings.slot_overrides, slots)
         started = 0
         next_check = time.monotonic()
-        self.budget = Budget.of(self.s.timeout, self.s.timeout_prune, self.s.terminator)
+        self.budget = Budget.of(
+            self.settings.timeout, self.settings.timeout_prune, self.settings.terminator
+        )
         self.stopped = stopped
         try:
             with queued_heartbeat(
                 self.storage,
                 self._running_trials,
-                self.s.heartbeat_interval,
-                lambda numbers: cancel.queued_again(self.config, numbers),
+                self.settings.heartbeat_interval,
+                lambda numbers: slurm.queued_again(self.config, numbers),
             ):
                 while started < n_trials + self.continuations or self.running:
-                    may_start = not self.running or self.s.async_slots
+                    may_start = not self.running or self.settings.async_slots
                     while (
                         may_start
                         and len(self.running) < slots
@@ -127,9 +131,10 @@ class Slots:
                         and not self.closed
                         and not stopped.is_set()
                     ):
-                        if room_left(self.s, self.study) <= 0:
+                        if room_left(self.settings, self.study) <= 0:
                             log.info(
-                                "the study reached max_total_trials=%s", self.s.max_total_trials
+                                "the study reached max_total_trials=%s",
+                                self.settings.max_total_trials,
                             )
                             n_trials, self.continuations, self.closed = started, 0, True
                             self.ended = Ended("max_total_trials")
@@ -155,8 +160,8 @@ class Slots:
                     for fut in done:
                         trial, t0 = self.running.pop(fut)
                         self._finish(trial, fut, time.monotonic() - t0)
-                    if self.s.heartbeat_interval and time.monotonic() >= next_check:
-                        next_check = time.monotonic() + self.s.heartbeat_interval
+                    if self.settings.heartbeat_interval and time.monotonic() >= next_check:
+                        next_check = time.monotonic() + self.settings.heartbeat_interval
                         self._drop_dead_jobs()
                     self._check_failures()
         except (Stop, KeyboardInterrupt) as e:
@@ -182,24 +187,24 @@ class Slots:
                 "(hydra.sweeper.grace_period=%s is shorter than the sampler's ask?); "
                 "asking another",
                 trial.number,
-                self.s.grace_period,
+                self.settings.grace_period,
             )
         else:
             raise SystemExit(
                 "error: three trials in a row were failed as stale while they were asked: "
-                f"raise hydra.sweeper.grace_period={self.s.grace_period} above the time the "
+                f"raise hydra.sweeper.grace_period={self.settings.grace_period} above the time the "
                 "sampler takes to ask a trial"
             )
         self.budget.mark(trial)  # timeout_prune: the job's deadline
         try:
-            overrides = self.plan.configure(trial, self.config, self.s.custom_search_space)
+            overrides = self.plan.configure(trial, self.config, self.settings.custom_search_space)
         except Exception as e:  # e.g. custom_search_space: never left RUNNING
             fail(self.study, trial, f"{type(e).__name__}: {e}")
             raise SystemExit(
                 f"error: trial {trial.number} could not be configured: {type(e).__name__}: {e}"
             ) from None
         overrides += self.per_slot.take(trial)  # its slot's values, if any
-        if self.s.study_name is None:  # the job must find the study Optuna named
+        if self.settings.study_name is None:  # the job must find the study Optuna named
             overrides += (f"hydra.sweeper.study_name={self.study.study_name}",)
         self.console.started(trial)
         return trial, overrides
@@ -233,11 +238,11 @@ class Slots:
             ret: JobReturn = fut.result()
         except Exception as e:  # the launcher itself failed (e.g. a SLURM submission)
             ret = JobReturn(status=JobStatus.FAILED, _return_value=e)
-        verdict = of_job(ret, len(self.s.directions))
+        verdict = of_job(ret, len(self.settings.directions))
         stored = tell_verdict(self.study, trial, verdict)
         queued = verdict.resume and stored is not None
         if queued:
-            queued = requeue(self.study, stored, verdict.reason, self.s.max_retry)
+            queued = requeue(self.study, stored, verdict.reason, self.settings.max_retry)
             self._continue(queued)
         self.tally.count(verdict, continued=queued)
         if verdict.crash:
@@ -260,9 +265,9 @@ class Slots:
             if stored[trial.number].state == TrialState.FAIL:
                 del self.running[fut]  # its thread may stay blocked in the launcher: abandoned
                 self.per_slot.free(trial.number)
-                root = stored[trial.number].user_attrs.get(user_attrs.RETRY_OF, trial.number)
+                root = stored[trial.number].user_attrs.get(names.RETRY_OF, trial.number)
                 queued = any(
-                    t.state == TrialState.WAITING and t.user_attrs.get(user_attrs.RETRY_OF) == root
+                    t.state == TrialState.WAITING and t.user_attrs.get(names.RETRY_OF) == root
                     for t in stored.values()
                 )
                 self._continue(queued)
@@ -279,15 +284,17 @@ class Slots:
             self.console.one_more()
 
     def _check_failures(self) -> None:
-        self.tally.check_failure_rate(self.s.max_failure_rate, self.s.min_trials_for_failure_rate)
+        self.tally.check_failure_rate(
+            self.settings.max_failure_rate, self.settings.min_trials_for_failure_rate
+        )
 
     def _interrupted(self, reason: str) -> None:
         """Tell the running trials whose jobs had finished (their ``trial.json``); mark the
-        rest FAIL with ``reason``, and cancel their cluster jobs (``cancel.py``)."""
+        rest FAIL with ``reason``, and cancel their cluster jobs (``slurm.py``)."""
         failed: list[int] = []
         for trial, _ in list(self.running.values()):
-            job = record.record_of(self.config, trial.number)
-            state = record.state_of(job)
+            job = trial_json.record_of(self.config, trial.number)
+            state = trial_json.state_of(job)
             try:
                 if state == TrialState.COMPLETE and job.get("values"):
                     tell(self.study, trial, values=job["values"])
@@ -303,9 +310,9 @@ class Slots:
             failed.append(trial.number)
             if stored is not None:  # the next sweep on this study continues it first
                 with contextlib.suppress(Exception):
-                    requeue(self.study, stored, reason, self.s.max_retry)
-        launched = cancel.since(t0 for _, t0 in self.running.values())
-        cancel.cancel(self.config, failed, launched)
+                    requeue(self.study, stored, reason, self.settings.max_retry)
+        launched = slurm.since(t0 for _, t0 in self.running.values())
+        slurm.cancel(self.config, failed, launched)
 
 
 def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:

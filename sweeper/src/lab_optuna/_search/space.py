@@ -33,7 +33,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from . import overrides as ov
+from lab_optuna import overrides as ov
 
 
 class SearchSpaceError(ValueError):

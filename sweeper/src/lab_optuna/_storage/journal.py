@@ -21,8 +21,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from . import user_attrs
-from .urls import StorageError
+from lab_optuna import names
+from lab_optuna._storage.urls import StorageError
 
 SCHEME = "journal://"
 PREFIX = "journal:///"
@@ -85,7 +85,7 @@ def open_journal(url: str) -> optuna.storages.JournalStorage:
 
 def record_beat(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
     """One beat for the trial: the time now in its ``heartbeat_at`` user attribute."""
-    storage.set_trial_user_attr(trial_id, user_attrs.BEAT, time.time())
+    storage.set_trial_user_attr(trial_id, names.BEAT, time.time())
 
 
 def fail_stale_beats(
@@ -102,7 +102,7 @@ def fail_stale_beats(
     study_id = storage.get_study_id_from_name(study.study_name)
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        beat = trial.user_attrs.get(user_attrs.BEAT)
+        beat = trial.user_attrs.get(names.BEAT)
         if beat is None or now - float(beat) <= grace_period:
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)

@@ -1,6 +1,6 @@
 """The job side of a trial: which trial this job is, its heartbeats, its ``trial.json``.
 
-The sweeper wraps the app's task function in ``TrialJob``; in whatever process the launcher
+The sweeper wraps the app's task function in ``TaskAsTrial``; in whatever process the launcher
 runs it (the sweeper's own, a joblib worker, a SLURM node), the job finds its trial from its
 own Hydra config — the study in ``hydra.sweeper.storage``/``study_name``, the trial number in
 ``hydra.job.num`` — so the app declares nothing. ``current_trial()`` hands it to the app.
@@ -23,19 +23,19 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from . import record, slot_values, user_attrs
-from .budget import past_deadline
-from .heartbeat import job_heartbeat
-from .outcomes import TrialFailed, of_exception, of_return
-from .reporting import route_optuna_logging
-from .storage import make_storage
+from lab_optuna import names
+from lab_optuna._job import trial_json
+from lab_optuna._loop import slots
+from lab_optuna._loop.budget import past_deadline
+from lab_optuna._loop.console import route_optuna_logging
+from lab_optuna._loop.verdicts import TrialFailed, of_exception, of_return
+from lab_optuna._storage.connect import make_storage
+from lab_optuna._storage.heartbeat import job_heartbeat
 
 log = logging.getLogger(__name__)
 
 _current: optuna.trial.Trial | None = None
 _checkpoint_dir: Path | None = None
-#: The lineage's checkpoint folder: inside the output folder of its first attempt.
-CHECKPOINT_SUBDIR = "checkpoint"
 #: In-memory studies of this process (``storage: null``), for jobs run in-process.
 LIVE_STUDIES: dict[str, tuple[optuna.Study, Any]] = {}
 
@@ -54,7 +54,7 @@ def checkpoint_dir() -> Path | None:
     return _checkpoint_dir
 
 
-class TrialJob:
+class TaskAsTrial:
     """The app's task function, run as the Optuna trial numbered ``hydra.job.num``."""
 
     def __init__(self, task_function: Callable[[DictConfig], Any]) -> None:
@@ -74,25 +74,25 @@ class TrialJob:
             "params": dict(trial.params) if trial else {},
             "host": f"{socket.gethostname()}:{os.getpid()}",
             "job_id": _cluster_job_id(),
-            **slot_values.record_of(trial),  # slot, slot_overrides (with slot_overrides)
+            **slots.record_of(trial),  # slot, slot_overrides (with slot_overrides)
         }
         if trial is not None and not _running(trial, storage, trial_id):
             raise TrialFailed(f"trial {trial.number} had already ended: this attempt did not run")
-        record.write(out, job, TrialState.RUNNING)
+        trial_json.write(out, job, TrialState.RUNNING)
         _current, _checkpoint_dir = trial, _lineage_dir(trial, out)
         try:
             with job_heartbeat(storage, trial_id):
                 if trial is not None:  # the sweeper stops beating for it from now on
-                    trial.set_user_attr(user_attrs.HOST, job["host"])
+                    trial.set_user_attr(names.HOST, job["host"])
                 value = self.task_function(cfg)
         except Exception as e:
             verdict = of_exception(e)
-            record.write(out, job, verdict.state, reason=verdict.reason)
+            trial_json.write(out, job, verdict.state, reason=verdict.reason)
             raise
         finally:
             _current, _checkpoint_dir = None, None
         verdict = of_return(value, _n_objectives(hc.sweeper))
-        record.write(out, job, verdict.state, values=verdict.values)
+        trial_json.write(out, job, verdict.state, values=verdict.values)
         return value
 
 
@@ -107,11 +107,11 @@ def _lineage_dir(trial: optuna.trial.Trial | None, out: Path) -> Path | None:
     attempt), as an absolute path so that every attempt finds it from any working dir."""
     if trial is None:
         return None
-    known = trial.user_attrs.get(user_attrs.CHECKPOINT_DIR)
+    known = trial.user_attrs.get(names.CHECKPOINT_DIR)
     if known:
         return Path(known)
-    folder = out.resolve() / CHECKPOINT_SUBDIR
-    trial.set_user_attr(user_attrs.CHECKPOINT_DIR, str(folder))
+    folder = out.resolve() / names.CHECKPOINT_SUBDIR
+    trial.set_user_attr(names.CHECKPOINT_DIR, str(folder))
     return folder
 
 

@@ -4,8 +4,9 @@ exception to an outcome (its trial state and reason), telling Optuna, and the ta
 A job states its trial's fate one way (the job API, ``lab_optuna``): it returns the objective
 (COMPLETE), raises ``TrialPruned`` (PRUNED), raises ``TrialFailed(reason)`` or returns a
 non-finite value (FAIL, not a crash), or is interrupted (its trial continues in a new attempt:
-``retry.py``). Any other exception is a crash (FAIL, counted towards max_failure_rate). States
-are Optuna's own (``TrialState``); a FAIL's reason is the ``fail_reason`` user attribute.
+``continuation.py``). Any other exception is a crash (FAIL, counted towards
+max_failure_rate). States are Optuna's own (``TrialState``); a FAIL's reason is the
+``fail_reason`` user attribute.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
-from . import user_attrs
+from lab_optuna import names
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,8 @@ def fail(
     """Mark ``trial`` FAIL with ``reason`` (unless ``keep_existing`` and it has one)."""
     with contextlib.suppress(Exception):
         stored = frozen(study, trial) if keep_existing else None
-        if stored is None or not stored.user_attrs.get(user_attrs.FAIL_REASON):
-            trial.set_user_attr(user_attrs.FAIL_REASON, reason[:500])
+        if stored is None or not stored.user_attrs.get(names.FAIL_REASON):
+            trial.set_user_attr(names.FAIL_REASON, reason[:500])
     return tell(study, trial, state=TrialState.FAIL)
 
 
@@ -172,26 +173,6 @@ def frozen(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
     """The trial as the study stores it now."""
     found = study.get_trials(deepcopy=False)
     return found[trial.number] if trial.number < len(found) else None
-
-
-# ---------------------------------------------------------------- counting trials
-#: The word each trial state is counted under in a summary (the sweep's last line, the
-#: benchmarks' JSON): the one spelling of the outcomes, Optuna's states.
-COUNTED_AS: dict[TrialState, str] = {
-    TrialState.COMPLETE: "complete",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "failed",
-    TrialState.RUNNING: "running",
-}
-
-
-def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
-    """``{"complete": n, "pruned": n, "failed": n, "running": n}`` of ``trials``."""
-    counts = dict.fromkeys(COUNTED_AS.values(), 0)
-    for trial in trials:
-        if trial.state in COUNTED_AS:
-            counts[COUNTED_AS[trial.state]] += 1
-    return counts
 
 
 # ---------------------------------------------------------------- this invocation's tally

@@ -30,11 +30,10 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from .config import IMPORTANCE_EVALUATORS
+from lab_optuna.names import IMPORTANCE_COLUMNS as COLUMNS
+from lab_optuna.names import IMPORTANCE_EVALUATORS
 
 log = logging.getLogger(__name__)
-
-COLUMNS = ["param", "importance", "evaluator", "objective"]
 
 
 def _importance() -> Any:

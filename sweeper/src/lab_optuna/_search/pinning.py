@@ -14,9 +14,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from . import user_attrs
-from .reporting import show_value
-from .storage import make_storage, redact
+from lab_optuna import names
+from lab_optuna._loop.console import show_value
+from lab_optuna._storage.connect import make_storage, redact
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def best_of(storage_url: str | None, study_name: str) -> Best:
             f"study {study_name!r} in {redact(storage_url)} has no completed trial to pin: {hint}"
         )
     best = study.best_trial
-    params = {**study.user_attrs.get(user_attrs.PINNED, {}), **best.params}
+    params = {**study.user_attrs.get(names.PINNED, {}), **best.params}
     return Best(study_name, params, float(best.value), best.number, dict(best.user_attrs))
 
 

@@ -18,8 +18,8 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
-from .pinning import PinError
-from .storage import make_storage, redact
+from lab_optuna._search.pinning import PinError
+from lab_optuna._storage.connect import make_storage, redact
 
 log = logging.getLogger(__name__)
 MIN_TRIALS = 3

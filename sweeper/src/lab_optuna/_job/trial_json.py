@@ -14,13 +14,13 @@ from typing import Any
 from omegaconf import DictConfig, read_write
 from optuna.trial import TrialState
 
-NAME = "trial.json"
+from lab_optuna.names import TRIAL_JSON
 
 
 def write(out: Path, record: dict[str, Any], state: TrialState, **extra: Any) -> None:
     """Write ``record`` with ``state`` (and ``extra`` fields) to ``out/trial.json``, atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / NAME
+    path = out / TRIAL_JSON
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({**record, "state": state.name, **extra}, indent=2, default=str))
     tmp.replace(path)
@@ -29,7 +29,7 @@ def write(out: Path, record: dict[str, Any], state: TrialState, **extra: Any) ->
 def read(output_dir: str | Path) -> dict[str, Any]:
     """The record in ``output_dir`` ({} if there is none or it is unreadable)."""
     try:
-        return json.loads((Path(output_dir) / NAME).read_text())
+        return json.loads((Path(output_dir) / TRIAL_JSON).read_text())
     except (OSError, ValueError):
         return {}
 

@@ -4,7 +4,7 @@ The job beats for its trial from the training process (``job_heartbeat``); befor
 runs (queued on a cluster) the sweeper beats for it (``queued_heartbeat``). A trial silent
 for ``grace_period`` is stale: ``fail_stale`` fails it (continued by
 ``retry.RetryStale``). Database storages keep Optuna's beats, journal files the job's own
-(``journal.py``); an in-memory study or ``heartbeat_interval: null`` keeps none. For one
+(``_storage/journal.py``); an in-memory study or ``heartbeat_interval: null`` keeps none. For one
 grace period after a storage outage nothing is failed: no job could beat meanwhile.
 
 A trial asked by a sweeper that died before the trial's first beat (while its sampler picked
@@ -30,9 +30,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from . import user_attrs
-from .journal import fail_stale_beats
-from .resilient import ResilientStorage
+from lab_optuna import names
+from lab_optuna._storage.journal import fail_stale_beats
+from lab_optuna._storage.resilient import ResilientStorage
 
 log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
@@ -41,7 +41,7 @@ warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to b
 NO_FIRST_BEAT = "stale: its sweeper died before the trial's first heartbeat"
 #: User attributes that say a trial's sweeper lived past its ask (its mark, the job's host,
 #: a journal beat): a trial with none of them is judged by its age (``fail_unmarked``).
-_ALIVE_ONCE = (user_attrs.SWEEPER, user_attrs.HOST, user_attrs.BEAT)
+_ALIVE_ONCE = (names.SWEEPER, names.HOST, names.BEAT)
 
 
 def beats(storage: Any) -> bool:
@@ -101,7 +101,7 @@ def queued_heartbeat(
         for trial in list(trials()):
             if trial.number not in ids:
                 ids[trial.number] = trial_id(storage, trial)
-            if user_attrs.HOST not in storage.get_trial(ids[trial.number]).user_attrs:
+            if names.HOST not in storage.get_trial(ids[trial.number]).user_attrs:
                 storage.record_heartbeat(ids[trial.number])
             else:
                 started.append(trial.number)
@@ -122,7 +122,7 @@ def first_beat(storage: Any, trial: optuna.Trial) -> bool:
         tid = trial_id(storage, trial)
         if beats(storage):
             storage.record_heartbeat(tid)
-        storage.set_trial_user_attr(tid, user_attrs.SWEEPER, sweeper_id())
+        storage.set_trial_user_attr(tid, names.SWEEPER, sweeper_id())
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     except Exception:  # noqa: BLE001 - a storage error: its stale check may fail it later
@@ -185,7 +185,7 @@ def fail_unmarked(study: optuna.Study, storage: Any, grace: float) -> list[int]:
             study_id = storage.get_study_id_from_name(study.study_name)
         tid = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:  # the reason first: a finished trial takes no attribute
-            storage.set_trial_user_attr(tid, user_attrs.FAIL_REASON, NO_FIRST_BEAT)
+            storage.set_trial_user_attr(tid, names.FAIL_REASON, NO_FIRST_BEAT)
             if not storage.set_trial_state_values(tid, state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:

@@ -2,7 +2,7 @@
 
 :class:`SweeperConf` is the one definition: Hydra's ConfigStore gets it as the config
 ``hydra/sweeper=lab_optuna`` (:func:`store`, called by the plugin module at every app start),
-and ``Settings`` (``settings.py``) checks a composed config against it. Light on purpose:
+and ``Settings`` (``_keys/settings.py``) checks a composed config against it. Light on purpose:
 Hydra imports this at every start, so nothing here imports Optuna.
 
 The config is stored as a plain node, not as a structured (typed) one, so that a bad value
@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from lab_optuna.names import IMPORTANCE_EVALUATORS
+
 #: The Hydra plugin class the config instantiates.
 TARGET = "hydra_plugins.lab_optuna_sweeper.lab_optuna_sweeper.LabOptunaSweeper"
 #: Config groups of the sweeper and the option each starts from.
 GROUP_DEFAULTS = {"sampler": "tpe", "pruner": "none"}
-#: Optuna's importance evaluators the sweeper knows (``importances``), the report's main first.
-IMPORTANCE_EVALUATORS = ("ped_anova", "fanova", "mean_decrease_impurity")
 
 
 @dataclass
