@@ -14,10 +14,10 @@ Summarise one or more Hydra multirun sweep dirs (Optuna phases or plain grids su
 
 Writes into the first sweep dir (or --out):
   report.md    best trials, best config as a `python train.py ...` command, per-choice
-               comparisons, early stopping, lr schedules, Optuna history/importances,
-               search views (parallel coordinates, heat map of the two most important
-               parameters, timeline with the slot utilisation), parameter/feature
-               statistics, failed/unfinished trials
+               comparisons, early stopping, lr schedules, Optuna importances, search
+               views (Optuna's history, slices, parallel coordinates and contour of the
+               two most important parameters on the stored study; the timeline with the
+               slot utilisation), parameter/feature statistics, failed/unfinished trials
   trials.csv   one row per trial/job: status, best_val_acc, epochs, wall time, parameters
   epochs.csv   every metrics.csv row with its sweep_dir/job/trial/study key
   *.png        plots referenced by report.md

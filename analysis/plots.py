@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.compare import finished, run_epochs
+from analysis.compare import run_epochs
 from lenet_lab import record
 
 _MAX_LINES = 30  # individual runs drawn per choice before only the mean is shown
@@ -197,40 +197,6 @@ def lr_trace(epochs: pd.DataFrame, runs: list[tuple[Any, Any, str]], path: Path)
     return _save(fig, path)
 
 
-def history(trials: pd.DataFrame, path: Path) -> Path | None:
-    """Objective per trial and best-so-far (max) vs trial number, one colour per study."""
-    data = trials[trials["trial"].notna()]
-    if data.empty:
-        return None
-    fig = _figure(8, 4.2)
-    ax = fig.subplots()
-    colors = _colors(data["study"].unique())
-    for study, sub in data.groupby("study", sort=False):
-        sub = sub.sort_values("trial")
-        ok = finished(sub)
-        x = ok["trial"].astype(float)
-        ax.scatter(x, ok[record.BEST_VAL_ACC], s=18, color=colors[study], alpha=0.6)
-        others = sub[~sub.index.isin(ok.index) & sub[record.BEST_VAL_ACC].notna()]
-        if not others.empty:
-            ax.scatter(
-                others["trial"].astype(float),
-                others[record.BEST_VAL_ACC],
-                s=18,
-                marker="x",
-                color="grey",
-                alpha=0.7,
-            )
-        best = ok[record.BEST_VAL_ACC].cummax()
-        ax.step(x, best, where="post", color=colors[study], lw=2, label=f"{study} best so far")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("trial number")
-    ax.set_ylabel(record.BEST_VAL_ACC)
-    ax.set_title("optimisation history (x: not complete)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
 def importances(tables: dict[str, pd.DataFrame], path: Path) -> Path | None:
     """Horizontal bars of parameter importance, one panel per study."""
     tables = {k: v for k, v in tables.items() if not v.empty}
@@ -245,44 +211,6 @@ def importances(tables: dict[str, pd.DataFrame], path: Path) -> Path | None:
         ax.set_xlabel("importance")
         ax.set_title(str(study))
         ax.grid(alpha=0.3, axis="x")
-    return _save(fig, path)
-
-
-def slices(trials: pd.DataFrame, params: list[str], path: Path) -> Path | None:
-    """Objective vs value per parameter (finished trials, colour = trial number)."""
-    ok = finished(trials)
-    params = [p for p in params if ok[p].notna().any()]
-    if not params:
-        return None
-    fig, axes = _grid(len(params), 4.3, 3.3)
-    rng = np.random.default_rng(0)
-    for ax, param in zip(axes, params, strict=False):
-        sub = ok[ok[param].notna()]
-        values = sub[param]
-        color = sub["trial"].astype(float).fillna(0)
-        numeric = pd.to_numeric(values, errors="coerce")
-        if numeric.notna().all() and not values.map(lambda v: isinstance(v, bool)).any():
-            x = numeric.astype(float)
-            ax.scatter(x, sub[record.BEST_VAL_ACC], c=color, cmap="viridis", s=20)
-            if (x > 0).all() and x.max() / x.min() >= 10:
-                ax.set_xscale("log")
-        else:
-            cats = [str(v) for v in values]
-            names = list(dict.fromkeys(cats))
-            pos = np.array([names.index(c) for c in cats], dtype=float)
-            ax.scatter(
-                pos + rng.uniform(-0.15, 0.15, len(pos)),
-                sub[record.BEST_VAL_ACC],
-                c=color,
-                cmap="viridis",
-                s=20,
-            )
-            ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
-        ax.set_xlabel(param)
-        ax.set_ylabel(record.BEST_VAL_ACC)
-        ax.grid(alpha=0.3)
-    for ax in axes[len(params) :]:
-        ax.set_visible(False)
     return _save(fig, path)
 
 

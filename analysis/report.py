@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import compare, plots, views
+from analysis import compare, plots, search_views
 from analysis.columns import param_columns
 from analysis.errors import AnalysisError
 from analysis.load import PathLike, Runs, load_sweeps
@@ -150,6 +150,12 @@ class _Builder:
             values = done["objective"].astype(float)
             if split == "test" and len(done) > 1:
                 shown = ", ".join(f"{v:.4f}" for v in values)
+                if "seed" in done.columns and done["seed"].notna().all():  # in seed order
+                    ordered = done.assign(objective=values).sort_values("seed", kind="stable")
+                    shown = ", ".join(
+                        f"seed {fmt(s)}: {v:.4f}"
+                        for s, v in zip(ordered["seed"], ordered["objective"])
+                    )
                 result = f"**{values.mean():.4f} ± {values.std():.4f}** ({shown})"
             else:
                 best = done.loc[values.idxmax()]
@@ -333,9 +339,6 @@ class _Builder:
             return
         self.add("## Optuna studies", "")
         imp_tables: dict[str, pd.DataFrame] = {}
-        space: list[str] = []
-        mask = self.trials["sweep_dir"].isin([str(s.path) for s in sweeps])
-        opt_trials = self.trials[mask]
         for s in sweeps:
             mine = self.trials[self.trials["sweep_dir"] == str(s.path)]
             self.add(f"### {s.study} (`{s.path}`)", "")
@@ -348,14 +351,9 @@ class _Builder:
                     self.add(
                         "", "Best params (optimization_results.yaml):", "", mapping(best_params)
                     )
-                    space += [str(k) for k in best_params]
                 self.add("")
             if s.pinned:
                 self.add("Pinned from phase 1 (pinned.yaml):", "", mapping(s.pinned), "")
-            if s.study_trials is not None:
-                space += [
-                    c[len("params_") :] for c in s.study_trials.columns if c.startswith("params_")
-                ]
             imp, source = s.importances, IMPORTANCES_CSV
             shown = s.importance_table if s.importance_table is not None else imp
             if imp is None:
@@ -374,23 +372,15 @@ class _Builder:
             if not imp.empty and shown is not None:
                 self.add(f"Parameter importances ({source}):", "", table(shown), "")
                 imp_tables[s.study] = imp
-                space += [str(p) for p in imp["param"]]
-        self.add(*_img(self.plot(plots.history, "history.png", opt_trials), "optimisation history"))
         self.add(
             *_img(
                 self.plot(plots.importances, "importances.png", imp_tables), "parameter importances"
             )
         )
-        varied = compare.varied_columns(opt_trials)
-        params = [p for p in dict.fromkeys(space) if p in varied] or varied
-        self.add(
-            *_img(
-                self.plot(plots.slices, "slices.png", opt_trials, params), "objective vs parameter"
-            )
-        )
 
     def search_views(self) -> None:
-        """Parallel coordinates, the two most important parameters and the timeline of each
+        """The optimisation history, parallel coordinates, the two most important parameters and
+        the timeline of each
         Optuna sweep; a view that cannot be drawn is one line saying why."""
         sweeps = [s for s in self.runs.sweeps if s.is_optuna]
         if not sweeps:
@@ -403,7 +393,7 @@ class _Builder:
                 self.add(f"### {s.study} (`{s.path}`)", "")
                 suffix = "_" + _safe(s.study if _safe(s.study) not in used else s.label)
                 used.add(suffix[1:])
-            for view in views.views_of(s):
+            for view in search_views.views_of(s):
                 if view.skip:
                     self.add(f"_{view.title.capitalize()}: not drawn ({view.skip})._", "")
                     continue

@@ -15,15 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+from matplotlib.patches import Patch
 
+from analysis.plots import _figure, _save
 from lab_optuna import names
 
 START, COMPLETE = "datetime_start", "datetime_complete"
 HOST_COLUMN = f"user_attrs_{names.HOST}"
 #: ``lab_optuna.names.SLOT`` (the slot a trial ran in, with ``slot_overrides``).
 SLOT_COLUMN = f"user_attrs_{names.SLOT}"
+GREY = "0.65"
+#: Bar colour of each Optuna trial state (others: grey).
+STATE_COLORS = {"COMPLETE": "tab:green", "PRUNED": "tab:orange", "FAIL": "tab:red"}
 
 
 def utilisation(intervals: Sequence[tuple[float, float]], slots: int) -> float:
@@ -139,3 +145,39 @@ def build_timeline(study_trials: pd.DataFrame | None) -> Timeline | None:
         recorded_slots=slots is not None,
         untimed=int((~timed).sum()),
     )
+
+
+def draw_timeline(line: Timeline, path: Path) -> Path:
+    """One row per slot, a bar per trial from its start to its end coloured by its state."""
+    bars = line.bars
+    fig = _figure(9, max(2.2, 0.45 * len(line.labels) + 1.4))
+    ax = fig.subplots()
+    for _, bar in bars.iterrows():
+        color = STATE_COLORS.get(str(bar["state"]).upper(), GREY)
+        ax.barh(
+            bar["row"],
+            bar["end"] - bar["start"],
+            left=bar["start"],
+            height=0.7,
+            color=color,
+            edgecolor="k",
+            linewidth=0.5,
+            gid=str(bar["state"]).upper(),
+        )
+        if len(bars) <= 60:
+            mid = (bar["start"] + bar["end"]) / 2
+            ax.text(mid, bar["row"], str(bar["number"]), ha="center", va="center", fontsize=7)
+    ax.set_yticks(range(len(line.labels)), line.labels, fontsize=8)
+    ax.set_ylim(len(line.labels) - 0.5, -0.5)
+    ax.set_xlim(0, max(line.span, 1e-9))
+    ax.set_xlabel("seconds since the first trial started")
+    ax.grid(alpha=0.3, axis="x")
+    present = [s for s in STATE_COLORS if (bars["state"].str.upper() == s).any()]
+    others = set(bars["state"].str.upper()) - set(STATE_COLORS)
+    handles = [Patch(color=STATE_COLORS[s], label=s) for s in present]
+    handles += [Patch(color=GREY, label=s) for s in sorted(others)]
+    ax.legend(
+        handles=handles, fontsize=8, loc="upper right", bbox_to_anchor=(1, 1.25), ncol=len(handles)
+    )
+    ax.set_title("trials by slot (gaps: idle)", fontsize=10, loc="left")
+    return _save(fig, path)

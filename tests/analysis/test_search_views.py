@@ -1,5 +1,5 @@
-"""The report's search views on hand-made tables: parallel coordinates, the heat map of the
-two most important parameters and the trials' timeline with its slot utilisation."""
+"""The report's search views: Optuna's plots on a real stored study (history, slices, parallel
+coordinates, contour) and our timeline of the slots with its utilisation on hand-made tables."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 import yaml
 from matplotlib.figure import Figure
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
 
-from analysis import search_plots, write_report
-from analysis.search_space import axes, declared_space, most_important
+from analysis import write_report
+from analysis.search_views import most_important, timeline_view, views_of
 from analysis.sweep_info import SweepInfo
-from analysis.timeline import assign_rows, build_timeline, utilisation
-from analysis.views import heat_map_view, parallel_view, timeline_view
+from analysis.timeline import STATE_COLORS, assign_rows, build_timeline, draw_timeline, utilisation
 
 T0 = pd.Timestamp("2026-01-01 12:00:00")
 SPACE = {"optimizer": "choice(sgd, adam)", "lr": "tag(log, interval(0.0001, 1.0))"}
@@ -133,11 +135,11 @@ def test_timeline_bars_are_coloured_by_state(
     saved = Saved(monkeypatch)
     line = build_timeline(TABLE)
     assert line is not None
-    search_plots.timeline(line, tmp_path / "t.png")
+    draw_timeline(line, tmp_path / "t.png")
     ax = saved.figures[0].axes[0]
     bars = {p.get_gid(): p for p in ax.patches if p.get_gid()}
     assert set(bars) == {"COMPLETE", "PRUNED", "FAIL"}
-    for state, color in search_plots.STATE_COLORS.items():
+    for state, color in STATE_COLORS.items():
         assert np.allclose(bars[state].get_facecolor()[:3], _rgb(color))
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["COMPLETE", "PRUNED", "FAIL"]
     view = timeline_view(info_for(TABLE))
@@ -152,91 +154,105 @@ def _rgb(color: str) -> tuple[float, float, float]:
     return to_rgb(color)
 
 
-# --------------------------------------------------------------------------- axes
+# --------------------------------------------------------------------------- Optuna's views
 
 
-def test_axes_follow_the_declared_space() -> None:
-    space = declared_space({"params": {**SPACE, "batch": "choice(32, 64, 128)", "bad": "x("}})
-    table = TABLE.assign(params_batch=[128.0, 32.0, 64.0, 32.0])
-    opt, lr, batch = axes(table, space, ["optimizer", "lr", "batch"])
-    assert opt.categorical and opt.levels == ["sgd", "adam"]
-    assert list(opt.scale(table["params_optimizer"])) == [0, 1, 0, 1]
-    assert not lr.categorical and lr.log and (lr.low, lr.high) == (0.0001, 1.0)
-    assert lr.scale(pd.Series([0.0001, 0.01, 1.0])) == pytest.approx([0, 0.5, 1])
-    assert batch.categorical and batch.levels == ["32", "64", "128"]  # CSV's 128.0 is 128
-    assert list(batch.scale(table["params_batch"])) == [1, 0, 0.5, 0]
-    unknown = axes(table, {}, ["lr"])[0]
-    assert not unknown.log and (unknown.low, unknown.high) == (0.0001, 0.1)
+def stored(tmp_path: Path, n_params: int = 2, complete: bool = True) -> SweepInfo:
+    """A real SQLite study of 6 trials (4 complete, a pruned and a failed one) over a log
+    ``lr`` and a categorical ``optimizer``, and the SweepInfo of its sweep folder."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    db = tmp_path / "optuna.db"
+    study = optuna.create_study(
+        study_name="phase1", storage=f"sqlite:///{db}", direction="maximize"
+    )
+    dists = {
+        "lr": FloatDistribution(1e-4, 1.0, log=True),
+        "optimizer": CategoricalDistribution(["sgd", "adam"]),
+    }
+    dists = dict(list(dists.items())[:n_params])
+    rows = [(0.001, "sgd", 0.6), (0.01, "adam", 0.9), (0.1, "sgd", 0.7), (0.5, "adam", 0.8)]
+    for lr, opt, value in rows:
+        params = {"lr": lr, "optimizer": opt}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={k: params[k] for k in dists},
+                distributions=dists,
+                value=value if complete else None,
+                state=TrialState.COMPLETE if complete else TrialState.PRUNED,
+            )
+        )
+    for state in (TrialState.PRUNED, TrialState.FAIL):
+        study.add_trial(
+            optuna.trial.create_trial(params={}, distributions={}, state=state, value=None)
+        )
+    return SweepInfo(
+        path=tmp_path,
+        label="phase1",
+        sweeper_config={"storage": f"sqlite:///{db}", "study_name": "phase1"},
+        study_trials=TABLE,
+        is_optuna=True,
+        study_name="phase1",
+    )
 
 
-def test_heat_map_picks_the_two_most_important_params() -> None:
+def test_optuna_views_are_drawn_from_the_stored_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = Saved(monkeypatch)
+    info = stored(tmp_path)
+    views = {v.stem: v for v in views_of(info)}
+    assert list(views) == ["history", "slices", "parallel", "contour", "timeline"]
+    for stem in ("history", "slices", "parallel", "contour"):
+        view = views[stem]
+        assert view.skip is None and view.sentence.count(".") >= 1
+        data = view.draw(tmp_path / f"{stem}.png").read_bytes()  # type: ignore[misc]
+        assert data.startswith(b"\x89PNG") and len(data) > 1000
+    # the contour's axes come from the stored distributions: lr was searched log
+    contour = saved.figures[3]
+    assert {ax.get_xscale() for ax in contour.axes if ax.get_xlabel() == "lr"} == {"log"}
+
+
+def test_the_two_most_important_params_lead() -> None:
     imp = pd.DataFrame({"param": ["other", "optimizer", "lr"], "importance": [0.5, 0.2, 0.3]})
     assert most_important(imp, ["optimizer", "lr"]) == (["lr", "optimizer"], True)
     assert most_important(None, ["optimizer", "lr", "x"]) == (["optimizer", "lr"], False)
     assert most_important(imp.head(2), ["optimizer", "lr"]) == (["optimizer", "lr"], False)
-    view = heat_map_view(info_for(TABLE, imp))
-    assert "(`lr`, `optimizer`, by importances.csv)" in view.sentence
-    view = heat_map_view(info_for(TABLE))
-    assert "(`optimizer`, `lr`, the first two searched: no importances.csv)" in view.sentence
 
 
-def test_heat_map_cells_hold_the_mean_objective(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    saved = Saved(monkeypatch)
-    table = study_trials(
-        [
-            (0, "COMPLETE", 0.6, "sgd", 0.001, 0, 1),
-            (1, "COMPLETE", 0.8, "sgd", 0.001, 1, 2),
-            (2, "COMPLETE", 0.9, "adam", 0.5, 2, 3),
-            (3, "PRUNED", None, "adam", 0.001, 3, 4),
-        ]
-    )
-    opt, lr = axes(table, declared_space({"params": SPACE}), ["optimizer", "lr"])
-    search_plots.heat_map(table, opt, lr, "objective", tmp_path / "h.png")
-    ax = saved.figures[0].axes[0]
-    mesh = next(c for c in ax.collections if hasattr(c, "get_array") and c.get_array().ndim == 2)
-    cells = mesh.get_array()
-    filled = sorted(float(v) for v in cells.compressed())
-    assert filled == pytest.approx([0.7, 0.9])  # (0.6 + 0.8) / 2 in one cell; the pruned: none
-    assert ax.get_yscale() == "log"
-    grey = [c for c in ax.collections if c.get_gid() == "grey"]
-    assert len(grey) == 1 and len(grey[0].get_offsets()) == 1
-
-
-# --------------------------------------------------------------------------- parallel
-
-
-def test_parallel_coordinates_grey_pruned_and_failed_underneath(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    saved = Saved(monkeypatch)
-    view = parallel_view(info_for(TABLE))
-    assert view.draw is not None and view.draw(tmp_path / "p.png").stat().st_size > 1000
-    ax = saved.figures[0].axes[0]
-    grey = [line for line in ax.get_lines() if line.get_gid() == "grey"]
-    coloured = [line for line in ax.get_lines() if line.get_gid() == "trial"]
-    assert len(grey) == 2 and len(coloured) == 2
-    assert all(g.get_zorder() < c.get_zorder() for g in grey for c in coloured)
-    assert coloured[0].get_color() != coloured[1].get_color()
-    # the best trial (0.9, adam, lr 0.01) is drawn last, at the top of the objective axis
-    assert list(coloured[-1].get_ydata()) == pytest.approx([1, 1, 0.5])
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["objective", "optimizer", "lr"]
-    assert saved.figures[0].axes[1].get_ylabel() == "objective (maximize)"  # the colorbar
+def test_contour_names_its_two_params_and_why(tmp_path: Path) -> None:
+    info = stored(tmp_path)
+    info.importances = pd.DataFrame({"param": ["optimizer", "lr"], "importance": [0.7, 0.3]})
+    contour = {v.stem: v for v in views_of(info)}["contour"]
+    assert "(`optimizer`, `lr`, by importances.csv)" in contour.sentence
+    info.importances = None
+    contour = {v.stem: v for v in views_of(info)}["contour"]
+    assert "(`lr`, `optimizer`, the first two: no importances.csv)" in contour.sentence
 
 
 def test_views_are_skipped_with_one_line(tmp_path: Path) -> None:
-    assert parallel_view(info_for(None)).skip == "no study_trials.csv"
-    one = TABLE.drop(columns=["params_lr"])
-    assert "1 searched parameter(s)" in str(parallel_view(info_for(one)).skip)
-    assert "1 searched parameter(s)" in str(heat_map_view(info_for(one)).skip)
+    memory = info_for(TABLE)  # storage: null
+    skips = {v.stem: v.skip for v in views_of(memory)}
+    assert skips["parallel"] == "the study was kept in memory (hydra.sweeper.storage: null)"
+    assert skips["timeline"] is None
+    gone = info_for(TABLE)
+    gone.sweeper_config = {"storage": f"sqlite:///{tmp_path}/none.db", "study_name": "s"}
+    assert views_of(gone)[0].skip == f"its database {tmp_path}/none.db is not there"
+    one = stored(tmp_path / "one", n_params=1)
+    skips = {v.stem: v.skip for v in views_of(one)}
+    assert "1 searched parameter(s)" in str(skips["parallel"]) == str(skips["contour"])
+    assert skips["history"] is None and skips["slices"] is None
+    pruned = stored(tmp_path / "pruned", complete=False)
+    assert {v.skip for v in views_of(pruned)[:4]} == {"no complete trial"}
+
+
+def test_the_report_says_why_a_view_is_missing(tmp_path: Path) -> None:
     sweep = tmp_path / "s"
     job = sweep / "trial_0" / ".hydra"
     job.mkdir(parents=True)
     (job / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"params": SPACE}}}))
     (job.parent / "trial.json").write_text('{"number": 0, "study": "s", "state": "COMPLETE"}')
-    one.drop(columns=["datetime_start"]).to_csv(sweep / "study_trials.csv", index=False)
+    TABLE.drop(columns=["datetime_start"]).to_csv(sweep / "study_trials.csv", index=False)
     text = write_report(sweep).report.read_text()
     assert "## Search views" in text
-    assert "_Parallel coordinates: not drawn (1 searched parameter(s); it needs 2)._" in text
+    assert "_Parallel coordinates: not drawn (the study was kept in memory" in text
     assert "_Timeline of the trials: not drawn (no trial with both datetime_start" in text

@@ -1,0 +1,121 @@
+"""The figures the docs quote, rendered from the committed result files.
+
+A block of a markdown file between ``<!-- figures: NAME -->`` and ``<!-- /figures -->`` is
+the output of ``RENDERERS[NAME]``, so a rerun of a benchmark updates its prose and tables in
+one command, and ``--check`` (run by the test suite) fails when a doc is behind its results.
+
+    python benchmarks/doc_figures.py            # rewrite every block from benchmarks/results/
+    python benchmarks/doc_figures.py --check    # list the stale blocks, exit 1 if any
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+#: The markdown files that hold blocks.
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"(<!-- figures: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures -->)", re.S)
+
+
+def _json(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text())
+
+
+# ---------------------------------------------------------------- renderers
+#: The epoch-speed paths in the table, with their labels (a path absent from the file is left out).
+EPOCH_PATHS = {
+    "sheet_w0": "the sheet's pipeline",
+    "project": "the project, autograd step (`engine.TrainStep`)",
+    "project_compile": "the project under `torch.compile`",
+    "project_explicit": "the project, hand-written CPU backward (since removed)",
+}
+
+
+def epoch_speed() -> str:
+    """The seconds-per-epoch table of ``epoch_speed_cpu.json``, with its provenance line."""
+    d = _json("epoch_speed_cpu.json")
+    paths = {k: v for k, v in d["paths"].items() if k in EPOCH_PATHS}
+    base = paths["sheet_w0"]["s_per_epoch"]
+    spread = max(p["max_s"] / p["min_s"] - 1 for p in paths.values())
+    load = f"{d['loadavg_before'][0]:.1f} to {d['loadavg_after'][0]:.1f}"
+    lines = [
+        f"The file is `benchmarks/results/epoch_speed_cpu.json`, from {d['date'][:10]}: "
+        f"{d['epochs_timed']} timed epochs after {d['warmup_epochs']} warm-up, torch "
+        f"{d['torch'].split('+')[0]}, {d['cpu_count']} cores, the load average going from "
+        f"{load}. Epochs of one path varied by up to {spread * 100:.0f} % within the run.",
+        "",
+        "| path | s/epoch | images/s | vs the sheet | val acc after "
+        f"{d['epochs_timed']} epochs | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, label in EPOCH_PATHS.items():
+        if key not in paths:
+            continue
+        p = paths[key]
+        ratio = base / p["s_per_epoch"]
+        shown = "1" if key == "sheet_w0" else f"{ratio:.2f}×"
+        if key == "project":
+            shown = f"**{shown}**"
+        lines.append(
+            f"| {label} | {p['s_per_epoch']:.2f} | {p['images_per_s'] / 1000:.1f}k | {shown} | "
+            f"{p['val_acc']:.3f} | {p['peak_rss_mb']:.0f} MB |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[], str]] = {
+    "epoch-speed": epoch_speed,
+}
+
+
+# ---------------------------------------------------------------- blocks
+def render(text: str) -> tuple[str, list[str]]:
+    """``text`` with every block re-rendered, and the names of the blocks that changed."""
+    changed: list[str] = []
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name not in RENDERERS:
+            raise SystemExit(f"error: unknown figures block {name!r} (known: {sorted(RENDERERS)})")
+        body = RENDERERS[name]()
+        if body != m.group("body"):
+            changed.append(name)
+        return m.group(1) + body + m.group(4)
+
+    return BLOCK.sub(one, text), changed
+
+
+def stale(docs: list[Path] = DOCS) -> list[str]:
+    """``file: block`` for every block whose text differs from its results."""
+    return [
+        f"{doc.relative_to(ROOT)}: {name}" for doc in docs for name in render(doc.read_text())[1]
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="list stale blocks, exit 1 if any")
+    args = parser.parse_args(argv)
+    if args.check:
+        behind = stale()
+        for line in behind:
+            print(f"stale: {line} (python benchmarks/doc_figures.py rewrites it)")
+        return 1 if behind else 0
+    for doc in DOCS:
+        text, changed = render(doc.read_text())
+        if changed:
+            doc.write_text(text)
+            print(f"{doc.relative_to(ROOT)}: {', '.join(changed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
