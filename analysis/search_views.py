@@ -118,7 +118,7 @@ def _draw(plot: str, study: optuna.Study, path: Path, **kw: Any) -> Path:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ax = getattr(vis, plot)(study, **kw)
     fig = ax.flat[0].figure if hasattr(ax, "flat") else ax.figure
-    fig.set_size_inches(max(6.0, fig.get_figwidth()), 4.6)
+    fig.set_size_inches(min(max(6.0, fig.get_figwidth()), 15.0), 4.6)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path

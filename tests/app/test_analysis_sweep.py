@@ -72,14 +72,17 @@ def test_report_on_optuna_phase_reproduces_best_trial(phase1, tmp_path):
 
 
 def test_report_shows_the_search_views_of_a_real_sweep(phase1):
-    """Parallel coordinates, the two most important parameters and the timeline: valid PNGs
-    of a reasonable size, each referenced by the report under its sentence."""
+    """Optuna's history, slices, parallel coordinates and contour of the two most important
+    parameters (on the stored study), and our timeline: valid PNGs of a reasonable size, each
+    referenced by the report under its sentence."""
     sweep, _, _ = phase1
     report = (sweep / "report.md").read_text()
     section = report.split("## Search views", 1)[1].split("\n## ", 1)[0]
     sentences = {
-        "parallel.png": "Parallel coordinates: each line is one trial",
-        "contour.png": "Heat map of the two most important parameters (`",
+        "history.png": "Optimisation history (Optuna's)",
+        "slices.png": "Slices (Optuna's)",
+        "parallel.png": "Parallel coordinates (Optuna's): each line is one complete trial",
+        "contour.png": "Contour (Optuna's) of the objective over the two most important",
         "timeline.png": "Timeline: one row per slot",
     }
     for name, sentence in sentences.items():
