@@ -124,7 +124,10 @@ def test_ended_says_n_trials_otherwise(tmp_path):
             "hydra.sweeper.terminator={patience:2,min_delta:-1}",
             "hydra.sweeper.terminator.min_delta=-1: a number >= 0",
         ),
-        ("hydra.sweeper.terminator={wait:2}", "hydra.sweeper.terminator={'wait': 2}: {patience"),
+        (
+            "hydra.sweeper.terminator={wait:2}",
+            "hydra.sweeper.terminator.wait: not a key of the hydra.sweeper.terminator",
+        ),
     ],
 )
 def test_bad_budget_settings_are_one_line_before_any_trial(tmp_path, override, message):

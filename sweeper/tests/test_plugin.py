@@ -434,6 +434,18 @@ def test_max_total_trials_caps_the_study(tmp_path, db):
         ("+hydra.sweeper.sampler.bogus=1", "hydra.sweeper.sampler (optuna.samplers.TPESampler)"),
         ("+hydra.sweeper.colour=blue", "hydra.sweeper.colour: not a key of the lab_optuna sweeper"),
         ("hydra.sweeper.importances=[shap]", "importances: 'shap' is not an evaluator (use ped"),
+        ("hydra.sweeper.n_jobs=two", "hydra.sweeper.n_jobs='two': an integer"),
+        ("hydra.sweeper.async_slots=1", "hydra.sweeper.async_slots=1: true or false"),
+        (
+            "+hydra.sweeper.enqueue_from={study:s,tops:2}",
+            "hydra.sweeper.enqueue_from.tops: not a key of the hydra.sweeper.enqueue_from",
+        ),
+        ("hydra.sweeper.params_from={take:top}", "hydra.sweeper.params_from.study: missing"),
+        (  # hydra-optuna-sweeper's multi-objective sampler, gone from Optuna
+            "hydra/sweeper/sampler=motpe",
+            "hydra/sweeper/sampler=motpe: Optuna removed MOTPESampler; use "
+            "hydra/sweeper/sampler=tpe (it handles several objectives) or nsgaii",
+        ),
     ],
 )
 def test_bad_settings_are_one_line_before_any_trial(tmp_path, override, message):

@@ -97,7 +97,7 @@ class LabOptunaSweeper(Sweeper):
         if plan.pinned:
             save_pins(study, plan.pinned, sweep_dir)
         queue(study, warm, "enqueue", storage)
-        source = f"enqueue_from {settings.enqueue_from and settings.enqueue_from.get('study')}"
+        source = f"enqueue_from {settings.enqueue_from and settings.enqueue_from.study}"
         queue(study, warm_from, source, storage)
         n_trials = trials_to_run(settings, study, plan.space)
         where = redact(settings.storage) if settings.storage else "memory"

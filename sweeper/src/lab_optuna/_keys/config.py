@@ -1,21 +1,23 @@
-"""The sweeper's keys (``hydra.sweeper.*``), each with its default and meaning, written once.
+"""The sweeper's keys (``hydra.sweeper.*``), each with its type, default and meaning, written
+once.
 
-:class:`SweeperConf` is the one definition: Hydra's ConfigStore gets it as the config
-``hydra/sweeper=lab_optuna`` (:func:`store`, called by the plugin module at every app start),
-and ``Settings`` (``_keys/settings.py``) checks a composed config against it. Light on purpose:
-Hydra imports this at every start, so nothing here imports Optuna.
-
-The config is stored as a plain node, not as a structured (typed) one, so that a bad value
-or an unknown key reaches ``Settings``, which names it in one line, instead of failing in
-OmegaConf's own multi-line error; the sampler and pruner come from their config groups
+:class:`SweeperConf` and its nested dataclasses are the one definition, typed. Hydra's
+ConfigStore gets the keys and defaults as the config ``hydra/sweeper=lab_optuna`` (:func:`store`,
+called by the plugin module at every app start); ``Settings`` (``_keys/settings.py``) merges a
+composed config onto the typed schema, so OmegaConf checks every type and key, and rewords its
+error into one ``error: hydra.sweeper.<key>=<value>: ...`` line. The node in ConfigStore is
+plain on purpose: a typed one would fail at composition, in Hydra's multi-line error, before
+the sweeper could name the key. Light: Hydra imports this at every start, so nothing here
+imports Optuna. The sampler and pruner come from their config groups
 (``hydra/sweeper/sampler=...``, ``hydra/sweeper/pruner=...``; YAML files under
 ``hydra_plugins/lab_optuna_sweeper/conf``).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: OmegaConf reads these annotations as types.
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from omegaconf import MISSING, OmegaConf
 
 from lab_optuna.names import IMPORTANCE_EVALUATORS
 
@@ -23,6 +25,40 @@ from lab_optuna.names import IMPORTANCE_EVALUATORS
 TARGET = "hydra_plugins.lab_optuna_sweeper.lab_optuna_sweeper.LabOptunaSweeper"
 #: Config groups of the sweeper and the option each starts from.
 GROUP_DEFAULTS = {"sampler": "tpe", "pruner": "none"}
+
+
+@dataclass
+class TerminatorConf:
+    """``terminator``: stop starting trials once the best stagnates."""
+
+    patience: int = MISSING  # complete trials in a row without an improvement of min_delta
+    min_delta: float = 0.0  # the improvement that counts
+
+
+@dataclass
+class EnqueueFromConf:
+    """``enqueue_from``: run another study's best params first."""
+
+    study: str = MISSING  # a study in the same storage
+    top: int = 1  # its best K complete trials
+
+
+@dataclass
+class ParamsFromConf:
+    """``params_from``: search a screening study's most (or least) important params."""
+
+    study: str = MISSING  # the screening study, same storage
+    take: str = "top"  # top: its most important params; rest: the others
+    count: int | None = None  # how many (or share: the importance they cover)
+    share: float | None = None  # e.g. 0.8: the top params holding 80 % of the importance
+
+
+@dataclass
+class ArtifactsConf:
+    """``artifacts``: trial files for optuna-dashboard ``--artifact-dir``."""
+
+    dir: str | None = None  # null: multirun/artifacts, or beside a sqlite file
+    checkpoints: bool = True  # also upload the trial's checkpoint (best.pt)
 
 
 @dataclass
@@ -58,25 +94,25 @@ class SweeperConf:
     # with timeout: running trials are pruned at their next report after it (false: they finish)
     timeout_prune: bool = False
     # {patience: N, min_delta: D}: stop starting trials once the best stagnates (null: off)
-    terminator: Any = None
+    terminator: TerminatorConf | None = None
     # [{key: value, ...}]: points run first, checked against the space (missing keys: sampled)
-    enqueue: Any = None
+    enqueue: list[dict[str, Any]] | None = None
     # {study: NAME, top: K}: run the best K params of study NAME (same storage) first
-    enqueue_from: Any = None
+    enqueue_from: EnqueueFromConf | None = None
     # the search space, key: choice(...) | range(...) | interval(...) | tag(log, ...) | value
-    params: Any = None
+    params: dict[str, Any] | None = None
     # deprecated form of params ({type, low, high, ...}); warns; ignored when params is set
-    search_space: Any = None
+    search_space: dict[str, Any] | None = None
     # module.function(cfg, trial) adding (conditional) params to each trial
     custom_search_space: str | None = None
     # {study, take: top|rest, count: N | share: 0.8}: search a screening study's top/other params
-    params_from: Any = None
+    params_from: ParamsFromConf | None = None
     # study (same storage) whose best params are fixed here, with the pins it ran with
     pin_from: str | None = None
     # keys of pin_from's best trial not to fix here
-    pin_exclude: Any = field(default_factory=list)
+    pin_exclude: list[str] = field(default_factory=list)
     # key: user attribute of pin_from's best trial to fix it to, e.g. {trainer.epochs: best_epoch}
-    pin_user_attrs: Any = field(default_factory=dict)
+    pin_user_attrs: dict[str, str] = field(default_factory=dict)
     # module.function(cfg) run once on the config all trials share: a bad fixed value stops here
     check_config: str | None = None
     # seconds between heartbeats of a running trial (needs a storage; null: off)
@@ -89,12 +125,12 @@ class SweeperConf:
     # seed each trial from (sampler.seed, trial number): a resumed study replays no points
     reseed_per_trial: bool = True
     # trial files for optuna-dashboard --artifact-dir (dir null: beside a sqlite file); null: off
-    artifacts: Any = field(default_factory=lambda: {"dir": None, "checkpoints": True})
+    artifacts: ArtifactsConf | None = field(default_factory=ArtifactsConf)
     # {key: [v0, v1, ...]}: the trial in slot i (of n_jobs) gets key=v_i, e.g. a GPU per slot
-    slot_overrides: Any = None
+    slot_overrides: dict[str, list[Any]] | None = None
     # evaluators of importances.csv at the sweep's end ([]: none; fanova and
     # mean_decrease_impurity need scikit-learn, ~2 s to import)
-    importances: Any = field(default_factory=lambda: list(IMPORTANCE_EVALUATORS))
+    importances: list[str] = field(default_factory=lambda: list(IMPORTANCE_EVALUATORS))
 
 
 def keys() -> list[str]:
@@ -106,12 +142,13 @@ def node() -> dict[str, Any]:
     """The ``hydra/sweeper=lab_optuna`` config: the plugin class, its groups' defaults and
     every key but the groups' own at its default (``_self_`` comes last, as in a YAML file
     without it, so these must not hold ``sampler``/``pruner``: they would replace them)."""
-    defaults = SweeperConf()
+    defaults = OmegaConf.to_container(OmegaConf.structured(SweeperConf))
+    assert isinstance(defaults, dict)
     return {
         "_target_": TARGET,
         "_recursive_": False,  # the sweeper builds its sampler and pruner itself
         "defaults": [{group: option} for group, option in GROUP_DEFAULTS.items()],
-        **{key: getattr(defaults, key) for key in keys() if key not in GROUP_DEFAULTS},
+        **{key: defaults[key] for key in keys() if key not in GROUP_DEFAULTS},
     }
 
 

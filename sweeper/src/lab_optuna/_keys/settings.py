@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, SCMode
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from lab_optuna._keys import arguments
 from lab_optuna._keys.config import SweeperConf, keys
@@ -21,7 +23,8 @@ _HYDRA_KEYS = ("_target_", "defaults")
 
 
 class Settings(SweeperConf):
-    """The keys of :class:`~lab_optuna._keys.config.SweeperConf`, checked."""
+    """The keys of :class:`~lab_optuna._keys.config.SweeperConf`: typed by OmegaConf, then
+    checked here for what a type cannot say (ranges, keys that go together)."""
 
     @property
     def directions(self) -> list[str]:
@@ -31,17 +34,29 @@ class Settings(SweeperConf):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
         """Checked settings from the sweeper's config; SettingsError names a bad key."""
-        known = keys()
         config = {k: v for k, v in config.items() if k not in _HYDRA_KEYS}
-        unknown = sorted(set(config) - set(known))
-        if unknown:
-            raise SettingsError(
-                f"hydra.sweeper.{unknown[0]}: not a key of the lab_optuna "
-                f"sweeper (keys: {', '.join(sorted(known))})"
-            )
-        s = cls(**config)
-        s.check()
-        return s
+        plain = {
+            k: OmegaConf.to_container(v, resolve=False) if OmegaConf.is_config(v) else v
+            for k, v in config.items()
+        }
+        _strict_bools(plain)
+        try:
+            typed = OmegaConf.merge(OmegaConf.structured(SweeperConf), plain)
+        except OmegaConfBaseException as e:
+            raise SettingsError(_reworded(e, plain)) from None
+        missing = sorted(OmegaConf.missing_keys(typed))
+        if missing:
+            raise SettingsError(f"hydra.sweeper.{missing[0]}: missing (it has no default)")
+        values = OmegaConf.to_container(
+            typed, resolve=False, structured_config_mode=SCMode.INSTANTIATE
+        )
+        assert isinstance(values, SweeperConf)
+        # the sampler and pruner stay Hydra's nodes: they may interpolate the app's config
+        # (max_resource: ${trainer.epochs}), resolved when they are built
+        kept = {k: config[k] for k in ("sampler", "pruner") if k in config}
+        settings = cls(**{key: kept.get(key, getattr(values, key)) for key in keys()})
+        settings.check()
+        return settings
 
     def check(self) -> None:
         for d in self.directions:
@@ -50,31 +65,33 @@ class Settings(SweeperConf):
                     f"hydra.sweeper.direction={d!r}: use minimize or maximize "
                     "(or a list of them for several objectives)"
                 )
-        _int(self, "n_trials", 0)
-        _int(self, "n_jobs", 1)
-        _int(self, "min_trials_for_failure_rate", 1)
-        _int(self, "max_retry", 0)
-        retry_s = self.storage_retry_s
-        if isinstance(retry_s, bool) or not isinstance(retry_s, (int, float)) or retry_s < 0:
+        for key, low in (("n_trials", 0), ("n_jobs", 1), ("min_trials_for_failure_rate", 1)):
+            _at_least(key, getattr(self, key), low)
+        _at_least("max_retry", self.max_retry, 0)
+        if self.storage_retry_s < 0:
             raise SettingsError(
-                f"hydra.sweeper.storage_retry_s={retry_s!r}: seconds, a number >= 0 (0: no retry)"
+                f"hydra.sweeper.storage_retry_s={_shown(self.storage_retry_s)}: "
+                + _EXPECTS["storage_retry_s"]
             )
         for key in ("heartbeat_interval", "grace_period", "max_total_trials"):
             if getattr(self, key) is not None:
-                _int(self, key, 1)
+                _at_least(key, getattr(self, key), 1)
         if self.heartbeat_interval and self.grace_period is not None:
             if self.grace_period <= self.heartbeat_interval:
                 raise SettingsError(
                     f"hydra.sweeper.grace_period={self.grace_period}: must be "
                     f"longer than heartbeat_interval={self.heartbeat_interval}"
                 )
-        rate = self.max_failure_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
-            raise SettingsError(f"hydra.sweeper.max_failure_rate={rate!r}: a number in [0, 1]")
-        _check_budget(self)
-        for key in ("async_slots", "reseed_per_trial"):
-            if not isinstance(getattr(self, key), bool):
-                raise SettingsError(f"hydra.sweeper.{key}={getattr(self, key)!r}: true or false")
+        if not 0 <= self.max_failure_rate <= 1:
+            raise SettingsError(
+                f"hydra.sweeper.max_failure_rate={_shown(self.max_failure_rate)}: "
+                "a number in [0, 1]"
+            )
+        if self.timeout is not None and self.timeout <= 0:
+            raise SettingsError(
+                f"hydra.sweeper.timeout={_shown(self.timeout)}: seconds > 0, or null for no limit"
+            )
+        self._check_nested()
         if (
             len(self.directions) > 1
             and self.pruner
@@ -86,8 +103,6 @@ class Settings(SweeperConf):
             )
         for key in ("custom_search_space", "check_config"):
             _callable(key, getattr(self, key))
-        _artifacts(self.artifacts)
-        _importances(self.importances)
         _slot_overrides(self.slot_overrides, self.n_jobs)
         for key in ("sampler", "pruner"):
             node = getattr(self, key)
@@ -96,10 +111,52 @@ class Settings(SweeperConf):
                     f"hydra.sweeper.{key}: needs a _target_ (choose one with "
                     f"hydra/sweeper/{key}=...)"
                 )
+            if key == "sampler" and _target(node) in REMOVED_SAMPLERS:
+                raise SettingsError(REMOVED_SAMPLERS[_target(node)])
             try:
                 arguments.check(key, node)  # each argument in its accepted range
             except arguments.ArgumentError as e:
                 raise SettingsError(str(e)) from None
+
+    def _check_nested(self) -> None:
+        """The ranges and choices inside ``terminator``, ``enqueue_from``, ``params_from``,
+        ``artifacts`` and ``importances``."""
+        if self.terminator is not None:
+            if len(self.directions) > 1:
+                raise SettingsError("hydra.sweeper.terminator: needs a single objective")
+            _at_least("terminator.patience", self.terminator.patience, 1)
+            _at_least("terminator.min_delta", self.terminator.min_delta, 0)
+        if self.enqueue_from is not None:
+            _at_least("enqueue_from.top", self.enqueue_from.top, 1)
+        sel = self.params_from
+        if sel is not None:
+            if sel.take not in ("top", "rest"):
+                raise SettingsError(f"hydra.sweeper.params_from.take={sel.take!r}: top or rest")
+            if (sel.count is None) == (sel.share is None):
+                raise SettingsError("hydra.sweeper.params_from: give count or share (one of them)")
+            if sel.count is not None:
+                _at_least("params_from.count", sel.count, 1)
+            if sel.share is not None and not 0 < sel.share <= 1:
+                raise SettingsError(
+                    f"hydra.sweeper.params_from.share={_shown(sel.share)}: in (0, 1]"
+                )
+        if self.artifacts is not None and self.artifacts.dir == "":
+            raise SettingsError("hydra.sweeper.artifacts.dir='': a folder path, or null")
+        known = ", ".join(IMPORTANCE_EVALUATORS)
+        for name in self.importances:
+            if name not in IMPORTANCE_EVALUATORS:
+                raise SettingsError(
+                    f"hydra.sweeper.importances: {name!r} is not an evaluator (use {known})"
+                )
+
+
+#: Samplers Optuna removed that hydra-optuna-sweeper's configs may still name.
+REMOVED_SAMPLERS = {
+    "optuna.samplers.MOTPESampler": (
+        "hydra/sweeper/sampler=motpe: Optuna removed MOTPESampler; use "
+        "hydra/sweeper/sampler=tpe (it handles several objectives) or nsgaii"
+    ),
+}
 
 
 def _target(node: Any) -> str:
@@ -108,41 +165,111 @@ def _target(node: Any) -> str:
     return str(node.get("_target_", "")) if isinstance(node, dict) else ""
 
 
-def _int(settings: Settings, key: str, low: int) -> None:
-    value = getattr(settings, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SettingsError(f"hydra.sweeper.{key}={value!r}: an integer >= {low}")
+def _at_least(key: str, value: float, low: float) -> None:
+    if value < low:
+        kind = "an integer" if isinstance(value, int) else "a number"
+        raise SettingsError(f"hydra.sweeper.{key}={_shown(value)}: {kind} >= {low:g}")
 
 
-def _artifacts(node: Any) -> None:
-    """``artifacts``: null, or {dir: a path or null, checkpoints: true|false}."""
-    if node is None:
-        return
-    if not isinstance(node, (dict, DictConfig)):
-        raise SettingsError(
-            f"hydra.sweeper.artifacts={node!r}: {{dir: <folder>, checkpoints: true}} or null"
-        )
-    for key in set(node) - {"dir", "checkpoints"}:
-        raise SettingsError(f"hydra.sweeper.artifacts.{key}: not a key (dir, checkpoints)")
-    folder = node.get("dir")
-    if folder is not None and (not isinstance(folder, str) or not folder):
-        raise SettingsError(f"hydra.sweeper.artifacts.dir={folder!r}: a folder path, or null")
-    if not isinstance(node.get("checkpoints", True), bool):
-        raise SettingsError(
-            f"hydra.sweeper.artifacts.checkpoints={node.get('checkpoints')!r}: true or false"
-        )
+def _shown(value: Any) -> str:
+    """A value as the user wrote it (the schema made ``-1`` the float ``-1.0``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
 
 
-def _importances(names: Any) -> None:
-    """``importances``: a list of known evaluator names (empty: none)."""
-    known = ", ".join(IMPORTANCE_EVALUATORS)
-    if not isinstance(names, (list, tuple, ListConfig)):
-        raise SettingsError(f"hydra.sweeper.importances={names!r}: a list of {known} (or [])")
-    for name in names:
-        if name not in IMPORTANCE_EVALUATORS:
-            raise SettingsError(
-                f"hydra.sweeper.importances: {name!r} is not an evaluator (use {known})"
-            )
+#: What a key holds, where its type alone says too little (``{n_jobs}``: the config's value).
+_EXPECTS = {
+    "timeout": "seconds > 0, or null for no limit",
+    "storage_retry_s": "seconds, a number >= 0 (0: no retry)",
+    "enqueue": "a list of {{key: value}} dicts, e.g. [{{x: 1.0, y: 0}}]",
+    "enqueue_from": "{{study: NAME, top: K}}, or null",
+    "terminator": "{{patience: N, min_delta: D}}, or null",
+    "params_from": "{{study: NAME, take: top|rest, count: N or share: S}}, or null",
+    "artifacts": "{{dir: <folder>, checkpoints: true}}, or null",
+    "slot_overrides": "{{key: [value of slot 0, slot 1, ...]}}, or null",
+    "slot_overrides.*": "a list of at least n_jobs={n_jobs} values, one per slot",
+}
+#: What OmegaConf's type names mean, in the words of the one-line errors.
+_EXPECTED = {
+    "Integer": "an integer",
+    "Float": "a number",
+    "Boolean": "true or false",
+    "String": "a string",
+}
+
+
+def _reworded(e: OmegaConfBaseException, config: dict[str, Any]) -> str:
+    """OmegaConf's multi-line validation error as one ``hydra.sweeper.<key>=<value>: ...``."""
+    key = str(getattr(e, "full_key", "") or "") or _failing_key(config)
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if isinstance(e, ConfigKeyError):
+        parent = key.rpartition(".")[0]
+        node = SweeperConf if not parent else _nested_type(parent)
+        known = ", ".join(f.name for f in fields(node)) if node else ""
+        what = "lab_optuna sweeper" if not parent else f"hydra.sweeper.{parent}"
+        return f"hydra.sweeper.{key}: not a key of the {what} (keys: {known})"
+    value = OmegaConf.select(OmegaConf.create(config), key, default=None) if key else None
+    shown = f"={value!r}" if value is not None else ""
+    expects = _EXPECTS.get(key) or _EXPECTS.get(key.rpartition(".")[0] + ".*")
+    if expects:
+        return f"hydra.sweeper.{key}{shown}: {expects.format(n_jobs=config.get('n_jobs', 2))}"
+    for word, expected in _EXPECTED.items():
+        if first.endswith(f"converted to {word}") or f"not a valid {word.lower()}" in first:
+            return f"hydra.sweeper.{key}{shown}: {expected}"
+    return f"hydra.sweeper.{key}{shown}: {_shape(key)}"
+
+
+def _failing_key(config: dict[str, Any]) -> str:
+    """The first key of ``config`` the schema refuses (OmegaConf names none for a value of
+    the wrong kind at the top, e.g. ``artifacts: 7``)."""
+    for key, value in config.items():
+        try:
+            OmegaConf.merge(OmegaConf.structured(SweeperConf), {key: value})
+        except OmegaConfBaseException:
+            return key
+    return ""
+
+
+def _strict_bools(config: dict[str, Any]) -> None:
+    """A boolean key holds true or false (OmegaConf would also take 1, 0 or "yes")."""
+    for node, values, prefix in _typed_nodes(config):
+        for f in fields(node):
+            value = values.get(f.name)
+            if f.type is bool and f.name in values and not isinstance(value, bool):
+                raise SettingsError(f"hydra.sweeper.{prefix}{f.name}={value!r}: true or false")
+
+
+def _typed_nodes(config: dict[str, Any]) -> list[tuple[type, dict[str, Any], str]]:
+    """(dataclass, its values, key prefix) for the top level and each nested dataclass."""
+    out: list[tuple[type, dict[str, Any], str]] = [(SweeperConf, config, "")]
+    for f in fields(SweeperConf):
+        node, values = _nested_type(f.name), config.get(f.name)
+        if node is not None and isinstance(values, dict):
+            out.append((node, values, f"{f.name}."))
+    return out
+
+
+def _nested_type(key: str) -> type | None:
+    """The dataclass of a nested key (``terminator`` -> TerminatorConf), or None."""
+    hint = {f.name: f.type for f in fields(SweeperConf)}.get(key)
+    for candidate in getattr(hint, "__args__", (hint,)):
+        if isinstance(candidate, type) and hasattr(candidate, "__dataclass_fields__"):
+            return candidate
+    return None
+
+
+def _shape(key: str) -> str:
+    """What a nested key holds, e.g. ``{patience: N, min_delta: D}`` or a list/mapping."""
+    node = _nested_type(key)
+    if node is not None:
+        return "{" + ", ".join(f"{f.name}: ..." for f in fields(node)) + "}, or null"
+    hint = str({f.name: f.type for f in fields(SweeperConf)}.get(key, ""))
+    if hint.startswith("list"):
+        return "a list"
+    if hint.startswith("dict"):
+        return "a mapping {key: value}"
+    return "a value of another type"
 
 
 def _slot_overrides(node: Any, n_jobs: int) -> None:
@@ -178,39 +305,3 @@ def _callable(key: str, path: str | None) -> None:
         raise SettingsError(
             f"hydra.sweeper.{key}={path}: cannot import it ({str(e).splitlines()[0]})"
         ) from None
-
-
-def _check_budget(settings: Settings) -> None:
-    """``timeout``, ``timeout_prune``, ``terminator``, the shapes of ``enqueue(_from)``."""
-    t = settings.timeout
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0):
-        raise SettingsError(f"hydra.sweeper.timeout={t!r}: seconds > 0, or null for no limit")
-    if not isinstance(settings.timeout_prune, bool):
-        raise SettingsError(
-            f"hydra.sweeper.timeout_prune={settings.timeout_prune!r}: true or false"
-        )
-    if settings.enqueue is not None and not isinstance(settings.enqueue, (list, ListConfig)):
-        raise SettingsError(
-            f"hydra.sweeper.enqueue={settings.enqueue!r}: a list of {{key: value}} dicts, "
-            "e.g. [{x: 1.0, y: 0}]"
-        )
-    if settings.enqueue_from is not None and not isinstance(
-        settings.enqueue_from, (dict, DictConfig)
-    ):
-        raise SettingsError(
-            f"hydra.sweeper.enqueue_from={settings.enqueue_from!r}: "
-            "expected {study: NAME, top: K}"
-        )
-    node = settings.terminator
-    if node is None:
-        return
-    shown = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
-    if not isinstance(node, (dict, DictConfig)) or set(node) - {"patience", "min_delta"}:
-        raise SettingsError(f"hydra.sweeper.terminator={shown!r}: {{patience: N, min_delta: D}}")
-    if len(settings.directions) > 1:
-        raise SettingsError("hydra.sweeper.terminator: needs a single objective")
-    patience, delta = node.get("patience"), node.get("min_delta", 0.0)
-    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-        raise SettingsError(f"hydra.sweeper.terminator.patience={patience!r}: an integer >= 1")
-    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or delta < 0:
-        raise SettingsError(f"hydra.sweeper.terminator.min_delta={delta!r}: a number >= 0")

@@ -30,6 +30,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from lab_optuna import names
+from lab_optuna._keys.config import TerminatorConf
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,9 @@ class Stagnation:
         }
 
 
-def make_terminator(node: Any) -> Stagnation | None:
-    """The terminator of a checked ``hydra.sweeper.terminator`` node (None: off)."""
-    if not node:
-        return None
-    return Stagnation(int(node["patience"]), float(node.get("min_delta", 0.0)))
+def make_terminator(node: TerminatorConf | None) -> Stagnation | None:
+    """The terminator of a checked ``hydra.sweeper.terminator`` (None: off)."""
+    return None if node is None else Stagnation(node.patience, node.min_delta)
 
 
 @dataclass

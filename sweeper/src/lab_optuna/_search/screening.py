@@ -11,13 +11,12 @@ trials (conditional ones) are left to ``custom_search_space``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
+from lab_optuna._keys.config import ParamsFromConf
 from lab_optuna._search.pinning import PinError
 from lab_optuna._storage.connect import make_storage, redact
 
@@ -25,37 +24,8 @@ log = logging.getLogger(__name__)
 MIN_TRIALS = 3
 
 
-@dataclass
-class Selection:
-    study: str
-    take: str = "top"
-    count: int | None = None
-    share: float | None = None
-
-    @classmethod
-    def from_config(cls, node: Any) -> Selection:
-        keys = dict(node)
-        unknown = set(keys) - {"study", "take", "count", "share"}
-        if unknown or "study" not in keys:
-            raise PinError(
-                "hydra.sweeper.params_from: expected {study, take: top|rest, "
-                f"count or share}}, got {keys}"
-            )
-        sel = cls(**keys)
-        if sel.take not in ("top", "rest"):
-            raise PinError(f"hydra.sweeper.params_from.take={sel.take!r}: top or rest")
-        if (sel.count is None) == (sel.share is None):
-            raise PinError("hydra.sweeper.params_from: give count or share (one of them)")
-        if sel.count is not None and (not isinstance(sel.count, int) or sel.count < 1):
-            raise PinError(f"hydra.sweeper.params_from.count={sel.count!r}: an integer >= 1")
-        if sel.share is not None and not 0 < float(sel.share) <= 1:
-            raise PinError(f"hydra.sweeper.params_from.share={sel.share!r}: in (0, 1]")
-        return sel
-
-
-def select(storage_url: str | None, node: Any) -> dict[str, BaseDistribution]:
+def select(storage_url: str | None, sel: ParamsFromConf) -> dict[str, BaseDistribution]:
     """The distributions this phase searches, picked from the screening study."""
-    sel = Selection.from_config(node)
     try:
         study = optuna.load_study(study_name=sel.study, storage=make_storage(storage_url))
     except KeyError:

@@ -32,6 +32,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from lab_optuna import names
+from lab_optuna._keys.config import EnqueueFromConf
 from lab_optuna._loop.verdicts import DUPLICATE
 from lab_optuna._search import space as sp
 from lab_optuna._storage.connect import make_storage, redact
@@ -162,18 +163,13 @@ def _drop_duplicates(study: optuna.Study, storage: Any, key: str) -> int | None:
 
 
 def best_points(
-    storage_url: str | None, node: Any, space: Mapping[str, BaseDistribution]
+    storage_url: str | None, node: EnqueueFromConf | None, space: Mapping[str, BaseDistribution]
 ) -> list[dict[str, Any]]:
     """``enqueue_from: {study, top}``: the best ``top`` complete trials' params of that study
     (best first, by its direction), restricted to this study's searched keys and space."""
-    if not node:
+    if node is None:
         return []
-    node = _plain(node)
-    if not isinstance(node, dict) or set(node) - {"study", "top"} or "study" not in node:
-        raise EnqueueError(f"hydra.sweeper.enqueue_from={node!r}: expected {{study: NAME, top: K}}")
-    name, top = str(node["study"]), node.get("top", 1)
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise EnqueueError(f"hydra.sweeper.enqueue_from.top={top!r}: an integer >= 1")
+    name, top = node.study, node.top
     if not storage_url:
         raise EnqueueError(
             "hydra.sweeper.enqueue_from: needs a database storage (hydra.sweeper.storage) "
