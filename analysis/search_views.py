@@ -155,40 +155,41 @@ def slice_view(study: optuna.Study | None, why: str | None, info: SweepInfo) -> 
     return view
 
 
+def _two_params(view: View, study: optuna.Study | None) -> list[str]:
+    """The searched parameters, or [] with ``view.skip`` set when there are fewer than 2."""
+    params = _searched(study) if study is not None else []
+    if study is not None and len(params) < 2:
+        view.skip = f"{len(params)} searched parameter(s) in complete trials; it needs 2"
+    return params if len(params) >= 2 else []
+
+
 def parallel_view(study: optuna.Study | None, why: str | None, info: SweepInfo) -> View:
     view = View("parallel", "parallel coordinates", skip=why)
-    if study is None:
-        return view
-    params = _searched(study)
-    if len(params) < 2:
-        view.skip = f"{len(params)} searched parameter(s) in complete trials; it needs 2"
-        return view
-    order = most_important(info.importances, params, len(params))[0]
-    view.sentence = (
-        "Parallel coordinates (Optuna's): each line is one complete trial across the objective "
-        "and the searched parameters (most important first), each axis as the trials' "
-        "distributions declare it (log where searched log, categories as levels)."
-    )
-    view.draw = partial(_draw, "plot_parallel_coordinate", study, params=order)
+    params = _two_params(view, study)
+    if params:
+        order = most_important(info.importances, params, len(params))[0]
+        view.sentence = (
+            "Parallel coordinates (Optuna's): each line is one complete trial across the "
+            "objective and the searched parameters (most important first), each axis as the "
+            "trials' distributions declare it (log where searched log, categories as levels)."
+        )
+        view.draw = partial(_draw, "plot_parallel_coordinate", study, params=order)
     return view
 
 
 def contour_view(study: optuna.Study | None, why: str | None, info: SweepInfo) -> View:
     view = View("contour", "objective over the two most important parameters", skip=why)
-    if study is None:
-        return view
-    params = _searched(study)
-    if len(params) < 2:
-        view.skip = f"{len(params)} searched parameter(s) in complete trials; it needs 2"
-        return view
-    (x, y), ranked = most_important(info.importances, params)
-    how = f"by {names.IMPORTANCES_CSV}" if ranked else f"the first two: no {names.IMPORTANCES_CSV}"
-    view.sentence = (
-        f"Contour (Optuna's) of the objective over the two most important parameters (`{x}`, "
-        f"`{y}`, {how}), interpolated between the complete trials (dots), log axes where "
-        "searched log."
-    )
-    view.draw = partial(_draw, "plot_contour", study, params=[x, y])
+    params = _two_params(view, study)
+    if params:
+        (x, y), ranked = most_important(info.importances, params)
+        imp = names.IMPORTANCES_CSV
+        how = f"by {imp}" if ranked else f"the first two: no {imp}"
+        view.sentence = (
+            f"Contour (Optuna's) of the objective over the two most important parameters "
+            f"(`{x}`, `{y}`, {how}), interpolated between the complete trials (dots), log axes "
+            "where searched log."
+        )
+        view.draw = partial(_draw, "plot_contour", study, params=[x, y])
     return view
 
 
