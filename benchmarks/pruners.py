@@ -32,6 +32,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from sweep_command import sweep_command
 from workers import launch  # benchmarks/workers.py: K processes of one command
 
 from lab_optuna.names import state_counts
@@ -52,29 +53,23 @@ def search(name: str, seed: int, args: argparse.Namespace, out: Path) -> dict[st
     """One timed phase1_mf search with ``args.workers`` processes; its outcome."""
     tag = f"{name}_seed{seed}"
     db = f"sqlite:///{out / tag}.db"
-    cmd = [
-        sys.executable,
-        "train.py",
-        "-m",
-        "hparams_search=phase1_mf",
+    cmd = sweep_command(
+        "phase1_mf",
+        tag,
+        out / tag,
+        out / f"{tag}.db",
         *PRUNERS[name],
-        "data=fashion_mnist_subset",
         "hydra.sweeper.enqueue=null",
         f"hydra.sweeper.sampler.seed={seed}",
-        f"hydra.sweeper.storage={db}",
-        f"hydra.sweeper.study_name={tag}",
-        f"hydra.sweep.dir={out / tag}",
         f"hydra.sweeper.timeout={args.budget}",
         "hydra.sweeper.timeout_prune=true",
         "hydra.sweeper.n_trials=1000",
         "hydra.sweeper.max_total_trials=1000",
         "hydra.sweeper.importances=[]",
         "trainer.num_threads=1",
-        "trainer.save_curves=false",
-        "trainer.save_checkpoint=false",
         "trainer.save_samples=false",
         *args.extra,
-    ]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     print(f"[{tag}] {args.workers} x train.py {' '.join(cmd[3:5])} ...", flush=True)
     wall, codes = launch(cmd, env, [out / f"{tag}_{i}.log" for i in range(args.workers)])

@@ -27,6 +27,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from sweep_command import sweep_command
 
 from lab_optuna.names import state_counts
 
@@ -40,23 +41,17 @@ def run_search(
     """One phase-1 search in a fresh storage and sweep dir; its timings and outcomes."""
     sweep_dir, db = out / name, out / f"{name}.db"
     url = f"sqlite:///{db}"
-    cmd = [
-        sys.executable,
-        "train.py",
-        "-m",
-        "hparams_search=phase1",
-        "data=fashion_mnist_subset",
-        f"hydra.sweep.dir={sweep_dir}",
-        f"hydra.sweeper.storage={url}",
-        f"hydra.sweeper.study_name={name}",
+    cmd = sweep_command(
+        "phase1",
+        name,
+        sweep_dir,
+        db,
         f"hydra.sweeper.n_trials={args.trials}",
         f"hydra/sweeper/pruner={pruner}",
         f"hydra.sweeper.sampler.seed={args.seed}",
         f"trainer.epochs={args.epochs}",
-        "trainer.save_curves=false",
-        "trainer.save_checkpoint=false",
         *extra,
-    ]
+    )
     print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     load_before, cpu0 = os.getloadavg(), _child_cpu_s()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from sweep_command import require_data_root, sweep_command
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # analysis/ runs from the checkout
@@ -36,26 +37,20 @@ TARGET = 0.8
 def run(mode: str, async_slots: bool, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One search in a fresh storage; its utilisation from the study's timestamps."""
     url = f"sqlite:///{out / f'{mode}.db'}"
-    cmd = [
-        sys.executable,
-        "train.py",
-        "-m",
-        "hparams_search=phase1",
-        "data=fashion_mnist_subset",
+    cmd = sweep_command(
+        "phase1",
+        mode,
+        out / mode,
+        out / f"{mode}.db",
         "hydra/launcher=submitit_local",
         f"hydra.launcher.timeout_min={args.timeout_min}",
-        f"hydra.sweep.dir={out / mode}",
-        f"hydra.sweeper.storage={url}",
-        f"hydra.sweeper.study_name={mode}",
         f"hydra.sweeper.n_trials={args.trials}",
         f"hydra.sweeper.n_jobs={args.jobs}",
         f"hydra.sweeper.async_slots={str(async_slots).lower()}",
         f"hydra.sweeper.sampler.seed={args.seed}",
         f"trainer.epochs={args.epochs}",
         f"trainer.num_threads={args.threads}",
-        "trainer.save_curves=false",
-        "trainer.save_checkpoint=false",
-    ]
+    )
     print(f"[{mode}] {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
     with open(out / f"{mode}.log", "w") as log:
@@ -105,8 +100,7 @@ def main() -> None:
     parser.add_argument("--timeout-min", type=int, default=30)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "slots.json")
     args = parser.parse_args()
-    if not os.environ.get("FASHION_MNIST_ROOT"):
-        sys.exit("error: set FASHION_MNIST_ROOT to the folder holding FashionMNIST/raw/")
+    require_data_root()
     with tempfile.TemporaryDirectory(prefix="lab-slots-") as tmp:
         batch = run("batch", False, args, Path(tmp))
         asynchronous = run("async", True, args, Path(tmp))

@@ -31,6 +31,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from sweep_command import sweep_command
 
 from lab_optuna import names
 
@@ -60,24 +61,18 @@ def run_workers(k: int, rep: int, args: argparse.Namespace, out: Path) -> dict[s
     # Create the study up front (defensive: K processes then only load it, never race to
     # create the schema; 4 concurrent creators did not collide in 5 tries here).
     optuna.create_study(study_name=name, storage=url, direction="maximize")
-    cmd = [
-        sys.executable,
-        "train.py",
-        "-m",
-        "hparams_search=phase1",
-        "data=fashion_mnist_subset",
+    cmd = sweep_command(
+        "phase1",
+        name,
+        sweep_dir,
+        out / "optuna.db",
         f"hydra.sweeper.n_trials={args.trials}",
         f"trainer.epochs={args.epochs}",
         "hydra/sweeper/pruner=none",
         "early_stopping=none",
-        f"hydra.sweep.dir={sweep_dir}",
-        f"hydra.sweeper.storage={url}",
-        f"hydra.sweeper.study_name={name}",
         f"trainer.device={args.device}",
-        "trainer.save_curves=false",
-        "trainer.save_checkpoint=false",
         *FIXED,
-    ]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     print(f"[K={k}] {k} x {' '.join(cmd[1:])}", flush=True)
     load_before = os.getloadavg()
