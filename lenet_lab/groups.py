@@ -1,26 +1,30 @@
 """The config groups a run is made of, and which option the running Hydra job chose.
 
-``GROUPS`` is the one list of the technique groups (``conf/<group>/``): summary.json records
-each one's option (``choices``) and ``analysis`` reads them as categorical parameters.
+``GROUPS`` is the list of the technique groups (``conf/<group>/``), read from the one place
+that declares them, ``conf/train.yaml``'s defaults list: summary.json records each one's
+option (``choices``) and ``analysis`` reads them as categorical parameters.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 
-#: The technique groups, in the order the summary's ``choices`` and the log lines list them.
-GROUPS: tuple[str, ...] = (
-    "model",
-    "optimizer",
-    "regularizer",
-    "normalization",
-    "scheduler",
-    "loss",
-    "augmentation",
-    "averaging",
-    "early_stopping",
-    "logger",
-)
+#: ``conf/train.yaml``'s groups that are not techniques: the data, the trainer's settings and
+#: the two kinds of presets.
+NOT_TECHNIQUES = ("data", "trainer", "experiment", "hparams_search")
+TRAIN_YAML = Path(__file__).resolve().parents[1] / "conf" / "train.yaml"
+
+
+def _technique_groups() -> tuple[str, ...]:
+    defaults = OmegaConf.load(TRAIN_YAML).get("defaults", [])
+    entries = [key for d in defaults if isinstance(d, DictConfig) for key in d]
+    return tuple(str(k) for k in entries if k not in NOT_TECHNIQUES)
+
+
+#: The technique groups, in train.yaml's order (the summary's ``choices``, the log lines).
+GROUPS: tuple[str, ...] = _technique_groups()
 
 
 def command_line_keys() -> set[str]:

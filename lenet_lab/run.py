@@ -400,8 +400,8 @@ def _num_classes(run: Run) -> int:
 def _techniques(cfg: DictConfig) -> str:
     """``optimizer=sgd lr=0.1 regularizer=none ...`` for the log and the plot title."""
     parts = []
-    for group in GROUPS[1:-1]:  # model and logger: in the log line's other words
-        if group in cfg:
+    for group in GROUPS:
+        if group in cfg and group not in ("model", "logger"):  # in the log line's other words
             parts.append(f"{group}={group_choice(cfg, group)}")
         if group == "optimizer" and cfg.optimizer.get("lr") is not None:
             parts.append(f"lr={cfg.optimizer.lr:g}")
