@@ -44,15 +44,13 @@ pytest_plugins = ("tiers", "slurm_cluster", "slurm_multinode", "pg_server")
 # tiny-data epoch down by 10-50x, and the tiny tensors gain nothing from threads.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from lenet_lab.data import ENV_ROOT, FILES, IMAGE_MAGIC, LABEL_MAGIC  # noqa: E402 (after the thread cap)
+
 CONF_DIR = REPO_ROOT / "conf"
-ENV_ROOT = "FASHION_MNIST_ROOT"
-IDX_NAMES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
+#: The raw files the real loader reads (lenet_lab.data.FILES), by role.
+IDX_NAMES = dict(
+    zip(("train_images", "train_labels", "test_images", "test_labels"), FILES[True] + FILES[False])
+)
 
 
 # --------------------------------------------------------------------------- options / markers
