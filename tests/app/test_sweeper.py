@@ -631,21 +631,6 @@ def test_default_storage_is_sqlite_under_multirun(tmp_path, tiny_data_root):
     assert (tmp_path / "multirun" / "phase1" / "trial_0" / "summary.json").is_file()
 
 
-@pytest.mark.slow  # a lab sweep of several trials: make test-all
-def test_max_total_trials_caps_the_study(tmp_path, sqlite_url, tiny_data_root):
-    proc = run_sweep(
-        "phase1",
-        tmp_path / "cap",
-        sqlite_url,
-        tiny_data_root,
-        "hydra.sweeper.n_trials=5",
-        "hydra.sweeper.max_total_trials=2",
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(study(sqlite_url, "phase1").trials) == 2
-    assert "max_total_trials=2" in proc.stdout + proc.stderr
-
-
 def test_slurm_launcher_composes_with_postgres_storage(compose_cfg):
     cfg = compose_cfg(
         "hparams_search=phase1",
