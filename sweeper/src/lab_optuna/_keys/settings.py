@@ -189,6 +189,11 @@ _EXPECTS = {
     "artifacts": "{{dir: <folder>, checkpoints: true}}, or null",
     "slot_overrides": "{{key: [value of slot 0, slot 1, ...]}}, or null",
     "slot_overrides.*": "a list of at least n_jobs={n_jobs} values, one per slot",
+    "params": "{{key: choice(...) | range(...) | interval(...) | tag(log, ...) | value}}",
+    "search_space": "{{key: {{type: ..., low: ..., high: ...}}}}, or null",
+    "pin_exclude": "a list of keys",
+    "pin_user_attrs": "{{key: user attribute of pin_from's best trial}}",
+    "importances": "a list of evaluators ([]: none)",
 }
 #: What OmegaConf's type names mean, in the words of the one-line errors.
 _EXPECTED = {
@@ -217,7 +222,7 @@ def _reworded(e: OmegaConfBaseException, config: dict[str, Any]) -> str:
     for word, expected in _EXPECTED.items():
         if first.endswith(f"converted to {word}") or f"not a valid {word.lower()}" in first:
             return f"hydra.sweeper.{key}{shown}: {expected}"
-    return f"hydra.sweeper.{key}{shown}: {_shape(key)}"
+    return f"hydra.sweeper.{key}{shown}: {first}"
 
 
 def _failing_key(config: dict[str, Any]) -> str:
@@ -233,21 +238,16 @@ def _failing_key(config: dict[str, Any]) -> str:
 
 def _strict_bools(config: dict[str, Any]) -> None:
     """A boolean key holds true or false (OmegaConf would also take 1, 0 or "yes")."""
-    for node, values, prefix in _typed_nodes(config):
+    nested = [(f.name, _nested_type(f.name)) for f in fields(SweeperConf)]
+    nodes = [("", SweeperConf, config)] + [
+        (f"{k}.", node, config[k]) for k, node in nested if node and isinstance(config.get(k), dict)
+    ]
+    for prefix, node, values in nodes:
         for f in fields(node):
-            value = values.get(f.name)
-            if f.type is bool and f.name in values and not isinstance(value, bool):
-                raise SettingsError(f"hydra.sweeper.{prefix}{f.name}={value!r}: true or false")
-
-
-def _typed_nodes(config: dict[str, Any]) -> list[tuple[type, dict[str, Any], str]]:
-    """(dataclass, its values, key prefix) for the top level and each nested dataclass."""
-    out: list[tuple[type, dict[str, Any], str]] = [(SweeperConf, config, "")]
-    for f in fields(SweeperConf):
-        node, values = _nested_type(f.name), config.get(f.name)
-        if node is not None and isinstance(values, dict):
-            out.append((node, values, f"{f.name}."))
-    return out
+            if f.type is bool and f.name in values and not isinstance(values[f.name], bool):
+                raise SettingsError(
+                    f"hydra.sweeper.{prefix}{f.name}={values[f.name]!r}: true or false"
+                )
 
 
 def _nested_type(key: str) -> type | None:
@@ -257,19 +257,6 @@ def _nested_type(key: str) -> type | None:
         if isinstance(candidate, type) and hasattr(candidate, "__dataclass_fields__"):
             return candidate
     return None
-
-
-def _shape(key: str) -> str:
-    """What a nested key holds, e.g. ``{patience: N, min_delta: D}`` or a list/mapping."""
-    node = _nested_type(key)
-    if node is not None:
-        return "{" + ", ".join(f"{f.name}: ..." for f in fields(node)) + "}, or null"
-    hint = str({f.name: f.type for f in fields(SweeperConf)}.get(key, ""))
-    if hint.startswith("list"):
-        return "a list"
-    if hint.startswith("dict"):
-        return "a mapping {key: value}"
-    return "a value of another type"
 
 
 def _slot_overrides(node: Any, n_jobs: int) -> None:
