@@ -1,5 +1,10 @@
 """``lab_optuna``: a Hydra sweeper on current Optuna, usable by any Hydra app.
 
+Public: this job API, ``lab_optuna.names`` (the files, user attributes and columns a sweep
+writes), ``lab_optuna.overrides`` (Hydra's override grammar) and ``python -m
+lab_optuna.schema URL``. The ``_``-prefixed subpackages are the sweeper's private parts
+(``sweeper/README.md`` maps them).
+
 Select it with ``hydra/sweeper: lab_optuna`` (configs ship with the package, see
 ``hydra_plugins/lab_optuna_sweeper``). Inside a job, ``current_trial()`` returns the running
 ``optuna.trial.Trial`` (None outside a sweep), for ``trial.report``/``should_prune``::
