@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.columns import FINAL_GAP, FIXED_COLUMNS, JOB, STUDY, SWEEP_DIR, TRIAL
-from analysis.overrides import parse_overrides
+from analysis.job_overrides import parse_overrides
 from analysis.readers import dig, num, read_json, read_metrics, read_yaml
 from analysis.sweep_info import SweepInfo, real_name
 from analysis.trial_states import state_status, trial_state

@@ -27,7 +27,7 @@ from analysis import (
 )
 from analysis.__main__ import main
 from analysis.compare import early_stopping_summary, finished, lr_varying_keys, stats_summary
-from analysis.overrides import command_line, command_overrides, override_key, parse_overrides
+from analysis.job_overrides import command_line, command_overrides, override_key, parse_overrides
 from analysis.report import build_report
 from lab_optuna.overrides import parse_override
 from lenet_lab.record import Status

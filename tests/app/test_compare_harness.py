@@ -1,4 +1,4 @@
-"""benchmarks/compare.py: the report's statistics on a hand-made summary, and (slow) the
+"""benchmarks/compare_searches.py: the report's statistics on a hand-made summary, and (slow) the
 smoke mode end to end: two sides over two paired seeds on tiny data, resumable, rendered."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import pytest
 
 from conftest import REPO_ROOT
 
-SCRIPT = REPO_ROOT / "benchmarks" / "compare.py"
+SCRIPT = REPO_ROOT / "benchmarks" / "compare_searches.py"
 KEYS = {"final_test", "holdout_best", "wall_s", "trials", "epochs", "curve"}
 
 
 def load_compare():
-    spec = importlib.util.spec_from_file_location("compare", SCRIPT)
+    spec = importlib.util.spec_from_file_location("compare_searches", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["compare"] = module  # its dataclass looks its module up
+    sys.modules["compare_searches"] = module  # its dataclass looks its module up
     spec.loader.exec_module(module)
     return module
 

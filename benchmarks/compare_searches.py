@@ -4,11 +4,11 @@ final stage), with the same seed for every side (sampler seed, ``seed=`` of the 
 final seeds). Each finished (budget, side, seed) goes at once into
 ``benchmarks/results/compare/summary.json``; a rerun skips what is there.
 
-    FASHION_MNIST_ROOT=/data python benchmarks/compare.py --proxy --seeds 1-10
-    FASHION_MNIST_ROOT=/data python benchmarks/compare.py --full --seeds 1-3 \
+    FASHION_MNIST_ROOT=/data python benchmarks/compare_searches.py --proxy --seeds 1-10
+    FASHION_MNIST_ROOT=/data python benchmarks/compare_searches.py --full --seeds 1-3 \
         --sides ours plugin_like
-    python benchmarks/compare.py --report          # curves.png and report.md beside the JSON
-    python benchmarks/compare.py --smoke --out /tmp/cmp   # tiny data, seconds per phase
+    python benchmarks/compare_searches.py --report       # curves.png and report.md by the JSON
+    python benchmarks/compare_searches.py --smoke --out /tmp/cmp   # tiny data, seconds per phase
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ def report(out: Path) -> tuple[Path, Path]:
     md = [
         "# Search comparison over paired seeds",
         "",
-        "Rendered by `benchmarks/compare.py --report` from summary.json.",
+        "Rendered by `benchmarks/compare_searches.py --report` from summary.json.",
         "",
     ]
     for ax, (name, runs) in zip(axes[0], summary.items(), strict=True):
@@ -403,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     elif not os.environ.get("FASHION_MNIST_ROOT"):
         parser.error("set FASHION_MNIST_ROOT (a folder holding FashionMNIST/raw/)")
     run_all(budget, sides, seeds, args.out, work, git=args.commit)
-    print(f"done: {args.out / 'summary.json'}; render: python benchmarks/compare.py --report")
+    print(
+        f"done: {args.out / 'summary.json'}; render: python benchmarks/compare_searches.py --report"
+    )
     return 0
 
 
