@@ -11,8 +11,7 @@ Command line: ``python -m analysis multirun/<sweep-dir> [...] [--out DIR] [--top
 
 from analysis.columns import FIXED_COLUMNS, param_columns
 from analysis.compare import best_index, comparable_columns, compare_by, ranked
-from analysis.errors import AnalysisError
-from analysis.load import Runs, load_epochs, load_runs, load_sweeps
+from analysis.load import AnalysisError, Runs, load_epochs, load_runs, load_sweeps
 from analysis.report import ReportResult, best_command, write_report
 from analysis.sweep_info import SweepInfo
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from analysis.errors import AnalysisError
+from analysis.load import AnalysisError
 
 DESCRIPTION = """\
 Summarise one or more Hydra multirun sweep dirs (Optuna phases or plain grids such as

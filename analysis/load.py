@@ -27,7 +27,6 @@ from analysis.columns import (
     TRIAL,
     param_columns,
 )
-from analysis.errors import AnalysisError
 from analysis.jobs import load_job, study_only_rows
 from analysis.readers import find_job_dirs
 from analysis.sweep_info import (
@@ -40,6 +39,15 @@ from analysis.sweep_info import (
 from lab_optuna import names
 from lenet_lab import record
 from lenet_lab.groups import GROUPS
+
+
+class AnalysisError(Exception):
+    """A user-facing problem with the input (missing/empty sweep dir, unwritable output).
+
+    The message is a single line that names the offending path; the CLI prints it and
+    exits with status 2.
+    """
+
 
 PathLike = str | os.PathLike[str]
 

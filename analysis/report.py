@@ -12,9 +12,8 @@ import pandas as pd
 
 from analysis import compare, plots, search_views
 from analysis.columns import param_columns
-from analysis.errors import AnalysisError
 from analysis.job_overrides import command_line, format_value
-from analysis.load import PathLike, Runs, load_sweeps
+from analysis.load import AnalysisError, PathLike, Runs, load_sweeps
 from analysis.markdown import fmt, mapping, table
 from analysis.sweep_info import SweepInfo
 from lab_optuna.names import IMPORTANCES_CSV

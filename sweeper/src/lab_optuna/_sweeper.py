@@ -44,7 +44,7 @@ from lab_optuna._loop.budget import Ended
 from lab_optuna._loop.console import Console, quiet_launchers, route_optuna_logging
 from lab_optuna._loop.optimize import Loop, Stop, stop_signals
 from lab_optuna._loop.outputs import save_pins, write_outputs
-from lab_optuna._loop.slots import check_slot_configs
+from lab_optuna._loop.slot_overrides import check_slot_configs
 from lab_optuna._search.pinning import PinError
 from lab_optuna._search.plan import check_fixed_config, make_plan
 from lab_optuna._search.space import SearchSpaceError

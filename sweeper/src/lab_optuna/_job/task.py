@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from lab_optuna import names
 from lab_optuna._job import trial_json
-from lab_optuna._loop import slots
+from lab_optuna._loop import slot_overrides
 from lab_optuna._loop.budget import past_deadline
 from lab_optuna._loop.console import route_optuna_logging
 from lab_optuna._loop.verdicts import TrialFailed, of_exception, of_return
@@ -74,7 +74,7 @@ class TaskAsTrial:
             "params": dict(trial.params) if trial else {},
             "host": f"{socket.gethostname()}:{os.getpid()}",
             "job_id": _cluster_job_id(),
-            **slots.record_of(trial),  # slot, slot_overrides (with slot_overrides)
+            **slot_overrides.record_of(trial),  # slot, slot_overrides (with slot_overrides)
         }
         if trial is not None and not _running(trial, storage, trial_id):
             raise TrialFailed(f"trial {trial.number} had already ended: this attempt did not run")

@@ -33,7 +33,7 @@ from lab_optuna._loop import slurm
 from lab_optuna._loop.budget import Budget, Ended
 from lab_optuna._loop.console import Console
 from lab_optuna._loop.continuation import requeue
-from lab_optuna._loop.slots import SlotOverrides
+from lab_optuna._loop.slot_overrides import SlotOverrides
 from lab_optuna._loop.verdicts import STALE, Tally, Verdict, fail, of_job, tell, tell_verdict
 from lab_optuna._search.plan import Plan
 from lab_optuna._search.study import room_left

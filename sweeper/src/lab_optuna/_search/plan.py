@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
 
 from lab_optuna._keys.settings import Settings, SettingsError
-from lab_optuna._loop.slots import check_slot_keys
+from lab_optuna._loop.slot_overrides import check_slot_keys
 from lab_optuna._search import space as sp
 from lab_optuna._search.pinning import pins
 from lab_optuna._search.screening import select
