@@ -71,8 +71,47 @@ def epoch_speed() -> str:
     return "\n".join(lines) + "\n"
 
 
+def pruning() -> str:
+    """The with/without median pruning table of ``pruning_median_warm2_min5.json``."""
+    d = _json("pruning_median_warm2_min5.json")
+    off, on, c = d["runs"]["unpruned"], d["runs"]["pruned"], d["comparison"]
+    gap = c["best_gap_points"]
+    lines = [
+        "| search | wall time | epochs trained | trials complete / pruned | best val acc |",
+        "| --- | --- | --- | --- | --- |",
+        f"| no pruning | {off['wall_s']:.0f} s | {off['epochs_trained']} | "
+        f"{off['complete']} / {off['pruned']} | {off['best_value']:.4f} |",
+        f"| median (n_warmup_steps 2, n_min_trials 5) | {on['wall_s']:.0f} s "
+        f"(**{c['wall_ratio']:.2f}×**) | {on['epochs_trained']} | {on['complete']} / "
+        f"{on['pruned']} | {on['best_value']:.4f} (**{'±0' if gap == 0 else f'{gap:+.2f}'}**) |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def interruptions() -> str:
+    """The before/after table of ``interruptions.json`` (epochs lost per SIGKILL)."""
+    d = _json("interruptions.json")
+    lines = [
+        "| side | epochs lost per kill | mean / max | seconds lost per kill, mean / max "
+        "| epochs trained for the 30-epoch trial | attempts' wall time |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for side in ("before", "after"):
+        r = d["sides"][side]
+        lost = ", ".join(str(k["epochs_lost"]) for k in r["kills"])
+        lines.append(
+            f"| {side} | {lost} | "
+            f"**{r['epochs_lost_mean']:g} / {r['epochs_lost_max']:g}** | "
+            f"{r['seconds_lost_mean']:.1f} / {r['seconds_lost_max']:.1f} s | "
+            f"{r['epochs_trained_total']} | {r['attempts_wall_s']:.0f} s |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "interruptions": interruptions,
     "epoch-speed": epoch_speed,
+    "pruning": pruning,
 }
 
 
