@@ -304,8 +304,10 @@ def anytime(
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(m, axis=0)
-            boot = np.nanmedian(m[rng.integers(0, len(m), (n_boot, len(m)))], axis=1)
+            # from the time every seed has a complete trial on (a median over the seeds that
+            # started first would dip as slower ones join)
+            med = np.median(m, axis=0)
+            boot = np.median(m[rng.integers(0, len(m), (n_boot, len(m)))], axis=1)
             lo, hi = np.nanquantile(boot, [0.025, 0.975], axis=0)
     return med, lo, hi
 
