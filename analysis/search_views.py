@@ -145,7 +145,8 @@ def history_view(study: optuna.Study | None, why: str | None) -> View:
 def slice_view(study: optuna.Study | None, why: str | None, info: SweepInfo) -> View:
     view = View("slices", "objective vs parameter", skip=why)
     if study is not None:
-        params = most_important(info.importances, _searched(study), len(_searched(study)))[0]
+        searched = _searched(study)
+        params = most_important(info.importances, searched, len(searched))[0]
         view.sentence = (
             "Slices (Optuna's): the objective of each complete trial against each searched "
             "parameter (most important first), coloured by trial number; log axes where "
