@@ -3,10 +3,10 @@
 # each side runs phase 1 and phase 2 under the same time budget (hydra.sweeper.timeout), then
 # the final stage (3 seeds, the test split once), on the full data with WORKERS slots of one
 # torch thread each. Sides, one after the other, each in its own storage:
-#   ours         hparams_search=phase1_mf / phase2_mf: 20-epoch cap, Hyperband, async slots
+#   ours         hparams_search=phase1 / phase2: 20-epoch cap, Hyperband, async slots
 #   plugin_like  hparams_search=phase1_plugin_like / phase2_plugin_like: hydra-optuna-sweeper's
 #                features (TPE, batches, no pruning, no early stopping, every trial 15 epochs)
-#   flat         hparams_search=phase1 / phase2 as they ship (15-epoch cap, median pruning)
+#   flat         hparams_search=phase1_flat / phase2_flat (15-epoch cap, median pruning)
 # LAUNCH=workers (default): the phases run as WORKERS sweep processes on one SQLite study
 #   (make workers): trials run inside them, the data is read once per worker. Each worker runs
 #   one trial at a time, so plugin_like's async_slots=false has no effect there: it gets
@@ -75,9 +75,9 @@ esac
 specs=()
 for side in $SIDES; do
   case $side in
-    ours) p1=phase1_mf; p2=phase2_mf; epochs=$EPOCHS_MF ;;
+    ours) p1=phase1; p2=phase2; epochs=$EPOCHS_MF ;;
     plugin_like) p1=phase1_plugin_like; p2=phase2_plugin_like; epochs=$EPOCHS_FLAT ;;
-    flat) p1=phase1; p2=phase2; epochs=$EPOCHS_FLAT ;;
+    flat) p1=phase1_flat; p2=phase2_flat; epochs=$EPOCHS_FLAT ;;
     *) echo "error: SIDES: unknown side '$side' (ours, plugin_like, flat)" >&2; exit 2 ;;
   esac
   rm -rf "${WORK_ABS:?}/$side" "${OUT:?}/$side"   # a fresh study: no resume of an old run

@@ -1,7 +1,7 @@
 """The figures of benchmarks/budget.sh: each side's studies as CSV and one summary.json.
 
     python benchmarks/budget_summary.py --work multirun/budget --out benchmarks/results/budget \
-        ours=phase1_mf,phase2_mf,final plugin_like=phase1_plugin_like,phase2_plugin_like,final
+        ours=phase1,phase2,final plugin_like=phase1_plugin_like,phase2_plugin_like,final
 
 A side ``NAME=PHASE1,PHASE2,FINAL`` names its three studies in ``<work>/NAME/optuna.db``
 (sweep dirs ``<work>/NAME/<study>/``); its stage wall times are ``<out>/NAME/times.txt``

@@ -36,20 +36,20 @@ import budget_summary  # noqa: E402  (side_summary, epochs_of: the figures of bu
 RESULTS = ROOT / "benchmarks" / "results" / "compare"
 #: side -> (phase presets, final's pin_from, extra overrides of the phases, epoch-cap kind)
 SIDES: dict[str, tuple[tuple[str, ...], list[str], str]] = {
-    "ours": (("phase1_mf", "phase2_mf"), [], "mf"),
+    "ours": (("phase1", "phase2"), [], "mf"),
     "plugin_like": (("phase1_plugin_like", "phase2_plugin_like"), [], "flat"),
-    "joint": (("joint_mf",), [], "mf"),
-    "random": (("phase1_mf", "phase2_mf"), ["hydra/sweeper/sampler=random"], "mf"),
+    "joint": (("joint",), [], "mf"),
+    "random": (("phase1", "phase2"), ["hydra/sweeper/sampler=random"], "mf"),
     # ours with one sampler lever changed (issue 26's item 4), measured against ours:
     # Optuna 5's default multivariate TPE (grouped: phase 2's space is conditional) ...
     "ours_mv": (
-        ("phase1_mf", "phase2_mf"),
+        ("phase1", "phase2"),
         ["hydra.sweeper.sampler.multivariate=true", "hydra.sweeper.sampler.group=true"],
         "mf",
     ),
     # ... and half the random start-up trials (10 of a phase's ~20 are random by default)
     "ours_startup5": (
-        ("phase1_mf", "phase2_mf"),
+        ("phase1", "phase2"),
         ["hydra.sweeper.sampler.n_startup_trials=5"],
         "mf",
     ),
@@ -67,6 +67,7 @@ class Budget:
     final_seeds: int = 3  # retrains per search
     epochs: dict[str, int] = field(default_factory=dict)  # "mf"/"flat" -> cap (absent: preset's)
     min_resource: int | None = None  # ours' first Hyperband rung (None: the preset's)
+    timeout_prune: bool = True  # trials running at a phase's deadline are pruned (False: finish)
     extra: list[str] = field(default_factory=list)  # overrides for every stage
 
 
@@ -83,6 +84,7 @@ def budgets(phase_s: float | None) -> dict[str, Budget]:
             final_seeds=2,
             epochs={"mf": 3, "flat": 2},
             min_resource=1,
+            timeout_prune=False,  # a loaded machine still completes a trial in a tiny phase
             extra=["data.holdout_size=128"],
         ),
     }
@@ -139,7 +141,7 @@ def run_side(budget: Budget, side: str, seed: int, work: Path) -> dict[str, Any]
         *extra,
         "hydra.sweeper.n_jobs=1",
         f"hydra.sweeper.timeout={budget.phase_s * 2 / len(phases)}",
-        "hydra.sweeper.timeout_prune=true",
+        f"hydra.sweeper.timeout_prune={str(budget.timeout_prune).lower()}",
         "hydra.sweeper.n_trials=1000",
         "hydra.sweeper.max_total_trials=1000",
         f"hydra.sweeper.sampler.seed={seed}",

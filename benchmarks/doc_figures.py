@@ -108,7 +108,41 @@ def interruptions() -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare() -> str:
+    """Per budget of ``compare/summary.json``: its setting, the final-test table of
+    ``compare_searches.report_table`` (report.md's) and ours' paired record against plugin_like."""
+    import compare_searches  # optuna, numpy: imported for this block only
+
+    summary, budgets = _json("compare/summary.json"), compare_searches.budgets(None)
+    parts = []
+    for name, runs in summary.items():
+        b = budgets[name]
+        data = "the 10k/2k subset" if "data=fashion_mnist_subset" in b.extra else "the full data"
+        table, figures = compare_searches.report_table(runs)
+        parts += [
+            f"**{name}** ({data}, phases of {b.phase_s:g} s with {b.workers} workers, "
+            f"{b.final_seeds} final seeds; seeds done: "
+            + ", ".join(f"{side} {len(r)}" for side, r in runs.items())
+            + "). Final test accuracy per search, mean of its final seeds:",
+            "",
+            table,
+        ]
+        pair = figures["pairs"].get("ours>plugin_like", {})
+        if pair.get("n"):
+            wins = pair["win_rate"] * pair["n"]
+            p = pair.get("wilcoxon_p")
+            parts += [
+                f"Ours against plugin_like: {wins:g} wins in {pair['n']} paired seeds, mean "
+                f"difference {pair['mean_diff']:+.4f}"
+                + (f", paired Wilcoxon p = {p:.2f}" if p is not None else "")
+                + ".",
+                "",
+            ]
+    return "\n".join(parts)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "compare": compare,
     "interruptions": interruptions,
     "epoch-speed": epoch_speed,
     "pruning": pruning,

@@ -86,7 +86,7 @@ def sweep_cmd(folder: Path, name: str, resume: bool, epochs: int, args: argparse
         sys.executable,
         "train.py",
         "-m",
-        "hparams_search=phase1",
+        "hparams_search=phase1_flat",
         *data_overrides(args.smoke, full=False),
         f"trainer.epochs={epochs}",
         "hydra.sweeper.n_trials=1",

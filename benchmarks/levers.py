@@ -2,7 +2,7 @@
 
 Trains, on the full data and the hold-out split, 20 epochs, once per seed and augmentation:
 ``--config search`` (default) the config the multi-fidelity search ends near (the warm-start
-point of ``phase1_mf`` and ``phase2_mf`` with the dropout rate phase 2 found: Adam, cosine
+point of ``phase1`` and ``phase2`` with the dropout rate phase 2 found: Adam, cosine
 schedule, ``hflip``); ``--config sheet`` the lab sheet's baseline (SGD lr 0.1, momentum 0.9,
 constant lr, no augmentation). Each run trains with ``averaging=none`` and evaluates three
 models on the hold-out after every epoch: the run's own weights, their EMA and their SWA

@@ -1,7 +1,7 @@
 """Which pruner for the multi-fidelity presets? Hyperband, successive halving and the median
-pruner, each running the same ``phase1_mf`` search on the same time budget.
+pruner, each running the same ``phase1`` search on the same time budget.
 
-Each search is ``hparams_search=phase1_mf`` (20-epoch cap, cosine/one-cycle schedules over
+Each search is ``hparams_search=phase1`` (20-epoch cap, cosine/one-cycle schedules over
 the whole cap, the hold-out split) with its warm-start point off (``enqueue=null``: otherwise
 every side starts from the same known good trial), on the FashionMNIST subset (10k images,
 2k of the hold-out), ``--workers`` worker processes of one torch thread on one fresh SQLite
@@ -50,11 +50,11 @@ PRUNERS = {
 
 
 def search(name: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """One timed phase1_mf search with ``args.workers`` processes; its outcome."""
+    """One timed phase1 search with ``args.workers`` processes; its outcome."""
     tag = f"{name}_seed{seed}"
     db = f"sqlite:///{out / tag}.db"
     cmd = sweep_command(
-        "phase1_mf",
+        "phase1",
         tag,
         out / tag,
         out / f"{tag}.db",

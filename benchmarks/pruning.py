@@ -42,7 +42,7 @@ def run_search(
     sweep_dir, db = out / name, out / f"{name}.db"
     url = f"sqlite:///{db}"
     cmd = sweep_command(
-        "phase1",
+        "phase1_flat",
         name,
         sweep_dir,
         db,

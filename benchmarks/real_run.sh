@@ -3,7 +3,7 @@
 # with 2 workers of 1 torch thread each (a 2-core CPU). Wall times go to
 # benchmarks/results/real_run/times.txt; the studies are exported as CSV there too.
 #   FASHION_MNIST_ROOT=/path/to/data bash benchmarks/real_run.sh          # hand-written split:
-#       phase1, phase2, then final and final_baseline side by side, then the screen
+#       phase1_flat, phase2_flat, then final and final_baseline side by side, then the screen
 #   FASHION_MNIST_ROOT=/path/to/data bash benchmarks/real_run.sh auto     # screened split (needs
 #       the screen study): phase1_auto, phase2_auto, then final on phase2_auto's best
 set -euo pipefail
@@ -48,15 +48,16 @@ if [ "$SPLIT" = auto ]; then
   export_studies phase1_auto phase2_auto final_auto
 else
   : > "$OUT/times.txt"
-  stage phase1 2 hparams_search=phase1 trainer.num_threads=1
-  stage phase2 2 hparams_search=phase2 trainer.num_threads=1
+  stage phase1_flat 2 hparams_search=phase1_flat trainer.num_threads=1
+  stage phase2_flat 2 hparams_search=phase2_flat trainer.num_threads=1
   t0=$(date +%s)
-  "$PY" train.py -m hparams_search=final trainer.num_threads=1 > multirun/final.log 2>&1 &
+  "$PY" train.py -m hparams_search=final hydra.sweeper.pin_from=phase2_flat trainer.num_threads=1 \
+    > multirun/final.log 2>&1 &
   "$PY" train.py -m hparams_search=final_baseline trainer.num_threads=1 \
     > multirun/final_baseline.log 2>&1 &
   wait
   echo "final+final_baseline $(( $(date +%s) - t0 )) s" | tee -a "$OUT/times.txt"
   stage screen 2 hparams_search=screen trainer.num_threads=1
-  export_studies phase1 phase2 final final_baseline screen
+  export_studies phase1_flat phase2_flat final final_baseline screen
 fi
 echo "done: $OUT"

@@ -38,7 +38,7 @@ def run(mode: str, async_slots: bool, args: argparse.Namespace, out: Path) -> di
     """One search in a fresh storage; its utilisation from the study's timestamps."""
     url = f"sqlite:///{out / f'{mode}.db'}"
     cmd = sweep_command(
-        "phase1",
+        "phase1_flat",
         mode,
         out / mode,
         out / f"{mode}.db",

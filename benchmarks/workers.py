@@ -2,7 +2,7 @@
 
 For each K, K processes run the phase-1 sweep against one fresh SQLite storage:
 
-    python train.py -m hparams_search=phase1 hydra.sweeper.n_trials=M data=fashion_mnist_subset
+    python train.py -m hparams_search=phase1_flat hydra.sweeper.n_trials=M data=fashion_mnist_subset
         trainer.epochs=E hydra/sweeper/pruner=none early_stopping=none <fixed params>
 
 The searched params are fixed on the command line (SGD lr 0.05, batch 64, no scheduler, seed
@@ -62,7 +62,7 @@ def run_workers(k: int, rep: int, args: argparse.Namespace, out: Path) -> dict[s
     # create the schema; 4 concurrent creators did not collide in 5 tries here).
     optuna.create_study(study_name=name, storage=url, direction="maximize")
     cmd = sweep_command(
-        "phase1",
+        "phase1_flat",
         name,
         sweep_dir,
         out / "optuna.db",

@@ -35,9 +35,9 @@ def analyse(*dirs, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def phase1(tmp_path_factory, tiny_data_factory):
     """A real 3-trial phase-1 sweep (2 epochs, tiny data) and its report: (dir, url, data)."""
-    tmp = tmp_path_factory.mktemp("phase1")
-    url, sweep, data = f"sqlite:///{tmp / 'optuna.db'}", tmp / "phase1", tiny_data_factory()
-    proc = run_sweep("phase1", sweep, url, data, "hydra.sweeper.n_trials=3", ALL_IMPORTANCES)
+    tmp = tmp_path_factory.mktemp("phase1_flat")
+    url, sweep, data = f"sqlite:///{tmp / 'optuna.db'}", tmp / "phase1_flat", tiny_data_factory()
+    proc = run_sweep("phase1_flat", sweep, url, data, "hydra.sweeper.n_trials=3", ALL_IMPORTANCES)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = analyse(sweep)
     assert rep.returncode == 0, rep.stderr
@@ -47,13 +47,13 @@ def phase1(tmp_path_factory, tiny_data_factory):
 def test_report_on_optuna_phase_reproduces_best_trial(phase1, tmp_path):
     sweep, url, tiny_data_root = phase1
     trials = pd.read_csv(sweep / "trials.csv")
-    study = optuna.load_study(study_name="phase1", storage=url)
+    study = optuna.load_study(study_name="phase1_flat", storage=url)
     assert len(trials) == 3 and set(trials["trial"]) == {0, 1, 2}
     best = trials.loc[trials["best_val_acc"].idxmax()]
     assert best["trial"] == study.best_trial.number
     assert best["best_val_acc"] == pytest.approx(study.best_value)
     report = (sweep / "report.md").read_text()
-    assert "phase1" in report and (sweep / "epochs.csv").stat().st_size > 0
+    assert "phase1_flat" in report and (sweep / "epochs.csv").stat().st_size > 0
     # the suggested command line re-trains the best trial to the same accuracy
     command = next(line for line in report.splitlines() if line.startswith("python train.py"))
     args = shlex.split(command)[2:]

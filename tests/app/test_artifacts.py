@@ -34,8 +34,8 @@ def same_bytes(store: FileSystemArtifactStore, artifact_id: str, path: Path, tmp
 def test_pruned_trials_upload_their_record_without_checkpoints(tmp_path, tiny_data_factory):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     proc = run_sweep(
-        "phase1",
-        tmp_path / "phase1",
+        "phase1_flat",
+        tmp_path / "phase1_flat",
         url,
         tiny_data_factory(),
         "hydra.sweeper.n_trials=2",
@@ -45,10 +45,10 @@ def test_pruned_trials_upload_their_record_without_checkpoints(tmp_path, tiny_da
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     store = FileSystemArtifactStore(tmp_path / "artifacts")  # beside optuna.db
-    trials = study(url, "phase1").trials
+    trials = study(url, "phase1_flat").trials
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
     for t in trials:
-        job = tmp_path / "phase1" / f"trial_{t.number}"
+        job = tmp_path / "phase1_flat" / f"trial_{t.number}"
         assert (job / "best.pt").is_file()  # written, not uploaded
         found = artifacts_of(url, t)
         assert set(found) == RECORD

@@ -1,4 +1,4 @@
-"""benchmarks/budget.sh in smoke mode: both sides (ours: phase1_mf/phase2_mf, plugin_like)
+"""benchmarks/budget.sh in smoke mode: both sides (ours: phase1/phase2, plugin_like)
 run phase 1 and phase 2 under a tiny time budget, then the final stage, on tiny data; the
 studies come back as CSV and summary.json holds every figure the real run reports."""
 
@@ -24,7 +24,7 @@ FIELDS = (
     "epochs_trained",
 )
 STUDIES = {
-    "ours": ("phase1_mf", "phase2_mf", "final"),
+    "ours": ("phase1", "phase2", "final"),
     "plugin_like": ("phase1_plugin_like", "phase2_plugin_like", "final"),
 }
 

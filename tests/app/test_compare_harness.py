@@ -65,30 +65,49 @@ def test_report_statistics_on_a_hand_made_summary(tmp_path):
     assert png.stat().st_size > 0 and "## proxy" in md.read_text()
 
 
-@pytest.mark.slow
-def test_compare_smoke_writes_the_summary_and_the_report(tmp_path):
-    def run(*args: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [sys.executable, str(SCRIPT), *args, "--out", str(tmp_path)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-        return proc
+def run_harness(out, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
 
-    run("--smoke", "--phase-s", "3")
+
+def check_entries(side: dict, seeds: set[str]) -> None:
+    assert set(side) == seeds
+    for e in side.values():
+        assert KEYS <= set(e) and 0.0 <= e["final_test"] <= 1.0 and e["trials"] >= 1
+        times = [t for t, _ in e["curve"]]
+        bests = [v for _, v in e["curve"]]
+        assert times == sorted(times) and bests == sorted(bests)
+
+
+def test_compare_smoke_one_search(tmp_path):
+    """The harness on tiny data, one seed of ours (phase1 -> phase2 -> final as they ship):
+    its summary entry, a rerun that skips it, and the report."""
+    run_harness(tmp_path, "--smoke", "--seeds", "1", "--sides", "ours", "--phase-s", "2")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary) == {"smoke"} and set(summary["smoke"]) == {"ours"}
+    check_entries(summary["smoke"]["ours"], {"1"})
+    rerun = run_harness(tmp_path, "--smoke", "--seeds", "1", "--sides", "ours")
+    assert "done, skipped" in rerun.stdout
+    run_harness(tmp_path, "--report")
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert "| ours | 1 |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_compare_smoke_two_sides_two_paired_seeds(tmp_path):
+    run_harness(tmp_path, "--smoke", "--phase-s", "3")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary) == {"smoke"} and set(summary["smoke"]) == {"ours", "plugin_like"}
     for side in summary["smoke"].values():
-        assert set(side) == {"1", "2"}
-        for e in side.values():
-            assert KEYS <= set(e) and 0.0 <= e["final_test"] <= 1.0 and e["trials"] >= 1
-            times = [t for t, _ in e["curve"]]
-            bests = [v for _, v in e["curve"]]
-            assert times == sorted(times) and bests == sorted(bests)
-    assert "done, skipped" in run("--smoke").stdout  # resumable: nothing reruns
-    run("--report")
-    assert (tmp_path / "curves.png").stat().st_size > 0
-    assert "| ours | 2 |" in (tmp_path / "report.md").read_text()
+        check_entries(side, {"1", "2"})
+    assert "done, skipped" in run_harness(tmp_path, "--smoke").stdout  # resumable
+    run_harness(tmp_path, "--report")
+    assert "| ours | 2 | " in (tmp_path / "report.md").read_text()
+    assert "wins vs plugin_like" in (tmp_path / "report.md").read_text()

@@ -195,7 +195,7 @@ def tiny_sweep(tmp_path_factory, tiny_data_factory) -> dict[str, Path | str]:
         sys.executable,
         "train.py",
         "-m",
-        "hparams_search=phase1",
+        "hparams_search=phase1_flat",
         f"hydra.sweep.dir={tmp / 'phase1'}",
         f"hydra.sweeper.storage={url}",
         "hydra.sweeper.n_trials=2",
