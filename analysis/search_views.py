@@ -124,74 +124,69 @@ def _draw(plot: str, study: optuna.Study, path: Path, **kw: Any) -> Path:
     return path
 
 
-def _searched(study: optuna.Study) -> list[str]:
-    """The parameters of the complete trials, in the order they were first suggested."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return list(dict.fromkeys(p for t in done for p in t.distributions))
+#: Optuna's views: stem -> (title, its plot in optuna.visualization.matplotlib, sentence).
+OPTUNA_VIEWS = {
+    "history": (
+        "optimisation history",
+        "plot_optimization_history",
+        "Optimisation history (Optuna's): each complete trial's objective by trial number, "
+        "and the best so far as a line.",
+    ),
+    "slices": (
+        "objective vs parameter",
+        "plot_slice",
+        "Slices (Optuna's): the objective of each complete trial against each searched "
+        "parameter (most important first), coloured by trial number; log axes where "
+        "searched log.",
+    ),
+    "parallel": (
+        "parallel coordinates",
+        "plot_parallel_coordinate",
+        "Parallel coordinates (Optuna's): each line is one complete trial across the "
+        "objective and the searched parameters (most important first), each axis as the "
+        "trials' distributions declare it (log where searched log, categories as levels).",
+    ),
+    "contour": (
+        "objective over the two most important parameters",
+        "plot_contour",
+        "Contour (Optuna's) of the objective over the two most important parameters "
+        "(`{x}`, `{y}`, {how}), interpolated between the complete trials (dots), log axes "
+        "where searched log.",
+    ),
+}
 
 
-# ---------------------------------------------------------------- the views
-def history_view(study: optuna.Study | None, why: str | None) -> View:
-    view = View("history", "optimisation history", skip=why)
+def _optuna_views(study: optuna.Study | None, why: str | None, info: SweepInfo) -> list[View]:
+    """Optuna's views of the study, or why each is skipped. The complete trials are read from
+    the storage once, into an in-memory copy that every plot then reads."""
+    searched: list[str] = []
     if study is not None:
-        view.sentence = (
-            "Optimisation history (Optuna's): each complete trial's objective by trial number, "
-            "and the best so far as a line."
-        )
-        view.draw = partial(_draw, "plot_optimization_history", study)
-    return view
-
-
-def slice_view(study: optuna.Study | None, why: str | None, info: SweepInfo) -> View:
-    view = View("slices", "objective vs parameter", skip=why)
-    if study is not None:
-        searched = _searched(study)
-        params = most_important(info.importances, searched, len(searched))[0]
-        view.sentence = (
-            "Slices (Optuna's): the objective of each complete trial against each searched "
-            "parameter (most important first), coloured by trial number; log axes where "
-            "searched log."
-        )
-        view.draw = partial(_draw, "plot_slice", study, params=params)
-    return view
-
-
-def _two_params(view: View, study: optuna.Study | None) -> list[str]:
-    """The searched parameters, or [] with ``view.skip`` set when there are fewer than 2."""
-    params = _searched(study) if study is not None else []
-    if study is not None and len(params) < 2:
-        view.skip = f"{len(params)} searched parameter(s) in complete trials; it needs 2"
-    return params if len(params) >= 2 else []
-
-
-def parallel_view(study: optuna.Study | None, why: str | None, info: SweepInfo) -> View:
-    view = View("parallel", "parallel coordinates", skip=why)
-    params = _two_params(view, study)
-    if params:
-        order = most_important(info.importances, params, len(params))[0]
-        view.sentence = (
-            "Parallel coordinates (Optuna's): each line is one complete trial across the "
-            "objective and the searched parameters (most important first), each axis as the "
-            "trials' distributions declare it (log where searched log, categories as levels)."
-        )
-        view.draw = partial(_draw, "plot_parallel_coordinate", study, params=order)
-    return view
-
-
-def contour_view(study: optuna.Study | None, why: str | None, info: SweepInfo) -> View:
-    view = View("contour", "objective over the two most important parameters", skip=why)
-    params = _two_params(view, study)
-    if params:
-        (x, y), ranked = most_important(info.importances, params)
-        imp = names.IMPORTANCES_CSV
-        how = f"by {imp}" if ranked else f"the first two: no {imp}"
-        view.sentence = (
-            f"Contour (Optuna's) of the objective over the two most important parameters "
-            f"(`{x}`, `{y}`, {how}), interpolated between the complete trials (dots), log axes "
-            "where searched log."
-        )
-        view.draw = partial(_draw, "plot_contour", study, params=[x, y])
-    return view
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if done:
+            study = optuna.create_study(directions=study.directions)
+            study.add_trials(done)
+            searched = list(dict.fromkeys(p for t in done for p in t.distributions))
+        else:
+            study, why = None, "no complete trial"
+    ranked = most_important(info.importances, searched, len(searched))[0]
+    few = f"{len(searched)} searched parameter(s) in complete trials; it needs 2"
+    pair = why or (few if len(searched) < 2 else None)  # parallel and contour need 2 params
+    (x, y), from_table = (["", ""], False) if pair else most_important(info.importances, searched)
+    imp = names.IMPORTANCES_CSV
+    how = f"by {imp}" if from_table else f"the first two: no {imp}"
+    kwargs = {
+        "slices": {"params": ranked},
+        "parallel": {"params": ranked},
+        "contour": {"params": [x, y]},
+    }
+    views = []
+    for stem, (title, plot, sentence) in OPTUNA_VIEWS.items():
+        view = View(stem, title, skip=pair if stem in ("parallel", "contour") else why)
+        if view.skip is None and study is not None:
+            view.sentence = sentence.format(x=x, y=y, how=how)
+            view.draw = partial(_draw, plot, study, **kwargs.get(stem, {}))
+        views.append(view)
+    return views
 
 
 def timeline_view(info: SweepInfo) -> View:
@@ -221,13 +216,4 @@ def timeline_view(info: SweepInfo) -> View:
 
 def views_of(info: SweepInfo) -> list[View]:
     """The search views of one sweep, in report order."""
-    study, why = stored_study(info)
-    if study is not None and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        study, why = None, "no complete trial"
-    return [
-        history_view(study, why),
-        slice_view(study, why, info),
-        parallel_view(study, why, info),
-        contour_view(study, why, info),
-        timeline_view(info),
-    ]
+    return [*_optuna_views(*stored_study(info), info), timeline_view(info)]
