@@ -28,9 +28,68 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 0.3
+
+
+def timed_calls(
+    plan: list[list[str]], device: str, profile_call: int | None
+) -> tuple[list[dict[str, Any]], int, str]:
+    """``run.train`` once per override list of ``plan`` in this process, each composed by
+    Hydra's compose API: per call its times and IDX image-file parses; the parses in all;
+    the cProfile text of call ``profile_call`` (top 15, cumulative)."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from torchvision.datasets import mnist
+
+    from lenet_lab import run
+
+    reads: list[str] = []  # every parse of an IDX image file
+    original = mnist.read_image_file
+    mnist.read_image_file = lambda path: reads.append(path) or original(path)
+    calls: list[dict[str, Any]] = []
+    profile_text = ""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"),
+    ):
+        for i, overrides in enumerate(plan):
+            prof = cProfile.Profile() if i == profile_call else None
+            n_reads, t0 = len(reads), time.perf_counter()
+            if prof:
+                prof.enable()
+            cfg = compose(config_name="train", overrides=overrides)
+            t1 = time.perf_counter()
+            summary = run.train(cfg, Path(tmp) / f"trial_{i}")
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t2 = time.perf_counter()
+            if prof:
+                prof.disable()
+                buf = io.StringIO()
+                pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(15)
+                profile_text = buf.getvalue()
+            samples = bool(cfg.trainer.save_samples)
+            calls.append(
+                {
+                    "total_s": t2 - t0,
+                    "compose_s": t1 - t0,
+                    "train_s": t2 - t1,
+                    "disk_reads": len(reads) - n_reads,
+                    "status": summary["status"],
+                    "save_samples": samples,
+                }
+            )
+            print(
+                f"trial {i + 1}: {t2 - t0:.3f}s (compose {t1 - t0:.3f}s, run.train "
+                f"{t2 - t1:.3f}s, IDX files parsed: {len(reads) - n_reads}"
+                f"{', with samples.png' if samples else ''})",
+                flush=True,
+            )
+    mnist.read_image_file = original
+    return calls, len(reads), profile_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,23 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials < 2:
         p.error("--trials must be >= 2")
     sys.path.insert(0, str(ROOT))
-
     t_import = time.perf_counter()
     import torch
-    from hydra import compose, initialize_config_dir
-    from torchvision.datasets import mnist
 
-    from lenet_lab import run
+    import lenet_lab.run  # noqa: F401  (timed: the imports a trial process pays once)
 
     t_import = time.perf_counter() - t_import
-    reads: list[str] = []  # every parse of an IDX image file
-    original = mnist.read_image_file
-
-    def counting_read_image_file(path: str):
-        reads.append(path)
-        return original(path)
-
-    mnist.read_image_file = counting_read_image_file
     overrides = [
         f"trainer.device={args.device}",
         "trainer.epochs=0",
@@ -69,48 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         *args.overrides,
     ]
     plan = [overrides] * args.trials + [[*overrides, "trainer.save_samples=true"]] * 2
-    calls: list[dict[str, float]] = []
-    profile_text = ""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"),
-    ):
-        for i, trial_overrides in enumerate(plan):
-            prof = cProfile.Profile() if args.profile and i == args.trials - 1 else None
-            n_reads = len(reads)
-            t0 = time.perf_counter()
-            if prof:
-                prof.enable()
-            cfg = compose(config_name="train", overrides=trial_overrides)
-            t1 = time.perf_counter()
-            summary = run.train(cfg, Path(tmp) / f"trial_{i}")
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t2 = time.perf_counter()
-            if prof:
-                prof.disable()
-                buf = io.StringIO()
-                pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(15)
-                profile_text = buf.getvalue()
-            calls.append(
-                {
-                    "total_s": t2 - t0,
-                    "compose_s": t1 - t0,
-                    "train_s": t2 - t1,
-                    "disk_reads": len(reads) - n_reads,
-                    "status": summary["status"],
-                    "save_samples": bool(cfg.trainer.save_samples),
-                }
-            )
-            print(
-                f"trial {i + 1}: {t2 - t0:.3f}s (compose {t1 - t0:.3f}s, run.train "
-                f"{t2 - t1:.3f}s, IDX files parsed: {len(reads) - n_reads}"
-                f"{', with samples.png' if cfg.trainer.save_samples else ''})",
-                flush=True,
-            )
-    mnist.read_image_file = original
-    samples = [c["total_s"] for c in calls[args.trials :]]
-    calls, extra = calls[: args.trials], calls[args.trials :]
+    profiled = args.trials - 1 if args.profile else None
+    every, n_reads, profile_text = timed_calls(plan, args.device, profiled)
+    calls, extra = every[: args.trials], every[args.trials :]
+    samples = [c["total_s"] for c in extra]
     later = [c["total_s"] for c in calls[1:]]
     second = calls[1]["total_s"]
     reread = sum(c["disk_reads"] for c in calls[1:] + extra)
@@ -122,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"with trainer.save_samples=true (not in sweeps): {min(samples):.3f}s per call")
     print(
         f"dataset read from disk once per process: {'yes' if reread == 0 else 'NO'} "
-        f"({len(reads)} image-file parses in {len(calls)} calls); imports took {t_import:.1f}s"
+        f"({n_reads} image-file parses in {len(calls)} calls); imports took {t_import:.1f}s"
     )
     if profile_text:
         print(profile_text)
