@@ -11,6 +11,8 @@ one command, and ``--check`` (run by the test suite) fails when a doc is behind 
 from __future__ import annotations
 
 import argparse
+import ast
+import csv
 import json
 import re
 import sys
@@ -27,6 +29,21 @@ BLOCK = re.compile(r"(<!-- figures: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /f
 
 def _json(name: str) -> dict[str, Any]:
     return json.loads((RESULTS / name).read_text())
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table, with a trailing newline (an empty cell is ``| |``)."""
+    rows = [header, ["---"] * len(header), *rows]
+    return "".join("|" + "|".join(f" {c} " if c else " " for c in r) + "|\n" for r in rows)
+
+
+def _signed(x: float, digits: int = 4) -> str:
+    """``x`` with its sign, and a typographic minus."""
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def _bold(text: str, on: bool = True) -> str:
+    return f"**{text}**" if on else text
 
 
 # ---------------------------------------------------------------- renderers
@@ -108,6 +125,144 @@ def interruptions() -> str:
     return "\n".join(lines) + "\n"
 
 
+def trial_overhead() -> str:
+    """The per-trial overhead of ``trial_overhead_cpu.json`` (all of a trial but its epochs)."""
+    d = _json("trial_overhead_cpu.json")
+    later, reads = d["median_later_s"], d["dataset_reads_after_first_call"]
+    return (
+        f"- The file: `benchmarks/results/trial_overhead_cpu.json`, from {d['date'][:10]}.\n"
+        f"- The result: **{later:.2f} s** per trial after the first (target {d['target_s']:g} s), "
+        f"and the first call took {d['first_call_s']:.2f} s.\n"
+        f"- After the first trial the dataset was read {reads} times.\n"
+        f"- `samples.png` adds about {d['with_save_samples_s'] - later:.1f} s. "
+        "The sweeps turn it off.\n"
+    )
+
+
+def workers() -> str:
+    """The several-workers-on-one-study table of ``workers_cpu.json``."""
+    d = _json("workers_cpu.json")
+    rows = [
+        [
+            f"{r['workers']} ({d['machine']['cpus']}-core CPU)",
+            f"{r['epochs_per_s']:.2f}",
+            _bold(f"{r['speedup']:.2f}", r["workers"] > 1),
+            f"{r['efficiency']:.2f}" if r["workers"] > 1 else "—",
+        ]
+        for r in d["runs"]
+    ]
+    gpu = "not measured yet (`--workers 1 2 4 8 --device cuda`; target ≥ 0.8·K)"
+    rows.append(["1, 2, 4, 8 on one GPU", gpu, "", ""])
+    return _table(["workers", "epochs/s (aggregate)", "speed-up", "efficiency"], rows)
+
+
+#: The pruners of ``pruners.json``, with their labels.
+PRUNERS = {
+    "hyperband": "Hyperband (`lab_multi_fidelity`: rungs 2, 6, 18)",
+    "halving": "successive halving (min_resource 2, factor 3)",
+    "median": "median (`lab_median`: 5 start-up trials, 2 warm-up epochs)",
+}
+
+
+def pruners() -> str:
+    """The which-pruner table of ``pruners.json``: the best per seed, then means over the seeds."""
+    d = _json("pruners.json")
+    seeds, best = d["settings"]["seeds"], {(r["pruner"], r["seed"]): r["best"] for r in d["runs"]}
+    rows = [
+        [
+            PRUNERS.get(name, name),
+            ", ".join(f"{best[name, s]:.4f}" for s in seeds),
+            f"{m['best']:.4f}",
+            f"{m['complete']:.1f} / {m['pruned']:.1f}",
+            f"{m['epochs_trained']:.0f}",
+        ]
+        for name, m in d["mean_over_seeds"].items()
+    ]
+    per_seed = f"best hold-out ({', '.join(f'seed {s}' for s in seeds)})"
+    header = ["pruner", per_seed, "mean", "trials complete / pruned (mean)", "epochs (mean)"]
+    return _table(header, rows)
+
+
+#: The configs of ``benchmarks/levers.py``: the result file of each, and its label.
+LEVER_CONFIGS = {
+    "levers_search.json": "the searches' end point: Adam 0.0025, cosine, batch 32, padded "
+    "LeNet-5, dropout 0.081, hflip, label smoothing",
+    "levers_sheet.json": "the sheet's baseline: SGD 0.1, momentum 0.9, constant lr, batch 64",
+}
+
+
+def levers() -> str:
+    """The levers table of ``levers_*.json``: the plain weights' mean, then each lever's mean gain
+    over them, bold where it gained on every seed."""
+    rows = []
+    for name, label in LEVER_CONFIGS.items():
+        # a variant is "<augmentation>+<averaging>"; key it by (with erasing, averaging)
+        v = {
+            ("erasing" in k.split("+")[0], k.split("+")[1]): x
+            for k, x in _json(name)["variants"].items()
+        }
+        gains = [v[c] for c in [(False, "ema"), (False, "swa"), (True, "none"), (True, "ema")]]
+        rows.append(
+            [label, f"{v[False, 'none']['mean']:.4f}"]
+            + [_bold(_signed(g["gain_vs_baseline"]), min(g["gain_per_seed"]) > 0) for g in gains]
+        )
+    return _table(["config", "plain", "EMA", "SWA", "erasing", "erasing + EMA"], rows)
+
+
+#: The sides of ``benchmarks/budget.sh``'s summary, with their labels (others by their name).
+BUDGET_SIDES = {"ours": "ours (`phase1`, `phase2`, `final`)"}
+
+
+def _enqueued(run: str, side: str, stage: dict[str, Any]) -> bool:
+    """Whether a stage's best trial was an enqueued point (all its params fixed), per its CSV."""
+    with open(RESULTS / run / side / f"{stage['study']}.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["number"] == str(stage["best_trial"]))
+    params = {k.removeprefix("params_") for k, v in row.items() if k.startswith("params_") and v}
+    return set(ast.literal_eval(row.get("system_attrs_fixed_params") or "{}")) == params
+
+
+def budget(run: str) -> str:
+    """The same-budget table of ``<run>/summary.json`` (``benchmarks/budget.sh``), a column a
+    side; a row's higher accuracy is bold."""
+    sides = _json(f"{run}/summary.json")
+    s = list(sides.values())
+
+    def top(x: float, xs: list[float]) -> str:
+        return _bold(f"{x:.4f}", x == max(xs))
+
+    rows = []
+    for k in (1, 2):
+        st = [v["stages"][f"phase{k}"] for v in s]
+        counts = ["complete", "pruned"] + ["failed"] * any(t["failed"] for t in st)
+        bests = [t["best_value"] for t in st]
+        rows.append(
+            [f"phase {k}: trials ({' / '.join(counts)}), epochs, best hold-out"]
+            + [
+                f"{t['trials']} ({' / '.join(str(t[c]) for c in counts)}), {t['epochs_trained']}, "
+                + top(t["best_value"], bests)
+                + (" (the enqueued point)" if _enqueued(run, side, t) else "")
+                for side, t in zip(sides, st)
+            ]
+        )
+    means, seeds = [v["final_test_mean"] for v in s], s[0]["final_seeds"]
+    rows += [
+        [f"final: epochs, test accuracy (seeds {', '.join(map(str, seeds))})"]
+        + [
+            f"{v['final_epochs'][0]}, " + ", ".join(f"{x:.4f}" for x in v["final_test_seeds"])
+            for v in s
+        ],
+        [f"**final test, mean of {len(seeds)} seeds**", *(top(m, means) for m in means)],
+        ["hold-out → test gap", *(_signed(v["holdout_to_test_gap"]) for v in s)],
+        ["wall time (phase 1 + phase 2 + final)"]
+        + [
+            " + ".join(f"{t['wall_s']:.0f}" for t in v["stages"].values())
+            + f" = {v['wall_s']:,.0f} s"
+            for v in s
+        ],
+    ]
+    return _table(["", *(BUDGET_SIDES.get(k, k) for k in sides)], rows)
+
+
 def compare() -> str:
     """Per budget of ``compare/summary.json``: its setting, the final-test table of
     ``compare_searches.report_table`` (report.md's) and ours' paired record against plugin_like."""
@@ -146,6 +301,12 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "interruptions": interruptions,
     "epoch-speed": epoch_speed,
     "pruning": pruning,
+    "trial-overhead": trial_overhead,
+    "workers": workers,
+    "pruners": pruners,
+    "levers": levers,
+    "budget": lambda: budget("budget"),
+    "budget-rerun": lambda: budget("budget_rerun"),
 }
 
 
