@@ -286,11 +286,19 @@ def compare() -> str:
         if pair.get("n"):
             wins = pair["win_rate"] * pair["n"]
             p = pair.get("wilcoxon_p")
+            met = pair["n"] >= 10 and wins >= 0.8 * pair["n"] and p is not None and p < 0.05
             parts += [
                 f"Ours against plugin_like: {wins:g} wins in {pair['n']} paired seeds, mean "
                 f"difference {pair['mean_diff']:+.4f}"
                 + (f", paired Wilcoxon p = {p:.2f}" if p is not None else "")
-                + ".",
+                + ". The target (ahead in at least 8 of 10 paired seeds, p < 0.05) is "
+                + (
+                    "**met**."
+                    if met
+                    else f"not decided yet ({pair['n']} of 10 seeds)."
+                    if pair["n"] < 10
+                    else "**not met**: no claim that ours is better stands."
+                ),
                 "",
             ]
     return "\n".join(parts)
