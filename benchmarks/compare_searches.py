@@ -249,7 +249,9 @@ def side_stats(values: list[float]) -> dict[str, float]:
 
 def paired(a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """a against b on their common seeds: win rate (ties count half), mean difference, the
-    paired Wilcoxon p (scipy) or else a 95 % paired bootstrap interval of the mean difference."""
+    paired Wilcoxon p (scipy) or else a 95 % paired bootstrap interval of the mean difference;
+    with 2 seeds or more, the differences' standard deviation and the smallest mean difference
+    the seeds can detect (two-sided 5 %, power 0.8: 2.8 sd / sqrt(n), the normal approximation)."""
     seeds = sorted(set(a) & set(b), key=int)
     d = np.array([a[s]["final_test"] - b[s]["final_test"] for s in seeds], dtype=float)
     out: dict[str, Any] = {"n": len(seeds)}
@@ -257,6 +259,9 @@ def paired(a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> di
         return out
     out["win_rate"] = float(np.mean((d > 0) + 0.5 * (d == 0)))
     out["mean_diff"] = float(d.mean())
+    if len(d) > 1:  # the smallest mean difference these seeds would detect (5 %, power 0.8)
+        out["sd_diff"] = float(d.std(ddof=1))
+        out["detectable_diff"] = 2.8 * out["sd_diff"] / float(np.sqrt(len(d)))
     try:
         from scipy.stats import wilcoxon
 
