@@ -295,6 +295,16 @@ def report_table(runs: dict[str, dict[str, Any]], seed: int = 0) -> tuple[str, d
             cells.append(f"{p.get('win_rate', np.nan):.0%} of {p['n']} ({test})")
         row = [a, str(st["n"]), f"{st['median']:.4f}", f"{st['q1']:.4f}–{st['q3']:.4f}", *cells]
         lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for i, a in enumerate(sides):  # each pair once: its effect against what its seeds can see
+        for b in sides[i + 1 :]:
+            p = pairs[f"{a}>{b}"]
+            if "detectable_diff" in p:
+                lines.append(
+                    f"- {a} − {b}: mean {p['mean_diff']:+.4f}, sd {p['sd_diff']:.4f} over "
+                    f"{p['n']} paired seeds; they detect a mean difference of "
+                    f"{p['detectable_diff']:.4f} or more (5 %, power 0.8)"
+                )
     return "\n".join(lines) + "\n", {"stats": stats, "pairs": pairs}
 
 
