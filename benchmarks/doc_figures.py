@@ -15,6 +15,7 @@ import ast
 import csv
 import json
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,12 @@ BLOCK = re.compile(r"(<!-- figures: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /f
 
 def _json(name: str) -> dict[str, Any]:
     return json.loads((RESULTS / name).read_text())
+
+
+def _csv(name: str) -> list[dict[str, str]]:
+    """The rows of a CSV under ``benchmarks/results/`` (a study exported by the benchmarks)."""
+    with open(RESULTS / name) as f:
+        return list(csv.DictReader(f))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -215,8 +222,8 @@ BUDGET_SIDES = {"ours": "ours (`phase1`, `phase2`, `final`)"}
 
 def _enqueued(run: str, side: str, stage: dict[str, Any]) -> bool:
     """Whether a stage's best trial was an enqueued point (all its params fixed), per its CSV."""
-    with open(RESULTS / run / side / f"{stage['study']}.csv") as f:
-        row = next(r for r in csv.DictReader(f) if r["number"] == str(stage["best_trial"]))
+    rows = _csv(f"{run}/{side}/{stage['study']}.csv")
+    row = next(r for r in rows if r["number"] == str(stage["best_trial"]))
     params = {k.removeprefix("params_") for k, v in row.items() if k.startswith("params_") and v}
     return set(ast.literal_eval(row.get("system_attrs_fixed_params") or "{}")) == params
 
@@ -261,6 +268,173 @@ def budget(run: str) -> str:
         ],
     ]
     return _table(["", *(BUDGET_SIDES.get(k, k) for k in sides)], rows)
+
+
+def slots() -> str:
+    """The batch against asynchronous table of ``slots.json`` (utilisation and ratio to 3
+    decimals, as the file holds them)."""
+    d = _json("slots.json")
+    rows = [
+        [
+            label,
+            " ".join(map(str, r["epochs_per_trial"])),
+            f"{r['trial_seconds']:.0f} s",
+            f"{r['wall_seconds']:.0f} s",
+            util,
+        ]
+        for label, r, util in [
+            ("batch (`async_slots: false`)", d["batch"], f"{d['batch']['utilisation']:.3f}"),
+            (
+                "asynchronous (default)",
+                d["async"],
+                f"**{d['async']['utilisation']:.3f}** ({d['ratio']:.3f}×)",
+            ),
+        ]
+    ]
+    return _table(["slots", "trials' epochs", "trial-seconds", "wall", "utilisation"], rows)
+
+
+def slots_summary() -> str:
+    """``slots.json`` in one sentence."""
+    d = _json("slots.json")
+    b, a = d["batch"]["utilisation"], d["async"]["utilisation"]
+    return (
+        f"With K = {d['async']['slots']}, a pruned search went from {b:.3f} in batches to "
+        f"**{a:.3f}** with asynchronous slots, {d['ratio']:.3f}× in one run.\n"
+    )
+
+
+def _times(run: str) -> dict[str, int]:
+    """The wall seconds per stage of ``<run>/times.txt`` (lines ``<stage> <seconds> s``)."""
+    lines = (RESULTS / run / "times.txt").read_text().split("\n")
+    return {w[0]: int(w[1]) for w in (line.split() for line in lines) if w}
+
+
+def _best(rows: list[dict[str, str]]) -> dict[str, str]:
+    """The best complete trial of a study's rows."""
+    return max((r for r in rows if r["state"] == "COMPLETE"), key=lambda r: float(r["value"]))
+
+
+def _finals(rows: list[dict[str, str]]) -> list[float]:
+    """A final stage's test accuracies, by seed."""
+    return [float(r["value"]) for r in sorted(rows, key=lambda r: int(r["params_seed"]))]
+
+
+def _mean_sd(xs: list[float], digits: int = 4) -> str:
+    return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
+
+
+def _seeds(xs: list[float], bold: Callable[[float], bool] = lambda x: False) -> str:
+    return ", ".join(_bold(f"{x:.4f}", bold(x)) for x in xs)
+
+
+#: How the real run's table describes a phase's best trial, from its params.
+REAL_RUN_BEST = {
+    "phase1": lambda p: (
+        f"{p['optimizer']}, lr {float(p['optimizer.lr']):.2g}, batch "
+        f"{p['data.batch_size']}, {p['scheduler']}, `{p['model']}`"
+    ),
+    "phase2": lambda p: (
+        f"+ {p['regularizer']} p {float(p['regularizer.p']):.2g}, "
+        f"{p['augmentation']}, {p['loss'].replace('_', ' ')}, "
+        + ("no BatchNorm" if p["normalization"] == "none" else "BatchNorm")
+    ),
+}
+
+
+def real_run() -> str:
+    """The flat presets' real run: ``real_run/``'s study CSVs and ``times.txt``."""
+    t, rows = _times("real_run"), []
+    for k, (study, describe) in enumerate(REAL_RUN_BEST.items(), 1):
+        trials = _csv(f"real_run/{study}.csv")
+        best, states = _best(trials), [r["state"] for r in trials]
+        p = {c.removeprefix("params_"): v for c, v in best.items() if c.startswith("params_") and v}
+        epochs = sum(int(float(r["user_attrs_epochs_run"])) for r in trials)
+        rows.append(
+            [
+                f"phase {k} best (trial {best['number']}: {describe(p)})",
+                "hold-out",
+                f"{float(best['value']):.4f}",
+                f"{len(trials)} ({states.count('COMPLETE')} complete, "
+                f"{states.count('PRUNED')} pruned; {epochs} epochs)",
+                f"{t[study]} s",
+            ]
+        )
+    final, base = _csv("real_run/final.csv"), _csv("real_run/final_baseline.csv")
+    f, b = _finals(final), _finals(base)
+    seeds = "/".join(sorted(r["params_seed"] for r in final))
+    rows += [
+        [
+            f"**final**: phase 2's best, {final[0]['user_attrs_trainer.epochs']} epochs on 60,000 "
+            f"images, seeds {seeds}",
+            "— (test once)",
+            f"**{_mean_sd(f)}** ({_seeds(f)})",
+            str(len(f)),
+            f"{t['final+final_baseline']} s (both finals side by side)",
+        ],
+        [
+            f"sheet's baseline retrained the same way ({base[0]['user_attrs_epochs_run']} epochs)",
+            "— (test once)",
+            f"{_mean_sd(b, 3)} ({_seeds(b, lambda x: x <= 0.1)})",  # bold: a seed at chance
+            str(len(b)),
+            "",
+        ],
+    ]
+    return _table(["stage", "selected on", "result", "trials", "wall time"], rows)
+
+
+def importances() -> str:
+    """Both real-run phases' importances (``real_run/phase<k>_importances.csv``) side by side,
+    in fANOVA's order; bold above 0.5."""
+    evaluators, halves = ["fanova", "mean_decrease_impurity", "ped_anova"], []
+    for study in ("phase1", "phase2"):
+        imp: dict[str, dict[str, float]] = {}
+        for r in _csv(f"real_run/{study}_importances.csv"):
+            imp.setdefault(r["evaluator"], {})[r["param"]] = float(r["importance"])
+        order = sorted(imp["fanova"], key=imp["fanova"].__getitem__, reverse=True)
+        halves.append(
+            [
+                [f"`{p}`"] + [_bold(f"{imp[e][p]:.2f}", imp[e][p] > 0.5) for e in evaluators]
+                for p in order
+            ]
+        )
+    head = ["fANOVA", "MDI", "PED-ANOVA"]
+    return _table(["phase 1", *head, "phase 2", *head], [a + b for a, b in zip(*halves)])
+
+
+def screening() -> str:
+    """The hand-written split against the screened one (``real_run/``: the flat and the
+    ``_auto`` chains, the screen's PED-ANOVA top 4); the higher final mean is bold."""
+    t = _times("real_run")
+    ped = [r for r in _csv("real_run/screen_importances.csv") if r["evaluator"] == "ped_anova"]
+    ped.sort(key=lambda r: -float(r["importance"]))
+    hand, auto = (_finals(_csv(f"real_run/{n}.csv")) for n in ("final", "final_auto"))
+
+    def best(study: str) -> str:
+        return f"{float(_best(_csv(f'real_run/{study}.csv'))['value']):.4f}"
+
+    def final(v: list[float]) -> str:
+        return _bold(_mean_sd(v), statistics.mean(v) == max(map(statistics.mean, (hand, auto))))
+
+    rows = [
+        [
+            "hand-written (`phase1_flat`, `phase2_flat`)",
+            best("phase1"),
+            best("phase2"),
+            final(hand),
+            f"{t['phase1']} + {t['phase2']} + {t['final+final_baseline']} s",
+        ],
+        [
+            f"screened (PED-ANOVA top 4: {', '.join(r['param'].split('.')[-1] for r in ped[:4])})",
+            best("phase1_auto"),
+            best("phase2_auto"),
+            f"{final(auto)} ({_seeds(auto)})",
+            f"{t['screen']} (screen) + {t['phase1_auto']} + {t['phase2_auto']} + "
+            f"{t['final_auto']} s",
+        ],
+    ]
+    head = ["split", "phase 1 best (hold-out)", "phase 2 best (hold-out)"]
+    return _table([*head, f"final test, {len(auto)} seeds", "wall time"], rows)
 
 
 def compare() -> str:
@@ -315,6 +489,11 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "levers": levers,
     "budget": lambda: budget("budget"),
     "budget-rerun": lambda: budget("budget_rerun"),
+    "slots": slots,
+    "slots-summary": slots_summary,
+    "real-run": real_run,
+    "importances": importances,
+    "screening": screening,
 }
 
 
