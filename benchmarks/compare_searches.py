@@ -53,6 +53,13 @@ SIDES: dict[str, tuple[tuple[str, ...], list[str], str]] = {
         ["hydra.sweeper.sampler.n_startup_trials=5"],
         "mf",
     ),
+    # ... and Optuna's Gaussian-process sampler in place of TPE (phase 2's conditional
+    # parameters, outside the space every trial shares, fall back to its random sampler)
+    "ours_gp": (
+        ("phase1", "phase2"),
+        ["hydra/sweeper/sampler=gp", "hydra.sweeper.sampler.warn_independent_sampling=false"],
+        "mf",
+    ),
 }
 
 
