@@ -533,7 +533,8 @@ def report(result: dict[str, Any]) -> None:
             print(f"PROBLEM [{side}]: {problem}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with the smoke mode's defaults filled in."""
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -559,20 +560,12 @@ def main(argv: list[str] | None = None) -> None:
     args.kill_max = args.kill_max or (3.5 if args.smoke else 9.5)
     if args.smoke:
         args.ckpt_epochs, args.ckpt_reps, args.cal_epochs = 2, 20, 2
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    work = (args.work or Path(tempfile.mkdtemp(prefix="bench_interruptions_"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    if args.smoke:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import ENV_ROOT, write_tiny_dataset
+    return args
 
-        env[ENV_ROOT] = str(write_tiny_dataset(work / "data", n_train=2048, n_test=128))
-        os.environ[ENV_ROOT] = env[ENV_ROOT]
-    elif not env.get("FASHION_MNIST_ROOT"):
-        sys.exit("error: set FASHION_MNIST_ROOT to a folder holding FashionMNIST/raw/")
-    default = work if args.smoke else ROOT / "benchmarks" / "results"
-    path = args.json or default / "interruptions.json"
+
+def start_result(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    """The JSON at ``path`` when it was measured with these settings (its parts are kept),
+    else a new one: the settings and the machine."""
     settings = {
         k: getattr(args, k)
         for k in ("smoke", "epochs", "kills", "kill_min", "kill_max", "seed", "threads")
@@ -605,6 +598,26 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     result.setdefault("sides", {})
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    work = (args.work or Path(tempfile.mkdtemp(prefix="bench_interruptions_"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if args.smoke:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from conftest import ENV_ROOT, write_tiny_dataset
+
+        env[ENV_ROOT] = str(write_tiny_dataset(work / "data", n_train=2048, n_test=128))
+        os.environ[ENV_ROOT] = env[ENV_ROOT]
+    elif not env.get("FASHION_MNIST_ROOT"):
+        sys.exit("error: set FASHION_MNIST_ROOT to a folder holding FashionMNIST/raw/")
+    default = work if args.smoke else ROOT / "benchmarks" / "results"
+    path = args.json or default / "interruptions.json"
+    result = start_result(args, path)
     t_start = time.time()
 
     def save() -> None:
