@@ -491,7 +491,23 @@ def compare() -> str:
             )
         if lines:
             parts += [" ".join(lines), ""]
+        parts += [_anytime(runs, 2 * b.phase_s), ""]
     return "\n".join(parts)
+
+
+def _anytime(runs: dict[str, Any], total_s: float) -> str:
+    """The median best hold-out so far of each side (curves.png's lines) at a sixth, a third,
+    a half and the whole of the phases' time."""
+    import numpy as np
+    from compare_searches import anytime
+
+    grid = np.array([total_s / 6, total_s / 3, total_s / 2, total_s])
+    rows = []
+    for side, r in runs.items():
+        med = anytime([e["curve"] for e in r.values()], grid, np.random.default_rng(0))[0]
+        rows.append([side, *("—" if np.isnan(m) else f"{m:.4f}" for m in med)])
+    head = ["median best hold-out so far", *(f"at {s:g} s" for s in grid)]
+    return _table(head, rows)
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
