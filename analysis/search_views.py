@@ -163,7 +163,12 @@ def _optuna_views(study: optuna.Study | None, why: str | None, info: SweepInfo) 
     if study is not None:
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if done:
-            study = optuna.create_study(directions=study.directions)
+            level = optuna.logging.get_verbosity()
+            optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
+            try:
+                study = optuna.create_study(directions=study.directions)
+            finally:
+                optuna.logging.set_verbosity(level)
             study.add_trials(done)
             searched = list(dict.fromkeys(p for t in done for p in t.distributions))
         else:
@@ -171,7 +176,9 @@ def _optuna_views(study: optuna.Study | None, why: str | None, info: SweepInfo) 
     ranked = most_important(info.importances, searched, len(searched))[0]
     few = f"{len(searched)} searched parameter(s) in complete trials; it needs 2"
     pair = why or (few if len(searched) < 2 else None)  # parallel and contour need 2 params
-    (x, y), from_table = (["", ""], False) if pair else most_important(info.importances, searched)
+    x, y, from_table = "", "", False
+    if pair is None:  # the contour's two parameters
+        (x, y), from_table = most_important(info.importances, searched)
     imp = names.IMPORTANCES_CSV
     how = f"by {imp}" if from_table else f"the first two: no {imp}"
     kwargs = {

@@ -254,11 +254,24 @@ def side_stats(values: list[float]) -> dict[str, float]:
     }
 
 
+def detectable(sd: float, n: int) -> float:
+    """The smallest mean paired difference ``n`` seeds detect with a two-sided 5 % paired t
+    test and power 0.8: (t_0.975 + t_0.8 on n - 1 degrees of freedom) sd / sqrt(n); without
+    scipy, the normal approximation 2.8 sd / sqrt(n)."""
+    try:
+        from scipy.stats import t
+
+        k = float(t.ppf(0.975, n - 1) + t.ppf(0.8, n - 1))
+    except ImportError:
+        k = 2.8
+    return k * sd / float(np.sqrt(n))
+
+
 def paired(a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """a against b on their common seeds: win rate (ties count half), mean difference, the
     paired Wilcoxon p (scipy) or else a 95 % paired bootstrap interval of the mean difference;
     with 2 seeds or more, the differences' standard deviation and the smallest mean difference
-    the seeds can detect (two-sided 5 %, power 0.8: 2.8 sd / sqrt(n), the normal approximation)."""
+    the seeds can detect (``detectable``)."""
     seeds = sorted(set(a) & set(b), key=int)
     d = np.array([a[s]["final_test"] - b[s]["final_test"] for s in seeds], dtype=float)
     out: dict[str, Any] = {"n": len(seeds)}
@@ -268,7 +281,7 @@ def paired(a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> di
     out["mean_diff"] = float(d.mean())
     if len(d) > 1:  # the smallest mean difference these seeds would detect (5 %, power 0.8)
         out["sd_diff"] = float(d.std(ddof=1))
-        out["detectable_diff"] = 2.8 * out["sd_diff"] / float(np.sqrt(len(d)))
+        out["detectable_diff"] = detectable(out["sd_diff"], len(d))
     try:
         from scipy.stats import wilcoxon
 
@@ -417,7 +430,13 @@ def main(argv: list[str] | None = None) -> int:
             print(p)
         return 0
     name = "proxy" if args.proxy else "full" if args.full else "smoke"
-    budget = budgets(args.phase_s)[name]
+    budget, usual = budgets(args.phase_s)[name], budgets(None)[name]
+    if args.out.resolve() == RESULTS.resolve() and budget.phase_s != usual.phase_s:
+        # summary.json keeps no settings: its entries of one budget must share them
+        parser.error(
+            f"--phase-s {budget.phase_s:g}: the committed {name} seeds have {usual.phase_s:g}-s "
+            "phases; write another budget to its own --out"
+        )
     sides = args.sides or (["ours", "plugin_like"] if args.smoke else list(SIDES)[:4])
     seeds = parse_seeds(args.seeds or (["1-2"] if args.smoke else ["1-10"]))
     work = args.work or (args.out / "work" if args.smoke else ROOT / "multirun" / "compare")

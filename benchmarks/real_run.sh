@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The real run of the search presets, end to end, on the full data (README "A real run"),
-# with 2 workers of 1 torch thread each (a 2-core CPU). Wall times go to
+# The real run of the flat search presets, end to end, on the full data (docs/search.md: "A real
+# run of the flat presets"), with 2 workers of 1 torch thread each (a 2-core CPU). Wall times go to
 # benchmarks/results/real_run/times.txt; the studies are exported as CSV there too.
 #   FASHION_MNIST_ROOT=/path/to/data bash benchmarks/real_run.sh          # hand-written split:
 #       phase1_flat, phase2_flat, then final and final_baseline side by side, then the screen

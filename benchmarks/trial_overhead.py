@@ -40,15 +40,31 @@ def timed_calls(
     """``run.train`` once per override list of ``plan`` in this process, each composed by
     Hydra's compose API: per call its times and IDX image-file parses; the parses in all;
     the cProfile text of call ``profile_call`` (top 15, cumulative)."""
-    import torch
-    from hydra import compose, initialize_config_dir
     from torchvision.datasets import mnist
-
-    from lenet_lab import run
 
     reads: list[str] = []  # every parse of an IDX image file
     original = mnist.read_image_file
-    mnist.read_image_file = lambda path: reads.append(path) or original(path)
+
+    def counting_read_image_file(path: str) -> Any:
+        reads.append(path)
+        return original(path)
+
+    mnist.read_image_file = counting_read_image_file
+    try:
+        calls, profile_text = _run_plan(plan, device, profile_call, reads)
+    finally:
+        mnist.read_image_file = original
+    return calls, len(reads), profile_text
+
+
+def _run_plan(
+    plan: list[list[str]], device: str, profile_call: int | None, reads: list[str]
+) -> tuple[list[dict[str, Any]], str]:
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from lenet_lab import run
+
     calls: list[dict[str, Any]] = []
     profile_text = ""
     with (
@@ -88,8 +104,7 @@ def timed_calls(
                 f"{', with samples.png' if samples else ''})",
                 flush=True,
             )
-    mnist.read_image_file = original
-    return calls, len(reads), profile_text
+    return calls, profile_text
 
 
 def main(argv: list[str] | None = None) -> int:

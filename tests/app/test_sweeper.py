@@ -749,6 +749,7 @@ def test_the_search_runs_as_the_readme_says(tmp_path, sqlite_url, tiny_data_root
         trials = study(sqlite_url, phase).trials
         assert len(trials) >= 2
         assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+        assert any(t.state == TrialState.COMPLETE for t in trials), "no trial finished in 25 s"
         (warm,) = compose_cfg(f"hparams_search={phase}", return_hydra_config=True).hydra.sweeper[
             "enqueue"
         ]
