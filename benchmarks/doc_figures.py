@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import functools
 import json
 import re
 import statistics
@@ -544,6 +545,13 @@ RENDERERS: dict[str, Callable[[], str]] = {
 
 
 # ---------------------------------------------------------------- blocks
+@functools.cache
+def _body(name: str) -> str:
+    """A block's text, rendered once per process (README.md and docs/search.md share
+    ``compare``, whose statistics and bootstrap are the costly part)."""
+    return RENDERERS[name]()
+
+
 def render(text: str) -> tuple[str, list[str]]:
     """``text`` with every block re-rendered, and the names of the blocks that changed."""
     changed: list[str] = []
@@ -552,7 +560,7 @@ def render(text: str) -> tuple[str, list[str]]:
         name = m.group("name")
         if name not in RENDERERS:
             raise SystemExit(f"error: unknown figures block {name!r} (known: {sorted(RENDERERS)})")
-        body = RENDERERS[name]()
+        body = _body(name)
         if body != m.group("body"):
             changed.append(name)
         return m.group(1) + body + m.group(4)
