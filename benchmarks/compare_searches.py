@@ -349,6 +349,11 @@ def anytime(
     return med, lo, hi
 
 
+def last_improvement(runs: dict[str, Any]) -> float:
+    """The latest best-so-far point of a budget's searches, in seconds (1 with none)."""
+    return max((p[0] for r in runs.values() for e in r.values() for p in e["curve"]), default=1.0)
+
+
 def report(out: Path) -> tuple[Path, Path]:
     """curves.png (one panel per budget) and report.md from ``out/summary.json``."""
     import matplotlib
@@ -377,10 +382,7 @@ def report(out: Path) -> tuple[Path, Path]:
             "",
             table,
         ]
-        end = max(
-            (p[0] for r in runs.values() for e in r.values() for p in e["curve"]), default=1.0
-        )
-        grid = np.linspace(0, end, 200)
+        grid = np.linspace(0, last_improvement(runs), 200)
         for side, r in runs.items():
             med, lo, hi = anytime([e["curve"] for e in r.values()], grid, rng)
             ax.plot(grid, med, label=f"{side} (n={len(r)})")

@@ -513,10 +513,10 @@ def _anytime(runs: dict[str, Any], total_s: float) -> str:
     and a half of the phases' time, and at the end (each search's last improvement: phases
     overrun their budget by a trial's last epoch)."""
     import numpy as np
-    from compare_searches import anytime
+    from compare_searches import anytime, last_improvement
 
-    end = max(p[0] for r in runs.values() for e in r.values() for p in e["curve"])
-    grid = np.array([total_s / 6, total_s / 3, total_s / 2, max(end, total_s)])
+    end = max(last_improvement(runs), total_s)
+    grid = np.array([total_s / 6, total_s / 3, total_s / 2, end])
     rows = []
     for side, r in runs.items():
         med = anytime([e["curve"] for e in r.values()], grid, np.random.default_rng(0))[0]
