@@ -68,4 +68,4 @@ def test_phase1_spreads_over_the_nodes(
     nodes = {t.user_attrs["host"].split(":")[0] for t in found}
     assert nodes <= set(c.nodes) and len(nodes) >= 2, nodes  # three jobs, three idle nodes
     for t in found:  # the lab's record is in each trial's own folder
-        assert (tmp_path / "phase1_flat" / f"trial_{t.number}" / "summary.json").is_file()
+        assert (tmp_path / "phase1" / f"trial_{t.number}" / "summary.json").is_file()

@@ -90,10 +90,10 @@ def test_phase1_through_the_slurm_launcher(
     assert {t.state for t in study.trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     jobs = set()
     for t in study.trials:
-        job = tmp_path / "phase1_flat" / f"trial_{t.number}"
+        job = tmp_path / "phase1" / f"trial_{t.number}"
         for name in ("metrics.csv", "summary.json", "trial.json", "train.log"):
             assert (job / name).is_file(), job / name
         jobs.add(json.loads((job / "trial.json").read_text())["job_id"])
     assert len(jobs) == 3 and None not in jobs
     for name in ("optimization_results.yaml", "study_trials.csv", "importances.csv"):
-        assert (tmp_path / "phase1_flat" / name).is_file(), name
+        assert (tmp_path / "phase1" / name).is_file(), name
