@@ -23,21 +23,6 @@ def _get(cfg: DictConfig, key: str):
     return OmegaConf.select(cfg, key, default=None)
 
 
-_ABSENT = object()
-
-# Switches: a typo such as `trainer.cuda_graph=flase` must not read as true.
-BOOL_KEYS = (
-    "trainer.cuda_graph",
-    "trainer.progress_bar",
-    "trainer.save_samples",
-    "trainer.save_curves",
-    "trainer.save_checkpoint",
-    "trainer.resume",
-    "data.normalize",
-    "data.download",
-)
-
-
 def _check(cfg: DictConfig, key: str, ok, expect: str) -> None:
     value = _get(cfg, key)
     if value is None:
@@ -81,7 +66,7 @@ def check_values(cfg: DictConfig) -> None:
     positive_int = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1  # noqa: E731
     non_negative = lambda v: v >= 0  # noqa: E731
     non_negative_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
-    check_types(cfg)  # every key of its default's type first: then the ranges below
+    check_types(cfg)  # every key of its type first (switches included): then the ranges
     _check(cfg, "optimized_metric", lambda v: v in OBJECTIVES, f"one of {sorted(OBJECTIVES)}")
     _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0")
     _check(cfg, "optimizer.momentum", non_negative, ">= 0")
@@ -89,10 +74,6 @@ def check_values(cfg: DictConfig) -> None:
     _check(cfg, "trainer.epochs", non_negative_int, "an integer >= 0")
     _check(cfg, "data.batch_size", positive_int, "an integer >= 1")
     _check(cfg, "trainer.num_threads", positive_int, "an integer >= 1 (or null)")
-    for flag in BOOL_KEYS:  # null is not a switch position either
-        value = OmegaConf.select(cfg, flag, default=_ABSENT)
-        if value is not _ABSENT and not isinstance(value, bool):
-            raise ConfigError(f"{flag} must be true or false, got {value!r}", flag)
     _check(cfg, "data.val_batch_size", positive_int, "an integer >= 1")
     _check(cfg, "data.train_size", positive_int, "an integer >= 1 (or null for all)")
     _check(cfg, "data.val_size", positive_int, "an integer >= 1 (or null for all)")

@@ -1,19 +1,23 @@
-"""Every key of the lab's config has the type of its default: checked before any data is read.
+"""Every key of the lab's config has its type: checked before any data is read.
 
-No hand-written list: the expected type of a key is the type of its default in the lab's own
-config files (``conf/train.yaml``, ``conf/<group>/<option>.yaml`` of the options that build
-the same ``_target_``); where the default is null (``scheduler.T_max``) or the key is new
-(``+scheduler.foo``), the type its constructor's signature declares (``int``, ``float``,
-``bool``). ``check_types(cfg)`` raises one ``ConfigError`` naming the first key of the wrong
-type: ``seed must be an integer, got 'abc'``. Null is left to the other checks, and a key
-whose type cannot be told (a default of the user's own option) to its constructor.
+The fixed keys (``conf/train.yaml``'s own, ``trainer.*``, ``data.*``) are typed by the
+dataclasses of ``fixed_keys.py``. A ``_target_`` group's keys differ by option, and no
+hand-written list names them: a key has the type of its default in the options that build the
+same ``_target_`` (``conf/<group>/<option>.yaml``); where the default is null
+(``scheduler.T_max``) or the key is new (``+scheduler.foo``), the type its constructor's
+signature declares (``int``, ``float``, ``bool``). ``check_types(cfg)``
+raises one ``ConfigError`` naming the first key of the wrong type: ``seed must be an integer,
+got 'abc'``. A group key's null is left to the other checks, and a key whose type cannot be
+told (a default of the user's own option) to its constructor.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .errors import ConfigError
+from .fixed_keys import SCHEMAS
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 #: What each kind accepts and how the error says it.
@@ -34,6 +39,7 @@ KINDS = {
 }
 _ANNOTATIONS: dict[Any, str] = {int: "int", float: "number", bool: "bool"}
 _ANNOTATIONS.update({"int": "int", "float": "number", "bool": "bool"})
+_FIELD_KINDS: dict[Any, str] = {int: "int", float: "number", bool: "bool", str: "str"}
 
 
 def kind_of(value: Any) -> str | None:
@@ -52,19 +58,17 @@ def kind_of(value: Any) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _defaults() -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """(train.yaml's own keys, each group's options' keys) from the lab's config files."""
-    main = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "train.yaml"), resolve=False)
+def _defaults() -> dict[str, list[dict[str, Any]]]:
+    """Each ``_target_`` group's options' keys, from the lab's config files."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for folder in sorted(p for p in CONF_DIR.iterdir() if p.is_dir()):
-        if folder.name in ("hydra", "experiment", "hparams_search"):
+        if folder.name in ("hydra", "experiment", "hparams_search", *SCHEMAS):
             continue
         groups[folder.name] = [
             OmegaConf.to_container(OmegaConf.load(f), resolve=False)
             for f in sorted(folder.glob("*.yaml"))
         ]
-    main = {k: v for k, v in main.items() if k not in ("defaults", "hydra")}
-    return main, groups
+    return groups
 
 
 def _merge(into: dict[str, str], key: str, kind: str | None) -> None:
@@ -88,12 +92,10 @@ def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
 
 
 def expected_kinds(cfg: DictConfig) -> dict[str, str]:
-    """Key path -> kind expected for this config (its groups' targets decide the options)."""
-    main, groups = _defaults()
+    """Key path -> kind expected for a ``_target_`` group's key (the group's target decides
+    which options' defaults count)."""
     kinds: dict[str, str] = {}
-    for key, value in _leaves(main, ""):
-        _merge(kinds, key, kind_of(value))
-    for group, options in groups.items():
+    for group, options in _defaults().items():
         node = cfg.get(group)
         if not isinstance(node, DictConfig):
             continue
@@ -131,17 +133,37 @@ def _signature_kinds(target: str | None) -> dict[str, str]:
 
 
 def check_types(cfg: DictConfig) -> None:
-    """ConfigError for the first key whose value is not of its default's type."""
-    kinds = expected_kinds(cfg)
-    for key, kind in kinds.items():
+    """ConfigError for the first key whose value is not of its type."""
+    for where, schema in SCHEMAS.items():
+        _check_schema(cfg.get(where) if where else cfg, schema, f"{where}." if where else "")
+    for key, kind in expected_kinds(cfg).items():
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-        if value is None:
+        if value is not None and not KINDS[kind][0](value):
+            _refuse(key, kind, value)
+
+
+def _check_schema(node: Any, schema: type, prefix: str) -> None:
+    """The keys of ``schema`` that ``node`` holds, each of its declared type (null only where
+    the type is ``Optional``; no conversion: ``"3"`` is not an integer, ``1`` not true)."""
+    if not isinstance(node, DictConfig):
+        return
+    for f in fields(schema):
+        if f.name not in node:
             continue
-        ok, expect = KINDS[kind]
-        if not ok(value):
-            shown = (
-                OmegaConf.to_container(value)
-                if isinstance(value, (DictConfig, ListConfig))
-                else value
-            )
-            raise ConfigError(f"{key} must be {expect}, got {shown!r}", key)
+        value = node.get(f.name)
+        kind = _FIELD_KINDS[_without_none(f.type)]
+        if value is None and type(None) in typing.get_args(f.type):
+            continue
+        if value is None or not KINDS[kind][0](value):
+            _refuse(prefix + f.name, kind, value)
+
+
+def _without_none(note: Any) -> Any:
+    """``Optional[int]`` -> ``int``."""
+    args = [a for a in typing.get_args(note) if a is not type(None)]
+    return args[0] if args else note
+
+
+def _refuse(key: str, kind: str, value: Any) -> None:
+    shown = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+    raise ConfigError(f"{key} must be {KINDS[kind][1]}, got {shown!r}", key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from lenet_lab import regularizers
 from lenet_lab.components import build_components, build_scheduler
 from lenet_lab.errors import ConfigError
 from lenet_lab.groups import GROUPS as TECHNIQUE_GROUPS
+from lenet_lab.fixed_keys import SCHEMAS
 from lenet_lab.model import count_parameters
 from lenet_lab.run import train
 from lenet_lab.validation import validate
@@ -362,6 +364,10 @@ WRONG_TYPES = [
     ((), "data.mean=fast", "data.mean must be a number, got 'fast'"),
     ((), "data.std=fast", "data.std must be a number, got 'fast'"),
     ((), "data.train_size=abc", "data.train_size must be an integer, got 'abc'"),
+    ((), "data.holdout_size=null", "data.holdout_size must be an integer, got None"),
+    ((), "trainer.resume=null", "trainer.resume must be true or false, got None"),
+    ((), "data.normalize=1", "data.normalize must be true or false, got 1"),
+    ((), "seed='3'", "seed must be an integer, got '3'"),
     ((), "optimizer.lr=fast", "optimizer.lr must be a number, got 'fast'"),
     ((), "optimizer.momentum=[1,2]", "optimizer.momentum must be a number, got [1, 2]"),
     ((), "optimizer.nesterov=abc", "optimizer.nesterov must be true or false, got 'abc'"),
@@ -423,7 +429,25 @@ def test_wrong_type_is_one_config_error(options, override, message):
 
 
 @pytest.mark.parametrize(
-    "override", ["task_name=123", "trainer.device=cpu", "optimizer.lr=1", "seed=0"]
+    "override",
+    [
+        "task_name=123",
+        "trainer.device=cpu",
+        "optimizer.lr=1",
+        "seed=0",
+        "data.mean=0",
+        "data.root=/x",
+    ],
 )
 def test_right_types_pass(override):
     validate(compose_config(override))
+
+
+@pytest.mark.parametrize("where", list(SCHEMAS))
+def test_typed_keys_are_the_yaml_keys(where):
+    """fixed_keys.py types exactly the keys the YAML files set and comment (a key added to one and
+    not the other fails here)."""
+    path = {"": "train.yaml", "trainer": "trainer/default.yaml", "data": "data/fashion_mnist.yaml"}
+    written = OmegaConf.load(CONF_DIR / path[where])
+    keys = {str(k) for k in written if k not in ("defaults", "hydra")}
+    assert keys == {f.name for f in fields(SCHEMAS[where])}
