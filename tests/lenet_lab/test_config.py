@@ -14,8 +14,8 @@ from conftest import CONF_DIR, compose_config, run_hydra_inprocess
 from lenet_lab import regularizers
 from lenet_lab.components import build_components, build_scheduler
 from lenet_lab.errors import ConfigError
-from lenet_lab.groups import GROUPS as TECHNIQUE_GROUPS
 from lenet_lab.fixed_keys import SCHEMAS
+from lenet_lab.groups import GROUPS as TECHNIQUE_GROUPS
 from lenet_lab.model import count_parameters
 from lenet_lab.run import train
 from lenet_lab.validation import validate
