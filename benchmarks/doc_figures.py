@@ -522,8 +522,9 @@ def _anytime(runs: dict[str, Any], total_s: float) -> str:
         med = anytime([e["curve"] for e in r.values()], grid, np.random.default_rng(0))[0]
         rows.append([side, *("—" if np.isnan(m) else f"{m:.4f}" for m in med)])
     head = ["median best hold-out so far", *(f"at {s:g} s" for s in grid[:-1]), "at the end"]
-    blank = any("—" in row for row in rows)
-    return _table(head, rows) + ("\n— : not every seed's search had a complete trial yet." * blank)
+    if any("—" in row for row in rows):
+        return _table(head, rows) + "\n— : not every seed's search had a complete trial yet."
+    return _table(head, rows)
 
 
 RENDERERS: dict[str, Callable[[], str]] = {

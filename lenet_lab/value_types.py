@@ -39,7 +39,8 @@ KINDS = {
 }
 _ANNOTATIONS: dict[Any, str] = {int: "int", float: "number", bool: "bool"}
 _ANNOTATIONS.update({"int": "int", "float": "number", "bool": "bool"})
-_FIELD_KINDS: dict[Any, str] = {int: "int", float: "number", bool: "bool", str: "str"}
+#: A fixed key's declared type -> its kind (a dataclass field may also be a string).
+_FIELD_KINDS: dict[Any, str] = {**_ANNOTATIONS, str: "str"}
 
 
 def kind_of(value: Any) -> str | None:
@@ -135,33 +136,30 @@ def _signature_kinds(target: str | None) -> dict[str, str]:
 def check_types(cfg: DictConfig) -> None:
     """ConfigError for the first key whose value is not of its type."""
     for where, schema in SCHEMAS.items():
-        _check_schema(cfg.get(where) if where else cfg, schema, f"{where}." if where else "")
+        _check_schema(cfg.get(where) if where else cfg, schema, where)
     for key, kind in expected_kinds(cfg).items():
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if value is not None and not KINDS[kind][0](value):
             _refuse(key, kind, value)
 
 
-def _check_schema(node: Any, schema: type, prefix: str) -> None:
-    """The keys of ``schema`` that ``node`` holds, each of its declared type (null only where
-    the type is ``Optional``; no conversion: ``"3"`` is not an integer, ``1`` not true)."""
+def _check_schema(node: Any, schema: type, where: str) -> None:
+    """The keys of ``schema`` that ``node`` (at ``where``) holds, each of its declared type
+    (null only where the type allows None; no conversion: ``"3"`` is not an integer, ``1``
+    not true)."""
     if not isinstance(node, DictConfig):
         return
+    prefix = f"{where}." if where else ""
     for f in fields(schema):
         if f.name not in node:
             continue
         value = node.get(f.name)
-        kind = _FIELD_KINDS[_without_none(f.type)]
-        if value is None and type(None) in typing.get_args(f.type):
+        types = [t for t in typing.get_args(f.type) or (f.type,) if t is not type(None)]
+        if value is None and types != [f.type]:  # ``int | None``: null allowed
             continue
+        kind = _FIELD_KINDS[types[0]]
         if value is None or not KINDS[kind][0](value):
             _refuse(prefix + f.name, kind, value)
-
-
-def _without_none(note: Any) -> Any:
-    """``Optional[int]`` -> ``int``."""
-    args = [a for a in typing.get_args(note) if a is not type(None)]
-    return args[0] if args else note
 
 
 def _refuse(key: str, kind: str, value: Any) -> None:
